@@ -1,0 +1,217 @@
+// Package app holds specloop's server configuration and its identity as a
+// GitHub App: the private key, JWT auth and installation clients.
+package app
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration, read from the environment with
+// Probot-style names.
+type Config struct {
+	AppID         int64
+	PrivateKey    *rsa.PrivateKey
+	PrivateKeyPEM []byte
+	WebhookSecret string
+	DatabaseURL   string
+	GitHubAPIURL  string
+	Port          int
+	PublicURL     string
+	Workers       int
+	Sandbox       string
+	LogLevel      slog.Level
+	Retention     time.Duration
+	MirrorDir     string
+}
+
+// Getenv is how Load reads the environment; tests pass a map's lookup.
+type Getenv func(string) string
+
+// Load reads and validates the configuration. need lists what the
+// subcommand requires ("webhook", "app", "database"); anything missing or
+// unusable is an error naming the variable and what to do.
+func Load(getenv Getenv, need ...string) (*Config, error) {
+	c := &Config{
+		GitHubAPIURL: "https://api.github.com/",
+		Port:         3000,
+		Workers:      2,
+		Sandbox:      "bwrap",
+		Retention:    30 * 24 * time.Hour,
+	}
+	needs := map[string]bool{}
+	for _, n := range need {
+		needs[n] = true
+	}
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	c.WebhookSecret = getenv("WEBHOOK_SECRET")
+	if needs["webhook"] && c.WebhookSecret == "" {
+		fail("WEBHOOK_SECRET is not set: set it to the webhook secret of your GitHub App")
+	}
+	if v := getenv("APP_ID"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			fail("APP_ID %q is not a number: set it to your GitHub App's numeric id", v)
+		}
+		c.AppID = id
+	} else if needs["app"] {
+		fail("APP_ID is not set: set it to your GitHub App's numeric id")
+	}
+	if err := c.loadKey(getenv, needs["app"]); err != nil {
+		errs = append(errs, err)
+	}
+	c.DatabaseURL = getenv("DATABASE_URL")
+	if needs["database"] && c.DatabaseURL == "" {
+		fail("DATABASE_URL is not set: set it to a PostgreSQL URL, e.g. postgres://user:pass@host:5432/specloop")
+	}
+	if v := getenv("GITHUB_API_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			fail("GITHUB_API_URL %q is not an absolute URL", v)
+		} else {
+			c.GitHubAPIURL = strings.TrimSuffix(v, "/") + "/"
+		}
+	}
+	if v := getenv("PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			fail("PORT %q is not a port number", v)
+		}
+		c.Port = p
+	}
+	c.PublicURL = strings.TrimSuffix(getenv("PUBLIC_URL"), "/")
+	if c.PublicURL == "" {
+		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
+	}
+	if v := getenv("WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail("WORKERS %q is not a count", v)
+		}
+		c.Workers = n
+	}
+	if v := getenv("SANDBOX"); v != "" {
+		switch v {
+		case "bwrap", "docker", "none":
+			c.Sandbox = v
+		default:
+			fail("SANDBOX %q is not a driver: use bwrap, docker or none", v)
+		}
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			fail("LOG_LEVEL %q is not a level: use debug, info, warn or error", v)
+		}
+	}
+	if v := getenv("RETENTION"); v != "" {
+		d, err := parseRetention(v)
+		if err != nil {
+			fail("RETENTION %q: %v", v, err)
+		}
+		c.Retention = d
+	}
+	c.MirrorDir = getenv("MIRROR_DIR")
+	if c.MirrorDir == "" {
+		c.MirrorDir = os.TempDir() + "/specloop-mirrors"
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// parseRetention accepts Go durations and whole days ("30d").
+func parseRetention(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, errors.New("use a duration like 720h or a number of days like 30d")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, errors.New("use a duration like 720h or a number of days like 30d")
+	}
+	return dur, nil
+}
+
+func (c *Config) loadKey(getenv Getenv, required bool) error {
+	raw := getenv("PRIVATE_KEY")
+	source := "PRIVATE_KEY"
+	if raw == "" {
+		if path := getenv("PRIVATE_KEY_PATH"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("PRIVATE_KEY_PATH: read the app's private key: %w", err)
+			}
+			raw, source = string(b), "PRIVATE_KEY_PATH "+path
+		}
+	}
+	if raw == "" {
+		if required {
+			return errors.New("PRIVATE_KEY or PRIVATE_KEY_PATH is not set: give the GitHub App's private key (.pem)")
+		}
+		return nil
+	}
+	// Hosting dashboards often flatten newlines to "\n".
+	raw = strings.ReplaceAll(raw, `\n`, "\n")
+	key, err := ParsePrivateKey([]byte(raw))
+	if err != nil {
+		return fmt.Errorf("%s: %w", source, err)
+	}
+	c.PrivateKey, c.PrivateKeyPEM = key, []byte(raw)
+	return nil
+}
+
+// ParsePrivateKey parses an RSA private key in PEM (PKCS#1 or PKCS#8).
+func ParsePrivateKey(b []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("not a PEM-encoded RSA private key: download the .pem from the app's settings page")
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("not an RSA private key: %w", err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("the private key is not RSA: GitHub Apps use RSA keys")
+	}
+	return rk, nil
+}
+
+// Secrets lists the values that must never appear in logs, evidence or a
+// sandbox: the redactor masks each of them.
+func (c *Config) Secrets() []string {
+	var s []string
+	if c.WebhookSecret != "" {
+		s = append(s, c.WebhookSecret)
+	}
+	if len(c.PrivateKeyPEM) > 0 {
+		s = append(s, strings.TrimSpace(string(c.PrivateKeyPEM)))
+	}
+	if c.DatabaseURL != "" {
+		s = append(s, c.DatabaseURL)
+		if u, err := url.Parse(c.DatabaseURL); err == nil {
+			if p, ok := u.User.Password(); ok && p != "" {
+				s = append(s, p)
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,87 @@
+package handlers
+
+// The fields of GitHub's payloads that routing reads. They are declared here,
+// not taken from go-github, because real payloads carry timestamps in more
+// than one format (some check_run payloads use "2018-04-25 20:42:10") and a
+// field specloop never reads must not make a delivery fail.
+
+type user struct {
+	Login string `json:"login"`
+	Type  string `json:"type"`
+}
+
+type repository struct {
+	ID            int64  `json:"id"`
+	FullName      string `json:"full_name"`
+	Private       bool   `json:"private"`
+	DefaultBranch string `json:"default_branch"`
+}
+
+type installation struct {
+	ID          int64   `json:"id"`
+	Account     *user   `json:"account"`
+	SuspendedAt *string `json:"suspended_at"`
+}
+
+type issuesEvent struct {
+	Issue *struct {
+		Number      int  `json:"number"`
+		PullRequest *any `json:"pull_request"`
+	} `json:"issue"`
+	Label *struct {
+		Name string `json:"name"`
+	} `json:"label"`
+	Repository *repository `json:"repository"`
+	Sender     user        `json:"sender"`
+}
+
+type issueCommentEvent struct {
+	Issue *struct {
+		Number      int  `json:"number"`
+		PullRequest *any `json:"pull_request"`
+	} `json:"issue"`
+	Comment *struct {
+		ID   int64  `json:"id"`
+		Body string `json:"body"`
+		User user   `json:"user"`
+	} `json:"comment"`
+	Repository *repository `json:"repository"`
+	Sender     user        `json:"sender"`
+}
+
+type pushEvent struct {
+	Ref        *string     `json:"ref"`
+	Before     string      `json:"before"`
+	After      string      `json:"after"`
+	Deleted    bool        `json:"deleted"`
+	Repository *repository `json:"repository"`
+	Commits    []struct {
+		Added    []string `json:"added"`
+		Modified []string `json:"modified"`
+		Removed  []string `json:"removed"`
+	} `json:"commits"`
+}
+
+type checkRunEvent struct {
+	CheckRun *struct {
+		ID         int64  `json:"id"`
+		Name       string `json:"name"`
+		HeadSHA    string `json:"head_sha"`
+		ExternalID string `json:"external_id"`
+		App        struct {
+			ID int64 `json:"id"`
+		} `json:"app"`
+	} `json:"check_run"`
+	RequestedAction *struct {
+		Identifier string `json:"identifier"`
+	} `json:"requested_action"`
+	Repository *repository `json:"repository"`
+	Sender     user        `json:"sender"`
+}
+
+type installationEvent struct {
+	Installation        *installation `json:"installation"`
+	Repositories        []repository  `json:"repositories"`
+	RepositoriesAdded   []repository  `json:"repositories_added"`
+	RepositoriesRemoved []repository  `json:"repositories_removed"`
+}

@@ -1,0 +1,289 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/store"
+)
+
+// DefaultLabel is the issue label that starts a run unless the repo config
+// names another.
+const DefaultLabel = "specloop"
+
+// RouteConfig is what routing needs to know about the app.
+type RouteConfig struct {
+	AppID   int64  // check runs of other apps are not ours
+	AppSlug string // comments by "<slug>[bot]" are our own
+}
+
+// delivery is a parsed, verified webhook request on its way to the store.
+type delivery struct {
+	GUID  string
+	Event string
+	Body  []byte
+	// Common fields every payload may carry.
+	Action       string
+	Repo         string
+	Installation int64
+}
+
+// Plan is what a delivery implies: jobs to queue and records to write, all in
+// the delivery's transaction.
+type Plan struct {
+	Jobs          []river.JobArgs
+	Installations []store.Installation // written as given
+	Mentioned     []store.Installation // recorded if new, state left alone
+	Repos         []store.Repo
+}
+
+// errBadPayload marks a body that parsed as JSON but lacks what the event
+// needs; the intake answers 400.
+var errBadPayload = errors.New("malformed payload")
+
+func badPayload(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadPayload, fmt.Sprintf(format, args...))
+}
+
+// router maps (event, action) to a function that plans the delivery, as
+// Prow's hook does: each handler decides alone whether it cares.
+type router struct {
+	cfg    RouteConfig
+	routes map[string]func(*delivery) (*Plan, error)
+}
+
+func newRouter(cfg RouteConfig) *router {
+	r := &router{cfg: cfg}
+	r.routes = map[string]func(*delivery) (*Plan, error){
+		"issues.labeled":                    r.issueLabel,
+		"issues.unlabeled":                  r.issueLabel,
+		"issue_comment.created":             r.issueComment,
+		"push":                              r.push,
+		"check_run.rerequested":             r.checkRun,
+		"check_run.requested_action":        r.checkRun,
+		"installation":                      r.installation,
+		"installation_repositories.added":   r.installationRepos,
+		"installation_repositories.removed": r.installationRepos,
+	}
+	return r
+}
+
+// plan returns what d implies; events specloop does not act on imply nothing.
+func (r *router) plan(d *delivery) (*Plan, error) {
+	if fn, ok := r.routes[d.Event+"."+d.Action]; ok {
+		return fn(d)
+	}
+	if fn, ok := r.routes[d.Event]; ok {
+		return fn(d)
+	}
+	return &Plan{}, nil
+}
+
+func decode[T any](d *delivery) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(d.Body, v); err != nil {
+		return nil, badPayload("%s: %v", d.Event, err)
+	}
+	return v, nil
+}
+
+func (r *router) issueLabel(d *delivery) (*Plan, error) {
+	ev, err := decode[issuesEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Issue == nil || ev.Issue.Number == 0 || ev.Label == nil || ev.Repository == nil {
+		return nil, badPayload("issues.%s needs issue.number, label and repository", d.Action)
+	}
+	if ev.Issue.PullRequest != nil || r.ownBot(ev.Sender) {
+		return &Plan{}, nil
+	}
+	// The repo config may name another label; the job compares, since reading
+	// the config needs the API.
+	return &Plan{Jobs: []river.JobArgs{jobs.IssueLabelArgs{
+		Repo:           d.Repo,
+		InstallationID: d.Installation,
+		Issue:          ev.Issue.Number,
+		Label:          ev.Label.Name,
+		Labeled:        d.Action == "labeled",
+		Sender:         ev.Sender.Login,
+		Delivery:       d.GUID,
+	}}}, nil
+}
+
+func (r *router) issueComment(d *delivery) (*Plan, error) {
+	ev, err := decode[issueCommentEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Issue == nil || ev.Comment == nil || ev.Repository == nil {
+		return nil, badPayload("issue_comment.created needs issue, comment and repository")
+	}
+	if ev.Comment.User.Type == "Bot" || ev.Sender.Type == "Bot" || r.ownBot(ev.Sender) {
+		return &Plan{}, nil
+	}
+	cmd, ok := ParseCommand(ev.Comment.Body)
+	if !ok {
+		return &Plan{}, nil
+	}
+	return &Plan{Jobs: []river.JobArgs{jobs.CommandArgs{
+		Repo:           d.Repo,
+		InstallationID: d.Installation,
+		Issue:          ev.Issue.Number,
+		IsPR:           ev.Issue.PullRequest != nil,
+		CommentID:      ev.Comment.ID,
+		Command:        cmd.Name,
+		Args:           cmd.Args,
+		Sender:         ev.Sender.Login,
+		Delivery:       d.GUID,
+	}}}, nil
+}
+
+func (r *router) push(d *delivery) (*Plan, error) {
+	ev, err := decode[pushEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Ref == nil || ev.Repository == nil {
+		return nil, badPayload("push needs ref and repository")
+	}
+	if ev.Deleted || *ev.Ref != "refs/heads/"+ev.Repository.DefaultBranch {
+		return &Plan{}, nil
+	}
+	var changed [][]string
+	for _, c := range ev.Commits {
+		changed = append(changed, c.Added, c.Modified, c.Removed)
+	}
+	files := changedSpecCandidates(changed)
+	if len(files) == 0 {
+		return &Plan{}, nil
+	}
+	return &Plan{Jobs: []river.JobArgs{jobs.SpecPushArgs{
+		Repo:           d.Repo,
+		InstallationID: d.Installation,
+		Ref:            *ev.Ref,
+		Before:         ev.Before,
+		After:          ev.After,
+		Files:          files,
+		Delivery:       d.GUID,
+	}}}, nil
+}
+
+// ConfigPath is the repo config file, read from the default branch.
+const ConfigPath = ".github/specloop.yml"
+
+// changedSpecCandidates lists the changed Markdown files and the repo config:
+// the repo's own spec globs are applied by the job, which can read them.
+func changedSpecCandidates(lists [][]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, list := range lists {
+		for _, f := range list {
+			if seen[f] || (path.Ext(f) != ".md" && f != ConfigPath) {
+				continue
+			}
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *router) checkRun(d *delivery) (*Plan, error) {
+	ev, err := decode[checkRunEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.CheckRun == nil || ev.CheckRun.ID == 0 || ev.Repository == nil {
+		return nil, badPayload("check_run.%s needs check_run.id and repository", d.Action)
+	}
+	if ev.CheckRun.App.ID != r.cfg.AppID || !strings.HasPrefix(ev.CheckRun.Name, "specloop/") {
+		return &Plan{}, nil
+	}
+	identifier := ""
+	if ev.RequestedAction != nil {
+		identifier = ev.RequestedAction.Identifier
+	}
+	return &Plan{Jobs: []river.JobArgs{jobs.CheckRunArgs{
+		Repo:           d.Repo,
+		InstallationID: d.Installation,
+		CheckRunID:     ev.CheckRun.ID,
+		Name:           ev.CheckRun.Name,
+		ExternalID:     ev.CheckRun.ExternalID,
+		HeadSHA:        ev.CheckRun.HeadSHA,
+		Action:         d.Action,
+		Identifier:     identifier,
+		Sender:         ev.Sender.Login,
+		Delivery:       d.GUID,
+	}}}, nil
+}
+
+func (r *router) installation(d *delivery) (*Plan, error) {
+	ev, err := decode[installationEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Installation == nil || ev.Installation.ID == 0 {
+		return nil, badPayload("installation needs installation.id")
+	}
+	in := installationRecord(ev.Installation)
+	switch d.Action {
+	case "deleted":
+		in.Deleted = true
+	case "suspend":
+		in.Suspended = true
+	}
+	p := &Plan{Installations: []store.Installation{in}}
+	for _, repo := range ev.Repositories {
+		p.Repos = append(p.Repos, repoRecord(in.ID, repo, d.Action == "deleted"))
+	}
+	return p, nil
+}
+
+func (r *router) installationRepos(d *delivery) (*Plan, error) {
+	ev, err := decode[installationEvent](d)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Installation == nil || ev.Installation.ID == 0 {
+		return nil, badPayload("installation_repositories needs installation.id")
+	}
+	in := installationRecord(ev.Installation)
+	p := &Plan{Mentioned: []store.Installation{in}}
+	for _, repo := range ev.RepositoriesAdded {
+		p.Repos = append(p.Repos, repoRecord(in.ID, repo, false))
+	}
+	for _, repo := range ev.RepositoriesRemoved {
+		p.Repos = append(p.Repos, repoRecord(in.ID, repo, true))
+	}
+	return p, nil
+}
+
+func installationRecord(i *installation) store.Installation {
+	in := store.Installation{ID: i.ID, Suspended: i.SuspendedAt != nil}
+	if i.Account != nil {
+		in.AccountLogin, in.AccountType = i.Account.Login, i.Account.Type
+	}
+	return in
+}
+
+func repoRecord(installationID int64, r repository, removed bool) store.Repo {
+	return store.Repo{
+		ID:             r.ID,
+		InstallationID: installationID,
+		FullName:       r.FullName,
+		Private:        r.Private,
+		DefaultBranch:  r.DefaultBranch,
+		Removed:        removed,
+	}
+}
+
+func (r *router) ownBot(u user) bool {
+	return r.cfg.AppSlug != "" && u.Login == r.cfg.AppSlug+"[bot]"
+}

@@ -1,0 +1,84 @@
+package jobs
+
+// The job kinds the intake queues. Each carries what its worker needs so the
+// worker never re-reads the delivery body.
+
+// IssueLabelArgs asks to start (Labeled) or cancel (!Labeled) the run of a
+// labelled issue. The worker compares Label with the repo's configured label.
+type IssueLabelArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+	Issue          int    `json:"issue"`
+	Label          string `json:"label"`
+	Labeled        bool   `json:"labeled"`
+	Sender         string `json:"sender"`
+	Delivery       string `json:"delivery"`
+}
+
+func (IssueLabelArgs) Kind() string { return "issue_label" }
+
+// CommandArgs is a `/loop` command from an issue or PR comment.
+type CommandArgs struct {
+	Repo           string   `json:"repo"`
+	InstallationID int64    `json:"installation_id"`
+	Issue          int      `json:"issue"`
+	IsPR           bool     `json:"is_pr"`
+	CommentID      int64    `json:"comment_id"`
+	Command        string   `json:"command"`
+	Args           []string `json:"args,omitempty"`
+	Sender         string   `json:"sender"`
+	Delivery       string   `json:"delivery"`
+}
+
+func (CommandArgs) Kind() string { return "command" }
+
+// SpecPushArgs is a push to the default branch that touched Markdown or the
+// repo config; the worker applies the repo's spec globs to Files.
+type SpecPushArgs struct {
+	Repo           string   `json:"repo"`
+	InstallationID int64    `json:"installation_id"`
+	Ref            string   `json:"ref"`
+	Before         string   `json:"before"`
+	After          string   `json:"after"`
+	Files          []string `json:"files"`
+	Delivery       string   `json:"delivery"`
+}
+
+func (SpecPushArgs) Kind() string { return "spec_push" }
+
+// CheckRunArgs is a click on one of specloop's own check runs: "Re-run"
+// (rerequested) or an action button (requested_action).
+type CheckRunArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+	CheckRunID     int64  `json:"check_run_id"`
+	Name           string `json:"name"`
+	ExternalID     string `json:"external_id"`
+	HeadSHA        string `json:"head_sha"`
+	Action         string `json:"action"`
+	Identifier     string `json:"identifier,omitempty"`
+	Sender         string `json:"sender"`
+	Delivery       string `json:"delivery"`
+}
+
+func (CheckRunArgs) Kind() string { return "check_run" }
+
+// CycleArgs runs one cycle, already recorded in the cycles table.
+type CycleArgs struct {
+	CycleID int64 `json:"cycle_id"`
+}
+
+func (CycleArgs) Kind() string { return "cycle" }
+
+// DrainArgs drains a repo's open obligations on its schedule.
+type DrainArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+}
+
+func (DrainArgs) Kind() string { return "drain" }
+
+// RetentionArgs prunes events and artifacts older than the retention.
+type RetentionArgs struct{}
+
+func (RetentionArgs) Kind() string { return "retention" }

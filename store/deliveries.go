@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Delivery is one webhook request, keyed by its X-GitHub-Delivery GUID.
+type Delivery struct {
+	GUID           string
+	Event          string
+	Action         string
+	RepoFullName   string
+	InstallationID int64 // 0 when the payload names none
+	ReceivedAt     time.Time
+	Jobs           int
+	Body           []byte
+}
+
+// InsertDelivery records d unless its GUID is already recorded; inserted is
+// false for a repeat. Concurrent inserts of one GUID wait on each other, so
+// exactly one of them reports inserted.
+func InsertDelivery(ctx context.Context, db DB, d *Delivery) (inserted bool, err error) {
+	var inst *int64
+	if d.InstallationID != 0 {
+		inst = &d.InstallationID
+	}
+	tag, err := db.Exec(ctx, `
+		INSERT INTO deliveries (guid, event, action, repo_full_name, installation_id, jobs, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (guid) DO NOTHING`,
+		d.GUID, d.Event, d.Action, d.RepoFullName, inst, d.Jobs, d.Body)
+	if err != nil {
+		return false, fmt.Errorf("insert delivery %s: %w", d.GUID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// GetDelivery reads one delivery by GUID.
+func GetDelivery(ctx context.Context, db DB, guid string) (*Delivery, error) {
+	d := &Delivery{}
+	var inst *int64
+	err := db.QueryRow(ctx, `
+		SELECT guid, event, action, repo_full_name, installation_id, received_at, jobs, body
+		FROM deliveries WHERE guid = $1`, guid).
+		Scan(&d.GUID, &d.Event, &d.Action, &d.RepoFullName, &inst, &d.ReceivedAt, &d.Jobs, &d.Body)
+	if err != nil {
+		return nil, fmt.Errorf("get delivery %s: %w", guid, err)
+	}
+	if inst != nil {
+		d.InstallationID = *inst
+	}
+	return d, nil
+}
+
+// CountDeliveries counts recorded deliveries.
+func CountDeliveries(ctx context.Context, db DB) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM deliveries").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count deliveries: %w", err)
+	}
+	return n, nil
+}
