@@ -1,0 +1,88 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// explicitIDRe matches "[auth-1] " at the start of an item's text. The
+// whitespace after "]" keeps links ("[docs](url)") and reference
+// definitions ("[x]: url") from being taken for ids.
+var explicitIDRe = regexp.MustCompile(`^\[([A-Za-z0-9][A-Za-z0-9._-]{0,63})\](?:[ \t]+|$)`)
+
+// afterRe matches a trailing "(after: a-1, a-2)" on an item.
+var afterRe = regexp.MustCompile(`(?i)[ \t]*\(after:([^()]*)\)[ \t]*$`)
+
+// splitItemText takes an item's text apart into its explicit id (if any),
+// its per-item after ids and the text that remains.
+func splitItemText(text string) (id, rest string, after []string, hasAfter bool) {
+	if m := explicitIDRe.FindStringSubmatchIndex(text); m != nil {
+		id = text[m[2]:m[3]]
+		text = text[m[1]:]
+	}
+	if m := afterRe.FindStringSubmatchIndex(text); m != nil {
+		after = splitIDs(text[m[2]:m[3]])
+		text = text[:m[0]]
+		hasAfter = true
+	}
+	return id, strings.TrimSpace(text), after, hasAfter
+}
+
+// normalize reduces text to what identifies an item: case and spacing are
+// not part of its meaning, so fixing them must not change the id.
+func normalize(text string) string {
+	return strings.Join(strings.Fields(strings.ToLower(text)), " ")
+}
+
+// cleanPath makes "./specs/a.md" and "specs\a.md" hash the same.
+func cleanPath(p string) string {
+	p = path.Clean(filepath.ToSlash(p))
+	return strings.TrimPrefix(p, "./")
+}
+
+// derivedID names an item without an explicit id: a readable slug of its
+// text plus a short hash of the spec path and the normalized text. Only
+// those two inputs go in, so adding other items, moving headings or ticking
+// the box leaves the id alone; rewording the item or renaming the file
+// changes it, which is why long-lived specs should use explicit ids.
+func derivedID(specPath, text string) string {
+	norm := normalize(text)
+	sum := sha256.Sum256([]byte(cleanPath(specPath) + "\n" + norm))
+	return slug(norm, "item") + "-" + hex.EncodeToString(sum[:])[:6]
+}
+
+// fileID names the single obligation of a spec without a task list.
+func fileID(specPath string) string {
+	p := cleanPath(specPath)
+	base := strings.TrimSuffix(path.Base(p), path.Ext(p))
+	sum := sha256.Sum256([]byte(p))
+	return slug(strings.ToLower(base), "spec") + "-" + hex.EncodeToString(sum[:])[:6]
+}
+
+// slug keeps the first few ASCII words of s, at most 24 bytes, so ids stay
+// short enough for commit messages and branch names.
+func slug(s, fallback string) string {
+	const maxLen = 24
+	var words []string
+	n := 0
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}) {
+		if n > 0 && n+1+len(w) > maxLen || len(words) == 4 {
+			break
+		}
+		if len(w) > maxLen {
+			w = w[:maxLen]
+		}
+		words = append(words, w)
+		n += len(w) + 1
+	}
+	if len(words) == 0 {
+		return fallback
+	}
+	return strings.Join(words, "-")
+}

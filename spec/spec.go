@@ -1,0 +1,335 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/yuin/goldmark"
+	gast "github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	east "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/text"
+)
+
+// DefaultGlob is where a repository keeps its specs unless its config says
+// otherwise.
+const DefaultGlob = "specs/**/*.md"
+
+// Spec is a parsed spec: a Markdown file or the body of a labelled issue.
+type Spec struct {
+	Path   string   // repo-relative file path, or "issue-<n>"
+	Title  string   // front matter title, else the first heading, else the file name
+	Verify string   // front matter verify: command; empty means "use the repo's"
+	Paths  []string // front matter paths: globs the agent may write; empty means anywhere
+	After  []string // front matter after: ids done before the rest of the spec
+
+	// Obligations in document order; a parent comes before its children.
+	Obligations []*Obligation
+
+	src  []byte
+	byID map[string]*Obligation
+}
+
+// Obligation is one unit of work: a task-list item, or the whole spec when
+// it has no task list.
+type Obligation struct {
+	ID       string
+	Text     string   // item text without checkbox, id and "(after: …)"
+	Done     bool     // "- [x]"
+	Line     int      // 1-based line of the checkbox in the spec
+	Headings []string // headings it sits under, outermost first
+	Section  string   // Markdown of the innermost heading's section, for prompts
+	Parent   string   // id of the enclosing task item, "" at top level
+	Children []string // ids of the task items nested directly in it
+	After    []string // ids named by its own "(after: …)"
+
+	// Box is the byte offset of the checkbox's "[" in the spec source, so
+	// Tick can rewrite the one byte after it; -1 when there is no checkbox.
+	Box int
+
+	waits []*Obligation // everything that must be done first
+}
+
+// Parse parses the spec at path (used in ids and error messages) from src.
+// All problems are reported together, one *Error per line of the returned
+// error; use Lint to get them as a slice.
+func Parse(path string, src []byte) (*Spec, error) {
+	s, errs := parse(path, src, false, "")
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return s, nil
+}
+
+// ParseIssue parses the body of a labelled issue as a spec. Its path is
+// "issue-<n>", so derived ids stay stable across edits of the title, and
+// the title names the single obligation of a body without a task list.
+func ParseIssue(number int, title, body string) (*Spec, error) {
+	s, errs := parse(IssuePath(number), []byte(body), true, title)
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return s, nil
+}
+
+// IssuePath is the spec path of issue n's body: "issue-<n>".
+func IssuePath(n int) string { return "issue-" + strconv.Itoa(n) }
+
+// Lint returns every problem in the spec, in line order; nil means it is
+// good.
+func Lint(path string, src []byte) []*Error {
+	_, errs := parse(path, src, false, "")
+	return errs
+}
+
+// Obligation returns the obligation with the given id, or nil.
+func (s *Spec) Obligation(id string) *Obligation { return s.byID[id] }
+
+var markdown = goldmark.New(goldmark.WithExtensions(extension.TaskList))
+
+type heading struct {
+	level int
+	text  string
+	start int // offset of the heading's line
+	end   int // offset where its section ends
+}
+
+// parse always returns a spec, even a broken one, so that Tick can work on
+// a spec that fails lint for reasons unrelated to the box being ticked.
+// For an issue, title names it and the id of its single obligation is its
+// path.
+func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Error) {
+	s := &Spec{Path: specPath, src: src, byID: map[string]*Obligation{}}
+	var errs []*Error
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, &Error{Path: specPath, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	var fm frontMatter
+	bodyStart := 0
+	content, firstLine, body, found, closed := splitFrontMatter(src)
+	switch {
+	case found && !closed:
+		fail(1, "front matter: no closing --- line")
+	case found:
+		var fmErrs []*Error
+		fm, fmErrs = parseFrontMatter(specPath, content, firstLine)
+		errs = append(errs, fmErrs...)
+		bodyStart = body
+	}
+	s.Verify, s.Paths, s.After = fm.Verify, fm.Paths, fm.After
+
+	lines := newLineIndex(src)
+	bodySrc := src[bodyStart:]
+	doc := markdown.Parser().Parse(text.NewReader(bodySrc))
+
+	// Top-level headings and where their sections end: at the next heading
+	// of the same or a higher level.
+	var headings []*heading
+	headingOf := map[gast.Node]*heading{}
+	for n := doc.FirstChild(); n != nil; n = n.NextSibling() {
+		if h, ok := n.(*gast.Heading); ok {
+			hd := &heading{
+				level: h.Level,
+				text:  blockText(bodySrc, h, 0),
+				start: bodyStart + lineStart(bodySrc, max(h.Pos(), 0)),
+				end:   len(src),
+			}
+			headings = append(headings, hd)
+			headingOf[n] = hd
+		}
+	}
+	for i, h := range headings {
+		for _, next := range headings[i+1:] {
+			if next.level <= h.level {
+				h.end = next.start
+				break
+			}
+		}
+	}
+
+	var (
+		stack  []*heading                    // headings enclosing the current node
+		byItem = map[gast.Node]*Obligation{} // list item → its obligation
+		seen   = map[string]int{}            // derived id → items with that text
+	)
+	_ = gast.Walk(doc, func(n gast.Node, entering bool) (gast.WalkStatus, error) {
+		if !entering {
+			return gast.WalkContinue, nil
+		}
+		if h, ok := headingOf[n]; ok {
+			for len(stack) > 0 && stack[len(stack)-1].level >= h.level {
+				stack = stack[:len(stack)-1]
+			}
+			stack = append(stack, h)
+			return gast.WalkSkipChildren, nil
+		}
+		box, ok := n.(*east.TaskCheckBox)
+		if !ok {
+			return gast.WalkContinue, nil
+		}
+		block, item := box.Parent(), box.Parent().Parent()
+		at := box.Pos()
+		if !isBox(bodySrc, at) {
+			return gast.WalkContinue, nil
+		}
+		o := &Obligation{
+			Done: box.IsChecked,
+			Box:  bodyStart + at,
+			Line: lines.line(bodyStart + at),
+		}
+		id, rest, after, hasAfter := splitItemText(blockText(bodySrc, block, at+3))
+		o.Text, o.After = rest, after
+		if hasAfter && len(after) == 0 {
+			fail(o.Line, "empty (after: ) list")
+		}
+		if rest == "" {
+			fail(o.Line, "task item has no text")
+		}
+		if id == "" {
+			id = derivedID(specPath, rest)
+			if k := seen[id]; k > 0 {
+				// Same text twice in one spec: number the repeats so both
+				// remain addressable.
+				seen[id] = k + 1
+				id += "-" + strconv.Itoa(k+1)
+			} else {
+				seen[id] = 1
+			}
+		}
+		o.ID = id
+		for _, h := range stack {
+			o.Headings = append(o.Headings, h.text)
+		}
+		o.Section = section(src, bodyStart, stack, headings)
+		for p := item.Parent(); p != nil; p = p.Parent() {
+			if parent, ok := byItem[p]; ok {
+				o.Parent = parent.ID
+				parent.Children = append(parent.Children, o.ID)
+				break
+			}
+		}
+		byItem[item] = o
+		if first, dup := s.byID[o.ID]; dup {
+			fail(o.Line, "duplicate id %q (first at line %d)", o.ID, first.Line)
+		} else {
+			s.byID[o.ID] = o
+		}
+		s.Obligations = append(s.Obligations, o)
+		return gast.WalkContinue, nil
+	})
+
+	switch {
+	case issue && title != "":
+		s.Title = title
+	case fm.Title != "":
+		s.Title = fm.Title
+	case len(headings) > 0 && headings[0].text != "":
+		s.Title = headings[0].text
+	default:
+		base := path.Base(cleanPath(specPath))
+		s.Title = strings.TrimSuffix(base, path.Ext(base))
+	}
+
+	if len(s.Obligations) == 0 {
+		// No task list: the whole spec is the one thing to do.
+		id := fileID(specPath)
+		if issue {
+			id = specPath
+		}
+		o := &Obligation{
+			ID:      id,
+			Text:    s.Title,
+			Line:    lines.line(bodyStart),
+			Section: strings.TrimSpace(string(bodySrc)),
+			Box:     -1,
+		}
+		s.Obligations = []*Obligation{o}
+		s.byID[id] = o
+	}
+
+	errs = append(errs, s.link(fm.afterLine)...)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return s, errs
+}
+
+// isBox reports whether a checkbox goldmark found at pos is one we can
+// tick. goldmark also takes "[ ]text" for a box; GitHub wants a blank after
+// "]", and without it ticking can change the parse ("[ ]:0" is text, "[x]:0"
+// a link reference definition), so such items are not obligations. Inside
+// the brackets only a space, a tab or x counts.
+func isBox(src []byte, pos int) bool {
+	if pos < 0 || pos+3 > len(src) || src[pos] != '[' || src[pos+2] != ']' {
+		return false
+	}
+	if c := src[pos+1]; c != ' ' && c != '\t' && c != 'x' && c != 'X' {
+		return false // "[\r]" or "[\f]": ticking would eat a line break
+	}
+	if pos+3 == len(src) {
+		return true
+	}
+	switch src[pos+3] {
+	case ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
+}
+
+// blockText returns the raw Markdown of a paragraph's lines, joined by
+// spaces, starting at offset from in the first line (just past the
+// checkbox). Raw source keeps `code` and links intact for prompts.
+func blockText(src []byte, n gast.Node, from int) string {
+	var parts []string
+	lines := n.Lines()
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		start, stop := seg.Start, seg.Stop
+		if i == 0 && from > start {
+			start = min(from, stop)
+		}
+		if part := strings.TrimSpace(string(src[start:stop])); part != "" {
+			parts = append(parts, part)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// section returns the Markdown of the innermost enclosing heading's
+// section, or of the part of the body before the first heading.
+func section(src []byte, bodyStart int, stack, headings []*heading) string {
+	start, end := bodyStart, len(src)
+	if len(stack) > 0 {
+		h := stack[len(stack)-1]
+		start, end = h.start, h.end
+	} else if len(headings) > 0 {
+		end = headings[0].start
+	}
+	return strings.TrimRight(string(src[start:end]), " \t\r\n")
+}
+
+func lineStart(src []byte, pos int) int {
+	pos = min(pos, len(src))
+	return bytes.LastIndexByte(src[:pos], '\n') + 1
+}
+
+// lineIndex holds the offset of each line start, to turn offsets into
+// 1-based line numbers.
+type lineIndex []int
+
+func newLineIndex(src []byte) lineIndex {
+	idx := lineIndex{0}
+	for i, b := range src {
+		if b == '\n' {
+			idx = append(idx, i+1)
+		}
+	}
+	return idx
+}
+
+func (idx lineIndex) line(off int) int {
+	return sort.Search(len(idx), func(i int) bool { return idx[i] > off })
+}

@@ -1,0 +1,119 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/store"
+	"github.com/specloop/specloop/store/storetest"
+)
+
+func TestClaimCycleOrderAndFence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "specloop/issue-1", Kind: "issue", Issue: 1})
+	require.NoError(t, err)
+	again, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "specloop/issue-1", Kind: "issue", Issue: 1})
+	require.NoError(t, err)
+	require.Equal(t, run.ID, again.ID, "one run per (repo, branch)")
+
+	first, err := store.InsertCycle(ctx, pool, run.ID, "label", "")
+	require.NoError(t, err)
+	second, err := store.InsertCycle(ctx, pool, run.ID, "command", "")
+	require.NoError(t, err)
+
+	res, _, err := store.ClaimCycle(ctx, pool, second.ID, "w2", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, store.Waiting, res, "the second cycle waits for the first")
+	pos, err := store.QueuePosition(ctx, pool, second)
+	require.NoError(t, err)
+	require.Equal(t, 1, pos)
+
+	// Many workers race for the first cycle: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, _, err := store.ClaimCycle(ctx, pool, first.ID, "racer", time.Minute)
+			require.NoError(t, err)
+			if res == store.Claimed {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 1, wins)
+
+	// A dead worker's lease expires; a takeover gets a new fence and the old
+	// holder is refused.
+	_, err = pool.Exec(ctx, "UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1", first.ID)
+	require.NoError(t, err)
+	c, err := store.GetCycle(ctx, pool, first.ID)
+	require.NoError(t, err)
+	oldFence := c.Fence
+	res, newFence, err := store.ClaimCycle(ctx, pool, first.ID, "w3", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res)
+	require.Greater(t, newFence, oldFence)
+	_, err = store.Heartbeat(ctx, pool, first.ID, oldFence, time.Minute)
+	require.ErrorIs(t, err, store.ErrFenced)
+	require.ErrorIs(t, store.FinishCycle(ctx, pool, first.ID, oldFence, "success", ""), store.ErrFenced)
+
+	stop, err := store.Heartbeat(ctx, pool, first.ID, newFence, time.Minute)
+	require.NoError(t, err)
+	require.False(t, stop)
+	n, err := store.CancelQueuedCycles(ctx, pool, run.ID, "label removed")
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the queued one is cancelled and the running one asked to stop")
+	stop, err = store.Heartbeat(ctx, pool, first.ID, newFence, time.Minute)
+	require.NoError(t, err)
+	require.True(t, stop)
+	require.NoError(t, store.FinishCycle(ctx, pool, first.ID, newFence, "cancelled", "stopped"))
+	res, _, err = store.ClaimCycle(ctx, pool, first.ID, "w4", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, store.Finished, res)
+	got, err := store.GetCycle(ctx, pool, second.ID)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", got.Conclusion)
+}
+
+func TestEventsAndPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "b", Kind: "spec"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, store.AppendEvent(ctx, pool, &store.Event{RunID: run.ID, Kind: "note", Message: "x"}))
+		}()
+	}
+	wg.Wait()
+	evs, err := store.ListEvents(ctx, pool, run.ID, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, evs, 20)
+	for i, e := range evs {
+		require.Equal(t, int64(i+1), e.Seq, "seqs are dense and ordered")
+	}
+	_, err = pool.Exec(ctx, "UPDATE events SET created_at = now() - interval '40 days' WHERE seq <= 5")
+	require.NoError(t, err)
+	pruned, _, err := store.Prune(ctx, pool, time.Now().Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, int64(5), pruned)
+	first, err := store.FirstEventSeq(ctx, pool, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), first)
+}
