@@ -1,0 +1,292 @@
+package emulator
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/go-github/v62/github"
+)
+
+type pull struct {
+	issue            *issue
+	id               int64
+	headRef, baseRef string
+	// headSHA and baseSHA are the tips when last seen, kept for when a
+	// branch is deleted; while it exists the live tip is reported.
+	headSHA, baseSHA string
+	draft            bool
+}
+
+func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
+	if sha, ok := branchSHA(rp, p.headRef); ok {
+		p.headSHA = sha
+	}
+	if sha, ok := branchSHA(rp, p.baseRef); ok {
+		p.baseSHA = sha
+	}
+	is := p.issue
+	api := s.url + "/repos/" + rp.fullName()
+	iss := s.issueJSON(rp, is)
+	branch := func(ref, sha string) *github.PullRequestBranch {
+		return &github.PullRequestBranch{
+			Label: github.String(rp.owner + ":" + ref), Ref: github.String(ref), SHA: github.String(sha),
+			Repo: s.repoJSON(rp), User: s.userJSON(rp.ownerUser),
+		}
+	}
+	return &github.PullRequest{
+		ID:                  github.Int64(p.id),
+		NodeID:              github.String(nodeID("PullRequest", p.id)),
+		Number:              github.Int(is.number),
+		State:               github.String(is.state),
+		Locked:              github.Bool(false),
+		Title:               github.String(is.title),
+		Body:                github.String(is.body),
+		Draft:               github.Bool(p.draft),
+		Merged:              github.Bool(false),
+		MaintainerCanModify: github.Bool(false),
+		User:                iss.User,
+		Labels:              iss.Labels,
+		AuthorAssociation:   iss.AuthorAssociation,
+		CreatedAt:           iss.CreatedAt,
+		UpdatedAt:           iss.UpdatedAt,
+		ClosedAt:            iss.ClosedAt,
+		Head:                branch(p.headRef, p.headSHA),
+		Base:                branch(p.baseRef, p.baseSHA),
+		URL:                 github.String(fmt.Sprintf("%s/pulls/%d", api, is.number)),
+		HTMLURL:             github.String(fmt.Sprintf("%s/%s/pull/%d", s.url, rp.fullName(), is.number)),
+		DiffURL:             github.String(fmt.Sprintf("%s/%s/pull/%d.diff", s.url, rp.fullName(), is.number)),
+		PatchURL:            github.String(fmt.Sprintf("%s/%s/pull/%d.patch", s.url, rp.fullName(), is.number)),
+		IssueURL:            github.String(fmt.Sprintf("%s/issues/%d", api, is.number)),
+		CommentsURL:         github.String(fmt.Sprintf("%s/issues/%d/comments", api, is.number)),
+		Comments:            github.Int(is.comments),
+	}
+}
+
+// pullEvent builds a "pull_request" payload; call with s.mu held.
+func (s *Server) pullEvent(rp *repo, p *pull, action string, sender *user) *github.PullRequestEvent {
+	return &github.PullRequestEvent{
+		Action: github.String(action), Number: github.Int(p.issue.number), PullRequest: s.pullJSON(rp, p),
+		Repo: s.repoJSON(rp), Sender: s.userJSON(sender), Installation: hookInstallation(s.installationForLocked(rp)),
+	}
+}
+
+// headBranch strips the "owner:" GitHub allows in head; forks are not
+// emulated, so another owner's head is no branch at all.
+func headBranch(rp *repo, head string) (string, bool) {
+	if owner, b, ok := strings.Cut(head, ":"); ok {
+		return b, strings.EqualFold(owner, rp.owner)
+	}
+	return head, true
+}
+
+func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
+	rp, c, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	var req github.NewPullRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.GetTitle() == "" {
+		validationFailed(w, fieldError{Resource: "PullRequest", Field: "title", Code: "missing_field"})
+		return
+	}
+	head, sameOwner := headBranch(rp, req.GetHead())
+	headSHA, headOK := branchSHA(rp, head)
+	if !sameOwner || !headOK {
+		validationFailed(w, fieldError{Resource: "PullRequest", Field: "head", Code: "invalid"})
+		return
+	}
+	base := req.GetBase()
+	baseSHA, baseOK := branchSHA(rp, base)
+	if !baseOK {
+		validationFailed(w, fieldError{Resource: "PullRequest", Field: "base", Code: "invalid"})
+		return
+	}
+	if out, err := runGit(nil, rp.gitDir, nil, "rev-list", "--count", baseSHA+".."+headSHA); err != nil || strings.TrimSpace(out) == "0" {
+		validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("No commits between %s and %s", base, head)})
+		return
+	}
+	s.mu.Lock()
+	for _, p := range rp.pulls {
+		if p.headRef == head && p.issue.state == "open" {
+			s.mu.Unlock()
+			validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.owner, head)})
+			return
+		}
+	}
+	now := s.now()
+	rp.lastNumber++
+	is := &issue{number: rp.lastNumber, id: s.newID(), title: req.GetTitle(), body: req.GetBody(), state: "open", user: c.user, createdAt: now, updatedAt: now}
+	p := &pull{issue: is, id: s.newID(), headRef: head, baseRef: base, headSHA: headSHA, baseSHA: baseSHA, draft: req.GetDraft()}
+	is.pull = p
+	rp.issues[is.number] = is
+	rp.pulls[is.number] = p
+	out := s.pullJSON(rp, p)
+	ev := s.pullEvent(rp, p, "opened", c.user)
+	s.mu.Unlock()
+	s.hooks.send("pull_request", rp.key(), ev)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	head, headOwnerOK := "", true
+	if h := q.Get("head"); h != "" {
+		head, headOwnerOK = headBranch(rp, h)
+	}
+	base := q.Get("base")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list []*pull
+	for _, p := range rp.pulls {
+		switch {
+		case !headOwnerOK,
+			state != "all" && p.issue.state != state,
+			head != "" && p.headRef != head,
+			base != "" && p.baseRef != base:
+			continue
+		}
+		list = append(list, p)
+	}
+	// GitHub's default order: newest first.
+	slices.SortFunc(list, func(a, b *pull) int { return b.issue.number - a.issue.number })
+	out := []*github.PullRequest{}
+	for _, p := range list {
+		out = append(out, s.pullJSON(rp, p))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) pullFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*pull, bool) {
+	is, ok := issueFromPath(w, r, rp)
+	if !ok {
+		return nil, false
+	}
+	if is.pull == nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return nil, false
+	}
+	return is.pull, true
+}
+
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pullFromPath(w, r, rp)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.pullJSON(rp, p))
+}
+
+type pullUpdate struct {
+	Title *string `json:"title"`
+	Body  *string `json:"body"`
+	State *string `json:"state"`
+	Base  *string `json:"base"`
+	// Draft is accepted here although GitHub's REST API ignores it (only
+	// GraphQL can mark a PR ready); see the package doc.
+	Draft *bool `json:"draft"`
+}
+
+func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
+	rp, c, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	var req pullUpdate
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.State != nil && *req.State != "open" && *req.State != "closed" {
+		validationFailed(w, fieldError{Resource: "PullRequest", Field: "state", Code: "invalid"})
+		return
+	}
+	if req.Base != nil {
+		if _, ok := branchSHA(rp, *req.Base); !ok {
+			validationFailed(w, fieldError{Resource: "PullRequest", Field: "base", Code: "invalid"})
+			return
+		}
+	}
+	s.mu.Lock()
+	p, ok := s.pullFromPath(w, r, rp)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	if p.issue.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "Must have push access to edit this pull request")
+		return
+	}
+	var events []any
+	edited := false
+	if req.Title != nil && *req.Title != p.issue.title {
+		p.issue.title, edited = *req.Title, true
+	}
+	if req.Body != nil && *req.Body != p.issue.body {
+		p.issue.body, edited = *req.Body, true
+	}
+	if req.Base != nil && *req.Base != p.baseRef {
+		p.baseRef, edited = *req.Base, true
+	}
+	if edited {
+		p.issue.updatedAt = s.now()
+		events = append(events, s.pullEvent(rp, p, "edited", c.user))
+	}
+	if req.Draft != nil && *req.Draft != p.draft {
+		p.draft = *req.Draft
+		action := "converted_to_draft"
+		if !p.draft {
+			action = "ready_for_review"
+		}
+		events = append(events, s.pullEvent(rp, p, action, c.user))
+	}
+	if req.State != nil {
+		if ev := s.setStateLocked(rp, p.issue, *req.State, c.user); ev != nil {
+			events = append(events, ev)
+		}
+	}
+	out := s.pullJSON(rp, p)
+	s.mu.Unlock()
+	for _, ev := range events {
+		s.hooks.send("pull_request", rp.key(), ev)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// PullRequests returns copies of a repo's pull requests, oldest first.
+func (s *Server) PullRequests(owner, repoName string) []*github.PullRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(owner, repoName)
+	if rp == nil {
+		return nil
+	}
+	var nums []int
+	for n := range rp.pulls {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	out := []*github.PullRequest{}
+	for _, n := range nums {
+		out = append(out, s.pullJSON(rp, rp.pulls[n]))
+	}
+	return out
+}

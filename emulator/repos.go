@@ -1,0 +1,549 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/gorilla/mux"
+)
+
+// RepoOptions shape a repository made by CreateRepo.
+type RepoOptions struct {
+	// DefaultBranch defaults to "main".
+	DefaultBranch string
+	Private       bool
+	Description   string
+	// Files are committed to the default branch as the initial commit,
+	// path → content.
+	Files map[string]string
+}
+
+type repo struct {
+	id            int64
+	owner, name   string
+	ownerUser     *user
+	private       bool
+	description   string
+	defaultBranch string
+	gitDir        string
+	createdAt     time.Time
+
+	perms      map[string]string // lower-case login → role
+	labels     map[string]*label // lower-case name
+	lastNumber int               // issues and pulls share one sequence
+	issues     map[int]*issue
+	comments   map[int64]*comment
+	reactions  []*reaction
+	pulls      map[int]*pull
+	checkRuns  map[int64]*checkRun
+	suites     map[string]int64 // head SHA → check suite id
+
+	// pushMu serialises receive-packs so the refs diffed before and after
+	// one belong to that push alone.
+	pushMu sync.Mutex
+}
+
+func (rp *repo) fullName() string { return rp.owner + "/" + rp.name }
+func (rp *repo) key() string      { return strings.ToLower(rp.fullName()) }
+
+// CreateRepo makes a real bare git repository with one commit holding
+// opts.Files on the default branch.
+func (s *Server) CreateRepo(owner, name string, opts RepoOptions) (*github.Repository, error) {
+	if opts.DefaultBranch == "" {
+		opts.DefaultBranch = "main"
+	}
+	if !validName(owner) || !validName(name) {
+		return nil, fmt.Errorf("emulator: create repo %s/%s: invalid name", owner, name)
+	}
+	key := strings.ToLower(owner + "/" + name)
+	s.mu.Lock()
+	if s.repos[key] != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("emulator: create repo %s/%s: already exists", owner, name)
+	}
+	// Reserve the name while git works outside the lock.
+	rp := &repo{
+		id: s.newID(), owner: owner, name: name, ownerUser: s.accountLocked(owner),
+		private: opts.Private, description: opts.Description, defaultBranch: opts.DefaultBranch,
+		gitDir: filepath.Join(s.dir, owner, name+".git"), createdAt: s.now(),
+		perms: map[string]string{}, labels: map[string]*label{}, issues: map[int]*issue{},
+		comments: map[int64]*comment{}, pulls: map[int]*pull{}, checkRuns: map[int64]*checkRun{},
+		suites: map[string]int64{},
+	}
+	s.repos[key] = rp
+	s.mu.Unlock()
+	if err := s.initGitRepo(rp, opts.Files); err != nil {
+		s.mu.Lock()
+		delete(s.repos, key)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("emulator: create repo %s/%s: %w", owner, name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repoJSON(rp), nil
+}
+
+func validName(n string) bool {
+	if n == "" || n == "." || n == ".." || strings.HasPrefix(n, "-") {
+		return false
+	}
+	return !strings.ContainsAny(n, "/\\ \t\n:")
+}
+
+// initGitRepo commits the files through a scratch work tree and index so
+// the bare repository never holds either.
+func (s *Server) initGitRepo(rp *repo, files map[string]string) error {
+	if _, err := runGit(nil, "", nil, "init", "--bare", "--quiet", "--initial-branch="+rp.defaultBranch, rp.gitDir); err != nil {
+		return err
+	}
+	if _, err := runGit(nil, rp.gitDir, nil, "config", "http.receivepack", "true"); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "emulator-init-")
+	if err != nil {
+		return fmt.Errorf("scratch dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+	tree := filepath.Join(work, "tree")
+	for p, content := range files {
+		full := filepath.Join(tree, filepath.FromSlash(path.Clean("/"+p)))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return fmt.Errorf("scratch dir: %w", err)
+	}
+	env := []string{
+		"GIT_INDEX_FILE=" + filepath.Join(work, "index"),
+		"GIT_AUTHOR_NAME=" + rp.owner, "GIT_AUTHOR_EMAIL=" + noreply(rp.owner),
+		"GIT_COMMITTER_NAME=" + rp.owner, "GIT_COMMITTER_EMAIL=" + noreply(rp.owner),
+	}
+	if _, err := runGit(env, rp.gitDir, nil, "--work-tree="+tree, "add", "-A"); err != nil {
+		return err
+	}
+	_, err = runGit(env, rp.gitDir, nil, "--work-tree="+tree, "commit", "--quiet", "--allow-empty", "-m", "Initial commit")
+	return err
+}
+
+func noreply(login string) string { return login + "@users.noreply.github.com" }
+
+// SetPermission gives a user a role on a repo: admin, maintain, write,
+// triage, read or none. The user is created if needed.
+func (s *Server) SetPermission(owner, repoName, login, perm string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(owner+"/"+repoName)]
+	if rp == nil {
+		return
+	}
+	s.accountLocked(login)
+	rp.perms[strings.ToLower(login)] = perm
+}
+
+func (s *Server) repoLocked(owner, name string) *repo {
+	return s.repos[strings.ToLower(owner+"/"+name)]
+}
+
+func (s *Server) repoJSON(rp *repo) *github.Repository {
+	t := github.Timestamp{Time: rp.createdAt}
+	vis := "public"
+	if rp.private {
+		vis = "private"
+	}
+	api := s.url + "/repos/" + rp.fullName()
+	return &github.Repository{
+		ID:            github.Int64(rp.id),
+		NodeID:        github.String(nodeID("Repository", rp.id)),
+		Name:          github.String(rp.name),
+		FullName:      github.String(rp.fullName()),
+		Owner:         s.userJSON(rp.ownerUser),
+		Private:       github.Bool(rp.private),
+		Visibility:    github.String(vis),
+		Description:   github.String(rp.description),
+		Fork:          github.Bool(false),
+		URL:           github.String(api),
+		HTMLURL:       github.String(s.url + "/" + rp.fullName()),
+		CloneURL:      github.String(s.url + "/" + rp.fullName() + ".git"),
+		DefaultBranch: github.String(rp.defaultBranch),
+		CreatedAt:     &t,
+		UpdatedAt:     &t,
+		PushedAt:      &t,
+		HasIssues:     github.Bool(true),
+		Archived:      github.Bool(false),
+		Disabled:      github.Bool(false),
+		PullsURL:      github.String(api + "/pulls{/number}"),
+		IssuesURL:     github.String(api + "/issues{/number}"),
+	}
+}
+
+func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(w, http.StatusOK, s.repoJSON(rp))
+}
+
+// resolveCommit turns a branch, tag or SHA into a commit SHA.
+func resolveCommit(rp *repo, ref string) (string, bool) {
+	if ref == "" || strings.HasPrefix(ref, "-") {
+		return "", false
+	}
+	out, err := runGit(nil, rp.gitDir, nil, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(out), true
+}
+
+func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	p := strings.Trim(mux.Vars(r)["path"], "/")
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		ref = rp.defaultBranch
+	}
+	sha, ok := resolveCommit(rp, ref)
+	if !ok {
+		writeError(w, http.StatusNotFound, "No commit found for the ref "+ref)
+		return
+	}
+	kind, err := runGit(nil, rp.gitDir, nil, "cat-file", "-t", sha+":"+p)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	s.mu.Lock()
+	base := s.url
+	s.mu.Unlock()
+	entry := func(name, p, typ, sha string, size int) *github.RepositoryContent {
+		api := fmt.Sprintf("%s/repos/%s/contents/%s?ref=%s", base, rp.fullName(), p, ref)
+		c := &github.RepositoryContent{
+			Type: github.String(typ), Name: github.String(name), Path: github.String(p),
+			SHA: github.String(sha), Size: github.Int(size), URL: github.String(api),
+			HTMLURL: github.String(fmt.Sprintf("%s/%s/blob/%s/%s", base, rp.fullName(), ref, p)),
+			GitURL:  github.String(fmt.Sprintf("%s/repos/%s/git/blobs/%s", base, rp.fullName(), sha)),
+		}
+		if typ == "dir" {
+			c.GitURL = github.String(fmt.Sprintf("%s/repos/%s/git/trees/%s", base, rp.fullName(), sha))
+		} else {
+			c.DownloadURL = github.String(fmt.Sprintf("%s/%s/raw/%s/%s", base, rp.fullName(), ref, p))
+		}
+		return c
+	}
+	if strings.TrimSpace(kind) == "blob" {
+		data, err := runGit(nil, rp.gitDir, nil, "cat-file", "blob", sha+":"+p)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+			return
+		}
+		blob, _ := runGit(nil, rp.gitDir, nil, "rev-parse", sha+":"+p)
+		c := entry(path.Base(p), p, "file", strings.TrimSpace(blob), len(data))
+		c.Encoding = github.String("base64")
+		c.Content = github.String(wrap60(base64.StdEncoding.EncodeToString([]byte(data))))
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	spec := sha + ":" + p
+	if p == "" {
+		spec = sha
+	}
+	out, err := runGit(nil, rp.gitDir, nil, "ls-tree", "-l", spec)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	list := []*github.RepositoryContent{}
+	for line := range strings.Lines(out) {
+		meta, name, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(meta) // mode type sha size
+		if len(f) < 4 {
+			continue
+		}
+		typ := map[string]string{"blob": "file", "tree": "dir", "commit": "submodule"}[f[1]]
+		size, _ := strconv.Atoi(f[3])
+		list = append(list, entry(name, path.Join(p, name), typ, f[2], size))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// wrap60 breaks base64 into 60-column lines, as GitHub's contents API does.
+func wrap60(s string) string {
+	var b strings.Builder
+	for len(s) > 60 {
+		b.WriteString(s[:60])
+		b.WriteByte('\n')
+		s = s[60:]
+	}
+	b.WriteString(s)
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// refs lists a repo's refs, full name → SHA the ref points at.
+func refs(rp *repo) (map[string]string, error) {
+	out, err := runGit(nil, rp.gitDir, nil, "for-each-ref", "--format=%(objectname) %(refname)")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for line := range strings.Lines(out) {
+		sha, name, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok {
+			m[name] = sha
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) refJSON(rp *repo, name, sha string) *github.Reference {
+	typ := "commit"
+	if strings.HasPrefix(name, "refs/tags/") {
+		if t, err := runGit(nil, rp.gitDir, nil, "cat-file", "-t", sha); err == nil && strings.TrimSpace(t) == "tag" {
+			typ = "tag"
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	api := s.url + "/repos/" + rp.fullName() + "/git/"
+	return &github.Reference{
+		Ref:    github.String(name),
+		URL:    github.String(api + name),
+		NodeID: github.String(base64.StdEncoding.EncodeToString([]byte("Ref:" + rp.fullName() + ":" + name))),
+		Object: &github.GitObject{Type: github.String(typ), SHA: github.String(sha), URL: github.String(api + typ + "s/" + sha)},
+	}
+}
+
+// matchRefs returns the refs under refs/<prefix>, sorted, as GitHub's
+// matching-refs does.
+func (s *Server) matchRefs(rp *repo, prefix string) ([]*github.Reference, error) {
+	all, err := refs(rp)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for n := range all {
+		if strings.HasPrefix(n, "refs/"+prefix) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := []*github.Reference{}
+	for _, n := range names {
+		out = append(out, s.refJSON(rp, n, all[n]))
+	}
+	return out, nil
+}
+
+func (s *Server) getRef(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	name := "refs/" + strings.TrimPrefix(mux.Vars(r)["ref"], "refs/")
+	all, err := refs(rp)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	sha, found := all[name]
+	if !found {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.refJSON(rp, name, sha))
+}
+
+// listRefs serves /git/refs[/{ref}]: an exact ref as one object, else the
+// refs it prefixes as an array, as GitHub still does for this old path.
+func (s *Server) listRefs(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	prefix := strings.TrimPrefix(mux.Vars(r)["ref"], "refs/")
+	all, err := refs(rp)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	if sha, found := all["refs/"+prefix]; found && prefix != "" {
+		writeJSON(w, http.StatusOK, s.refJSON(rp, "refs/"+prefix, sha))
+		return
+	}
+	list, err := s.matchRefs(rp, prefix)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	if len(list) == 0 {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) matchingRefs(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	list, err := s.matchRefs(rp, strings.TrimPrefix(mux.Vars(r)["ref"], "refs/"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// commitJSON describes one commit as GET /repos/{o}/{r}/commits/{ref} does.
+func (s *Server) commitJSON(rp *repo, sha string) (*github.RepositoryCommit, error) {
+	c, err := readCommit(rp, sha)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	api := s.url + "/repos/" + rp.fullName()
+	out := &github.RepositoryCommit{
+		SHA:     github.String(c.sha),
+		NodeID:  github.String(base64.StdEncoding.EncodeToString([]byte("Commit:" + c.sha))),
+		URL:     github.String(api + "/commits/" + c.sha),
+		HTMLURL: github.String(s.url + "/" + rp.fullName() + "/commit/" + c.sha),
+		Commit: &github.Commit{
+			SHA:       github.String(c.sha),
+			Message:   github.String(c.message),
+			Author:    &github.CommitAuthor{Name: github.String(c.authorName), Email: github.String(c.authorEmail), Date: &github.Timestamp{Time: c.authorDate}},
+			Committer: &github.CommitAuthor{Name: github.String(c.committerName), Email: github.String(c.committerEmail), Date: &github.Timestamp{Time: c.committerDate}},
+			Tree:      &github.Tree{SHA: github.String(c.tree)},
+			URL:       github.String(api + "/git/commits/" + c.sha),
+		},
+	}
+	for _, p := range c.parents {
+		out.Parents = append(out.Parents, &github.Commit{SHA: github.String(p), URL: github.String(api + "/commits/" + p)})
+	}
+	for _, f := range c.files {
+		out.Files = append(out.Files, &github.CommitFile{Filename: github.String(f.path), Status: github.String(f.status)})
+	}
+	return out, nil
+}
+
+func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	ref := mux.Vars(r)["ref"]
+	sha, ok := resolveCommit(rp, ref)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
+		return
+	}
+	c, err := s.commitJSON(rp, sha)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) getBranch(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	b := mux.Vars(r)["branch"]
+	sha, found := branchSHA(rp, b)
+	if !found {
+		writeError(w, http.StatusNotFound, "Branch not found")
+		return
+	}
+	c, err := s.commitJSON(rp, sha)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, &github.Branch{Name: github.String(b), Commit: c, Protected: github.Bool(false)})
+}
+
+// branchSHA is the tip of refs/heads/<b>, if that branch exists.
+func branchSHA(rp *repo, b string) (string, bool) {
+	all, err := refs(rp)
+	if err != nil {
+		return "", false
+	}
+	sha, ok := all["refs/heads/"+b]
+	return sha, ok
+}
+
+// permissionLevel is GET .../collaborators/{u}/permission's body; go-github
+// v62's RepositoryPermissionLevel lacks role_name.
+type permissionLevel struct {
+	Permission string       `json:"permission"`
+	RoleName   string       `json:"role_name"`
+	User       *github.User `json:"user"`
+}
+
+func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(mux.Vars(r)["user"])]
+	if u == nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	role := s.userPermissionLocked(u, rp)
+	// The legacy "permission" field knows only four levels.
+	perm := map[string]string{"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}[role]
+	if perm == "" {
+		perm = "none"
+	}
+	writeJSON(w, http.StatusOK, permissionLevel{Permission: perm, RoleName: role, User: s.userJSON(u)})
+}
+
+// Ref returns the SHA a ref ("heads/main", "refs/tags/v1", "main") points
+// at, for tests.
+func (s *Server) Ref(owner, repoName, ref string) (string, error) {
+	s.mu.Lock()
+	rp := s.repoLocked(owner, repoName)
+	s.mu.Unlock()
+	if rp == nil {
+		return "", fmt.Errorf("emulator: ref: no repo %s/%s", owner, repoName)
+	}
+	all, err := refs(rp)
+	if err != nil {
+		return "", fmt.Errorf("emulator: ref: %w", err)
+	}
+	for _, name := range []string{ref, "refs/" + ref, "refs/heads/" + ref} {
+		if sha, ok := all[name]; ok {
+			return sha, nil
+		}
+	}
+	return "", fmt.Errorf("emulator: ref: %s/%s has no ref %s", owner, repoName, ref)
+}
