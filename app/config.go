@@ -23,15 +23,17 @@ type Config struct {
 	PrivateKey    *rsa.PrivateKey
 	PrivateKeyPEM []byte
 	WebhookSecret string
-	DatabaseURL   string
-	GitHubAPIURL  string
-	Port          int
-	PublicURL     string
-	Workers       int
-	Sandbox       string
-	LogLevel      slog.Level
-	Retention     time.Duration
-	MirrorDir     string
+	// WebhookSecretPrevious is still accepted during a secret rotation.
+	WebhookSecretPrevious string
+	DatabaseURL           string
+	GitHubAPIURL          string
+	Port                  int
+	PublicURL             string
+	Workers               int
+	Sandbox               string
+	LogLevel              slog.Level
+	Retention             time.Duration
+	MirrorDir             string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -56,6 +58,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	c.WebhookSecret = getenv("WEBHOOK_SECRET")
+	c.WebhookSecretPrevious = getenv("WEBHOOK_SECRET_PREVIOUS")
 	if needs["webhook"] && c.WebhookSecret == "" {
 		fail("WEBHOOK_SECRET is not set: set it to the webhook secret of your GitHub App")
 	}
@@ -199,8 +202,10 @@ func ParsePrivateKey(b []byte) (*rsa.PrivateKey, error) {
 // sandbox: the redactor masks each of them.
 func (c *Config) Secrets() []string {
 	var s []string
-	if c.WebhookSecret != "" {
-		s = append(s, c.WebhookSecret)
+	for _, w := range []string{c.WebhookSecret, c.WebhookSecretPrevious} {
+		if w != "" {
+			s = append(s, w)
+		}
 	}
 	if len(c.PrivateKeyPEM) > 0 {
 		s = append(s, strings.TrimSpace(string(c.PrivateKeyPEM)))

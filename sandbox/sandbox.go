@@ -1,0 +1,252 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied when the corresponding Spec field is zero.
+const (
+	// DefaultGrace is how long a command has between SIGTERM and SIGKILL.
+	DefaultGrace = 5 * time.Second
+	// DefaultOutput is how many bytes of output a Result keeps.
+	DefaultOutput = 1 << 20
+)
+
+// Spec describes one command to run in a sandbox.
+type Spec struct {
+	// Dir is the working copy. It is mounted read-write at the same path and
+	// is the command's working directory.
+	Dir string
+
+	// Argv is the command and its arguments. Set exactly one of Argv and
+	// Shell.
+	Argv []string
+	// Shell is a command line run with /bin/sh -c.
+	Shell string
+
+	// Stdin is the command's standard input; nil means empty.
+	Stdin io.Reader
+	// Stdout, when set, receives the combined stdout and stderr as they are
+	// produced, in full: the cap in Limits.Output applies to Result.Output
+	// only. A slow writer slows the command down.
+	Stdout io.Writer
+
+	// Env is the only environment the command sees, on top of PATH,
+	// HOME=/tmp and LANG=C.UTF-8, which it may override.
+	Env map[string]string
+
+	// Network lets the command use the host's network. Without it the
+	// command has a loopback interface of its own and nothing else.
+	// The none driver cannot take the network away and ignores it.
+	Network bool
+
+	// Timeout bounds the wall-clock time of the command; zero means none.
+	Timeout time.Duration
+	// Grace is the time between SIGTERM and SIGKILL once the command is
+	// being stopped; zero means DefaultGrace.
+	Grace time.Duration
+
+	// Limits caps the resources the command may use.
+	Limits Limits
+
+	// ExtraRO lists host paths (tool directories, caches) mounted read-only
+	// at the same path. Ignored by the none driver, which sees everything.
+	ExtraRO []string
+}
+
+// Limits caps the resources of a command. A zero field means no limit, except
+// Output, which defaults to DefaultOutput.
+type Limits struct {
+	// CPU is the CPU time the command may use (RLIMIT_CPU), rounded up to
+	// whole seconds, counted per process: SIGXCPU when it is used up,
+	// SIGKILL a second later.
+	CPU time.Duration
+	// Memory is the address space in bytes each process may map
+	// (RLIMIT_AS). Runtimes that reserve address space up front (Go, the
+	// JVM, V8) need headroom above what they actually use.
+	Memory int64
+	// Processes caps how many processes and threads the command may have
+	// at once (RLIMIT_NPROC).
+	Processes int
+	// Output is how many bytes of combined output Result.Output keeps.
+	Output int
+}
+
+// Result is what a finished command left behind.
+type Result struct {
+	// ExitCode is the command's exit status, or 128 plus the signal number
+	// when a signal ended it.
+	ExitCode int
+	// Output is the combined stdout and stderr, at most Limits.Output bytes
+	// plus a note when Truncated.
+	Output []byte
+	// Truncated reports that output was dropped to respect Limits.Output.
+	Truncated bool
+	// TimedOut reports that Spec.Timeout expired and the command was
+	// stopped.
+	TimedOut bool
+	// Cancelled reports that ctx was done and the command was stopped.
+	Cancelled bool
+	// Duration is the wall-clock time from start to exit.
+	Duration time.Duration
+}
+
+// Driver runs commands in one kind of sandbox. Drivers are safe for
+// concurrent use.
+type Driver interface {
+	// Name is the driver's name as given to New.
+	Name() string
+	// Run runs the command described by s and waits for it to finish. The
+	// error is for commands that could not be run; a failing command is
+	// reported in the Result.
+	Run(ctx context.Context, s Spec) (Result, error)
+}
+
+// New returns the driver called name: "bwrap" (also for ""), or "none".
+// It does not check that the host can run the driver; see Check.
+func New(name string, logger *slog.Logger) (Driver, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	switch name {
+	case "", "bwrap":
+		return newBwrap(logger)
+	case "none":
+		logger.Warn("sandbox none: no isolation, for development only")
+		return &noneDriver{logger: logger}, nil
+	case "docker":
+		return nil, errors.New("sandbox: docker driver not available in this build")
+	default:
+		return nil, fmt.Errorf("sandbox: unknown driver %q (want bwrap or none)", name)
+	}
+}
+
+// command checks s and returns its working copy as an absolute path and the
+// argv it describes.
+func (s Spec) command() (dir string, argv []string, err error) {
+	switch {
+	case s.Dir == "":
+		return "", nil, errors.New("spec has no Dir")
+	case len(s.Argv) > 0 && s.Shell != "":
+		return "", nil, errors.New("spec sets both Argv and Shell")
+	case len(s.Argv) == 0 && s.Shell == "":
+		return "", nil, errors.New("spec sets neither Argv nor Shell")
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return "", nil, fmt.Errorf("spec has an invalid environment variable name %q", k)
+		}
+	}
+	if dir, err = filepath.Abs(s.Dir); err != nil {
+		return "", nil, fmt.Errorf("resolving working copy: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("checking working copy: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", nil, fmt.Errorf("working copy %s is not a directory", dir)
+	}
+	if s.Shell != "" {
+		return dir, []string{"/bin/sh", "-c", s.Shell}, nil
+	}
+	return dir, s.Argv, nil
+}
+
+// env returns the command's environment as sorted KEY=value pairs, so that
+// the same Spec always yields the same argv.
+func (s Spec) env() []string {
+	m := map[string]string{
+		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME": "/tmp",
+		"LANG": "C.UTF-8",
+	}
+	for k, v := range s.Env {
+		m[k] = v
+	}
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+func (s Spec) grace() time.Duration {
+	if s.Grace > 0 {
+		return s.Grace
+	}
+	return DefaultGrace
+}
+
+// prlimitArgs returns the prlimit(1) invocation that applies l before
+// executing the command, or nil when l sets no rlimit.
+func (l Limits) prlimitArgs(prlimit string) []string {
+	var args []string
+	if l.CPU > 0 {
+		secs := int64((l.CPU + time.Second - 1) / time.Second)
+		// SIGXCPU at the limit, which a command may catch to stop cleanly;
+		// SIGKILL a second later.
+		args = append(args, "--cpu="+strconv.FormatInt(secs, 10)+":"+strconv.FormatInt(secs+1, 10))
+	}
+	if l.Memory > 0 {
+		args = append(args, "--as="+strconv.FormatInt(l.Memory, 10))
+	}
+	if l.Processes > 0 {
+		args = append(args, "--nproc="+strconv.Itoa(l.Processes))
+	}
+	if args == nil {
+		return nil
+	}
+	return append(append([]string{prlimit}, args...), "--")
+}
+
+// outputBuffer keeps the first max bytes written to it and forwards
+// everything to tee. It never fails a write because of the cap: the command
+// keeps running and its further output is read and dropped.
+type outputBuffer struct {
+	max       int
+	buf       bytes.Buffer
+	truncated bool
+	tee       io.Writer
+}
+
+func newOutputBuffer(max int, tee io.Writer) *outputBuffer {
+	if max <= 0 {
+		max = DefaultOutput
+	}
+	return &outputBuffer{max: max, tee: tee}
+}
+
+func (w *outputBuffer) Write(p []byte) (int, error) {
+	if w.tee != nil {
+		// A failing live log must not kill the command or lose Output.
+		_, _ = w.tee.Write(p)
+	}
+	if room := w.max - w.buf.Len(); room < len(p) {
+		w.buf.Write(p[:max(room, 0)])
+		w.truncated = true
+	} else {
+		w.buf.Write(p)
+	}
+	return len(p), nil
+}
+
+func (w *outputBuffer) result() ([]byte, bool) {
+	out := w.buf.Bytes()
+	if w.truncated {
+		out = fmt.Appendf(out, "\n[output truncated at %d bytes]\n", w.max)
+	}
+	return out, w.truncated
+}
