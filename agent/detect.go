@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DetectVerify returns the verify command a repo's files suggest when
+// neither the spec nor the repo config names one, or "" when nothing fits:
+// go.mod → "go test ./...", Cargo.toml → "cargo test", package.json with a
+// test script → "npm test", pyproject.toml, pytest.ini or setup.py →
+// "pytest". The first match in that order wins.
+func DetectVerify(dir string) string {
+	exists := func(name string) bool {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		return err == nil && fi.Mode().IsRegular()
+	}
+	switch {
+	case exists("go.mod"):
+		return "go test ./..."
+	case exists("Cargo.toml"):
+		return "cargo test"
+	case hasNPMTest(filepath.Join(dir, "package.json")):
+		return "npm test"
+	case exists("pyproject.toml"), exists("pytest.ini"), exists("setup.py"):
+		return "pytest"
+	}
+	return ""
+}
+
+// hasNPMTest reports whether the package.json at name has a test script
+// other than the placeholder "npm init" writes, which always fails.
+func hasNPMTest(name string) bool {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return false
+	}
+	var pkg struct {
+		Scripts map[string]string `json:"scripts"`
+	}
+	if json.Unmarshal(data, &pkg) != nil {
+		return false
+	}
+	test := strings.TrimSpace(pkg.Scripts["test"])
+	return test != "" && !strings.Contains(test, "Error: no test specified")
+}

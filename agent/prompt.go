@@ -1,0 +1,315 @@
+package agent
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Role is the part an agent plays in a cycle.
+type Role string
+
+// The roles of a cycle, in the order they act.
+const (
+	// Implementer makes the change an obligation asks for.
+	Implementer Role = "implementer"
+	// Fixer repairs the change after the verify command failed.
+	Fixer Role = "fixer"
+	// Auditor reads the obligation and the diff and writes a verdict.
+	Auditor Role = "auditor"
+)
+
+// Valid reports whether r is one of the defined roles.
+func (r Role) Valid() bool {
+	switch r {
+	case Implementer, Fixer, Auditor:
+		return true
+	}
+	return false
+}
+
+// Header keys of the machine-readable lines at the top of every prompt.
+// Each appears at most once, at the start of a line, as "Key: value", before
+// any prose, so that the first match in a prompt is always the header's.
+const (
+	HeaderRole           = "Specloop-Role"
+	HeaderObligationID   = "Obligation-ID"
+	HeaderObligationText = "Obligation-Text"
+	HeaderSpecPath       = "Spec-Path"
+	HeaderAuditFile      = "Audit-File"
+	HeaderAllowedPaths   = "Allowed-Paths"
+)
+
+// RepoConfigPath is the repo configuration no agent may edit.
+const RepoConfigPath = ".github/specloop.yml"
+
+// DefaultAuditFile is where the auditor writes its verdict when
+// PromptInput.AuditFile is empty.
+const DefaultAuditFile = ".specloop/audit.json"
+
+// Caps on the parts of a prompt that come from outside specloop. They keep
+// a prompt well inside any model's context window however large a repo's
+// AGENTS.md, a failing test log or a diff is.
+const (
+	maxRepoInstructions = 16 << 10
+	maxSection          = 16 << 10
+	maxPreviousFailure  = 8 << 10
+	maxVerifyFailure    = 16 << 10
+	maxDiff             = 96 << 10
+)
+
+// Obligation is the piece of a spec a prompt is about.
+type Obligation struct {
+	// ID is the obligation's stable id, e.g. "auth-1".
+	ID string
+	// Text is the task-list item's text, without the checkbox and id.
+	Text string
+	// Headings are the headings the item sits under, outermost first.
+	Headings []string
+	// Section is the Markdown of the spec section holding the item, for
+	// context.
+	Section string
+}
+
+// PromptInput is everything a prompt is written from.
+type PromptInput struct {
+	Obligation Obligation
+	// SpecPath is the spec file, relative to the working copy; empty for a
+	// spec that is an issue body.
+	SpecPath string
+	// RepoInstructions is the content of the repo's AGENTS.md, if any.
+	RepoInstructions string
+	// PreviousFailure says how the last cycle of this obligation failed.
+	PreviousFailure string
+	// VerifyFailure is the failing verify output, for the fixer.
+	VerifyFailure string
+	// Diff is the change under audit, for the auditor.
+	Diff string
+	// AuditFile is where the auditor must write its verdict, relative to the
+	// working copy; empty means DefaultAuditFile.
+	AuditFile string
+	// Paths are the globs the agent may write to, from the spec's paths:;
+	// empty means anywhere except the protected files.
+	Paths []string
+}
+
+// auditFile returns the audit file the prompt names.
+func (in PromptInput) auditFile() string {
+	if in.AuditFile == "" {
+		return DefaultAuditFile
+	}
+	return in.AuditFile
+}
+
+// Prompt writes the prompt for role. The same input always yields the same
+// bytes, so prompts can be stored, compared and replayed.
+//
+// The prompt starts with a title and then machine-readable header lines,
+// one per line, "Key: value", values on one line:
+//
+//	Specloop-Role: implementer|fixer|auditor
+//	Obligation-ID: <id>
+//	Obligation-Text: <text, newlines folded to spaces>
+//	Spec-Path: <path>             (when the spec is a file)
+//	Allowed-Paths: <glob>, <glob> (when the spec sets paths:)
+//	Audit-File: <path>            (auditor only)
+//
+// The rest is Markdown prose for the agent.
+func Prompt(role Role, in PromptInput) string {
+	var b strings.Builder
+	ob := in.Obligation
+
+	switch role {
+	case Fixer:
+		fmt.Fprintf(&b, "# specloop: fix the change for obligation %s\n\n", ob.ID)
+	case Auditor:
+		fmt.Fprintf(&b, "# specloop: audit the change for obligation %s\n\n", ob.ID)
+	default:
+		fmt.Fprintf(&b, "# specloop: implement obligation %s\n\n", ob.ID)
+	}
+
+	header(&b, HeaderRole, string(role))
+	header(&b, HeaderObligationID, ob.ID)
+	header(&b, HeaderObligationText, ob.Text)
+	if in.SpecPath != "" {
+		header(&b, HeaderSpecPath, in.SpecPath)
+	}
+	if len(in.Paths) > 0 {
+		header(&b, HeaderAllowedPaths, strings.Join(in.Paths, ", "))
+	}
+	if role == Auditor {
+		header(&b, HeaderAuditFile, in.auditFile())
+	}
+	b.WriteString("\n")
+
+	switch role {
+	case Fixer:
+		b.WriteString("You are the fixer of specloop, a bot that turns Markdown specs into pull requests. " +
+			"An earlier pass implemented the obligation below in this working copy, but the project's " +
+			"verify command failed. Make verify pass while keeping the obligation implemented.\n\n")
+	case Auditor:
+		b.WriteString("You are the auditor of specloop, a bot that turns Markdown specs into pull requests. " +
+			"Another agent changed this working copy to implement the obligation below. Judge independently " +
+			"whether the diff implements the obligation fully and correctly, and whether it stays within the rules.\n\n")
+	default:
+		b.WriteString("You are the implementer of specloop, a bot that turns Markdown specs into pull requests. " +
+			"Implement the obligation below in this working copy: the code and the tests that show it works.\n\n")
+	}
+
+	b.WriteString("## Obligation\n\n")
+	fmt.Fprintf(&b, "- ID: `%s`\n", ob.ID)
+	if in.SpecPath != "" {
+		fmt.Fprintf(&b, "- Spec: `%s`\n", in.SpecPath)
+	}
+	if len(ob.Headings) > 0 {
+		fmt.Fprintf(&b, "- Section: %s\n", strings.Join(ob.Headings, " > "))
+	}
+	b.WriteString("\n")
+	quote(&b, ob.Text)
+	b.WriteString("\n")
+
+	if s := strings.TrimSpace(ob.Section); s != "" {
+		b.WriteString("### The spec section it belongs to\n\n")
+		fence(&b, "markdown", headCap(s, maxSection))
+	}
+
+	if s := strings.TrimSpace(in.RepoInstructions); s != "" {
+		b.WriteString("## Repository instructions (AGENTS.md)\n\n")
+		b.WriteString("Follow these unless they conflict with the rules below.\n\n")
+		fence(&b, "markdown", headCap(s, maxRepoInstructions))
+	}
+
+	if s := strings.TrimSpace(in.PreviousFailure); s != "" && role != Auditor {
+		b.WriteString("## The previous attempt failed\n\n")
+		b.WriteString("An earlier cycle on this obligation failed like this. Do not repeat its mistake.\n\n")
+		fence(&b, "text", tailCap(s, maxPreviousFailure))
+	}
+
+	if role == Fixer {
+		b.WriteString("## Verify failure\n\n")
+		if s := strings.TrimSpace(in.VerifyFailure); s != "" {
+			b.WriteString("The verify command failed with this output (its end):\n\n")
+			fence(&b, "text", tailCap(s, maxVerifyFailure))
+		} else {
+			b.WriteString("The verify command failed without output.\n\n")
+		}
+	}
+
+	if role == Auditor {
+		b.WriteString("## Diff under audit\n\n")
+		if s := strings.TrimSpace(in.Diff); s != "" {
+			fence(&b, "diff", capString(s, maxDiff))
+		} else {
+			b.WriteString("The diff is empty.\n\n")
+		}
+	}
+
+	b.WriteString("## Rules\n\n")
+	if role == Auditor {
+		fmt.Fprintf(&b, "- Do not change any file other than `%s`.\n", in.auditFile())
+		fmt.Fprintf(&b, "- Fail the change if it edits a spec file or `%s`, or ticks the obligation's checkbox: only specloop may.\n", RepoConfigPath)
+		if len(in.Paths) > 0 {
+			b.WriteString("- Fail the change if it writes files outside these globs:")
+			for _, p := range in.Paths {
+				fmt.Fprintf(&b, " `%s`", p)
+			}
+			b.WriteString(".\n")
+		}
+	} else {
+		if in.SpecPath != "" {
+			fmt.Fprintf(&b, "- Do not edit the spec file `%s`, any other spec file, or `%s`.\n", in.SpecPath, RepoConfigPath)
+		} else {
+			fmt.Fprintf(&b, "- Do not edit any spec file or `%s`.\n", RepoConfigPath)
+		}
+		b.WriteString("- Do not tick the obligation's checkbox: specloop checks it off itself when the cycle succeeds.\n")
+		if len(in.Paths) > 0 {
+			b.WriteString("- Write only files matching these globs:")
+			for _, p := range in.Paths {
+				fmt.Fprintf(&b, " `%s`", p)
+			}
+			b.WriteString(".\n")
+		}
+		b.WriteString("- Do not commit, push or create branches: specloop commits and pushes your change.\n")
+		b.WriteString("- Keep the change to what this obligation needs; later obligations get their own cycles.\n")
+	}
+	b.WriteString("\n")
+
+	b.WriteString("## When you are done\n\n")
+	switch role {
+	case Auditor:
+		fmt.Fprintf(&b, "Write your verdict as JSON to `%s` (create the directory if needed), in this form:\n\n", in.auditFile())
+		fence(&b, "json", `{"verdict": "pass", "summary": "one paragraph", "findings": [{"file": "path/in/repo.go", "line": 12, "message": "what is wrong", "severity": "failure"}]}`)
+		b.WriteString("`verdict` is `pass` or `fail`. Each finding needs `file` (relative to the working copy) and " +
+			"`message`; `line` is 1-based, 0 for the whole file; `severity` is `failure`, `warning` or `notice`. " +
+			"Fail when the obligation is not fully implemented, tests are missing or wrong, or a rule was broken. " +
+			"No verdict file counts as a failed audit.\n")
+	default:
+		b.WriteString("Leave the working copy with your change in place and exit with status 0. " +
+			"Exit non-zero only if you could not do the work, and say why in your last message.\n")
+	}
+	return b.String()
+}
+
+// header writes one machine-readable "Key: value" line, folding the value
+// onto one line so a reader can split the header on newlines.
+func header(b *strings.Builder, key, value string) {
+	fmt.Fprintf(b, "%s: %s\n", key, strings.Join(strings.Fields(value), " "))
+}
+
+// quote writes s as a Markdown block quote.
+func quote(b *strings.Builder, s string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		s = "(no text)"
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if line == "" {
+			b.WriteString(">\n")
+			continue
+		}
+		b.WriteString("> " + line + "\n")
+	}
+}
+
+// fence writes s in a fenced code block whose fence is longer than any run
+// of backticks in s, so that content from a repo cannot close it early.
+func fence(b *strings.Builder, lang, s string) {
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	f := strings.Repeat("`", max(3, longest+1))
+	b.WriteString(f + lang + "\n" + s)
+	if !strings.HasSuffix(s, "\n") {
+		b.WriteString("\n")
+	}
+	b.WriteString(f + "\n\n")
+}
+
+// headCap keeps the first max bytes of s: instructions and spec sections
+// matter most at their start.
+func headCap(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return validUTF8Prefix(s[:max]) + fmt.Sprintf("\n[… %d bytes elided …]", len(s)-max)
+}
+
+// tailCap keeps the last max bytes of s: failures are explained at the end
+// of a log.
+func tailCap(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return fmt.Sprintf("[… %d bytes elided …]\n", len(s)-max) + validUTF8Suffix(s[len(s)-max:])
+}
+
+// capString keeps head and tail of s, like Cap.
+func capString(s string, max int) string {
+	out, _ := Cap([]byte(s), max)
+	return string(out)
+}

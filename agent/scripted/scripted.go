@@ -1,0 +1,293 @@
+package scripted
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/specloop/specloop/agent"
+)
+
+// Env vars the scripted agent reads.
+const (
+	// EnvScript holds comma-separated switches.
+	EnvScript = "SPECLOOP_SCRIPT"
+	// EnvHang bounds the hang switch's sleep, as a Go duration; the default
+	// is a day, which is "until killed" for any test.
+	EnvHang = "SPECLOOP_SCRIPT_HANG"
+)
+
+// VerifyCommand passes while no impl/*.ok file says "broken": the verify
+// command of sample repos driven by this agent.
+const VerifyCommand = `! grep -qs broken impl/*.ok`
+
+// Files the scripted agent writes, relative to the working copy.
+const (
+	ImplementedFile = "IMPLEMENTED.md"
+	ImplDir         = "impl"
+)
+
+// Token counts printed by the tokens switch; fixed so tests can expect them.
+const (
+	TokensInput  = 1200
+	TokensCached = 200
+	TokensOutput = 300
+)
+
+var markerRE = regexp.MustCompile(`\[script:([a-z,\s]+)\]`)
+
+// task is what the prompt says.
+type task struct {
+	role      agent.Role
+	id        string
+	text      string
+	specPath  string
+	auditFile string
+	switches  map[string]bool
+}
+
+// Main runs the scripted agent and returns its exit status. args are the
+// arguments after the program name: "-dir DIR" sets the working copy
+// (default: the current directory).
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("agent-script", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", ".", "working copy to change")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	prompt, err := io.ReadAll(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "scripted agent: reading the prompt: %v\n", err)
+		return 2
+	}
+	t, err := parse(string(prompt), getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "scripted agent: %s for obligation %s\n", t.role, t.id)
+	if t.switches["tokens"] {
+		// The shape "codex exec --json" prints at the end of a turn.
+		fmt.Fprintf(stdout, `{"type":"turn.completed","usage":{"input_tokens":%d,"cached_input_tokens":%d,"output_tokens":%d}}`+"\n",
+			TokensInput, TokensCached, TokensOutput)
+	}
+
+	switch {
+	case t.switches["fail"]:
+		fmt.Fprintf(stderr, "scripted agent: failing as asked\n")
+		return 1
+	case t.switches["hang"]:
+		d := 24 * time.Hour
+		if v := getenv(EnvHang); v != "" {
+			if d, err = time.ParseDuration(v); err != nil {
+				fmt.Fprintf(stderr, "scripted agent: %s: %v\n", EnvHang, err)
+				return 2
+			}
+		}
+		fmt.Fprintf(stdout, "scripted agent: hanging\n")
+		time.Sleep(d)
+		fmt.Fprintf(stderr, "scripted agent: woke up without being killed\n")
+		return 124
+	case t.switches["nochange"]:
+		fmt.Fprintf(stdout, "scripted agent: changing nothing, as asked\n")
+		return 0
+	}
+
+	if err := act(*dir, t, stdout); err != nil {
+		fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "scripted agent: done\n")
+	return 0
+}
+
+// parse reads the prompt's header lines and the switches.
+func parse(prompt string, getenv func(string) string) (*task, error) {
+	t := &task{switches: map[string]bool{}}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(prompt))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ": ")
+		if !ok || seen[key] {
+			continue // only the first, which is the header's
+		}
+		seen[key] = true
+		switch key {
+		case agent.HeaderRole:
+			t.role = agent.Role(value)
+		case agent.HeaderObligationID:
+			t.id = value
+		case agent.HeaderObligationText:
+			t.text = value
+		case agent.HeaderSpecPath:
+			t.specPath = value
+		case agent.HeaderAuditFile:
+			t.auditFile = value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the prompt: %w", err)
+	}
+	if r := getenv(agent.EnvRole); r != "" {
+		t.role = agent.Role(r)
+	}
+	if !t.role.Valid() {
+		return nil, fmt.Errorf("no role: set %s or a %s line", agent.EnvRole, agent.HeaderRole)
+	}
+	if t.id == "" {
+		return nil, fmt.Errorf("prompt has no %s line", agent.HeaderObligationID)
+	}
+	addSwitches(t.switches, getenv(EnvScript))
+	for _, m := range markerRE.FindAllStringSubmatch(t.text, -1) {
+		addSwitches(t.switches, m[1])
+	}
+	return t, nil
+}
+
+func addSwitches(set map[string]bool, list string) {
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			set[s] = true
+		}
+	}
+}
+
+// act makes the role's change in dir.
+func act(dir string, t *task, log io.Writer) error {
+	if t.role == agent.Auditor {
+		return audit(dir, t, log)
+	}
+	line := fmt.Sprintf("- %s: %s", t.id, t.text)
+	if err := ensureLine(filepath.Join(dir, ImplementedFile), line); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "scripted agent: listed %s in %s\n", t.id, ImplementedFile)
+
+	name := fileName(t.id)
+	if err := write(filepath.Join(dir, ImplDir, name+".txt"), t.text+"\n"); err != nil {
+		return err
+	}
+	status := "ok"
+	switch {
+	case t.role == agent.Implementer && (t.switches["breaktests"] || t.switches["breakalways"]):
+		status = "broken"
+	case t.role == agent.Fixer && t.switches["breakalways"]:
+		status = "broken"
+		fmt.Fprintf(log, "scripted agent: not fixing, as asked\n")
+	case t.role == agent.Fixer:
+		status = "fixed"
+	}
+	if err := write(filepath.Join(dir, ImplDir, name+".ok"), status+"\n"); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "scripted agent: wrote %s/%s.txt and %s/%s.ok (%s)\n", ImplDir, name, ImplDir, name, status)
+
+	if t.switches["editspec"] {
+		if t.specPath == "" {
+			return errors.New("editspec: prompt has no Spec-Path line")
+		}
+		spec := filepath.Join(dir, filepath.FromSlash(t.specPath))
+		f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("editspec: %w", err)
+		}
+		_, err = fmt.Fprintf(f, "\n<!-- edited by the scripted agent for %s -->\n", t.id)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("editspec: %w", err)
+		}
+		fmt.Fprintf(log, "scripted agent: edited the spec %s, as asked\n", t.specPath)
+	}
+	return nil
+}
+
+// audit writes the auditor's verdict.
+func audit(dir string, t *task, log io.Writer) error {
+	if t.auditFile == "" {
+		t.auditFile = agent.DefaultAuditFile // as agent.Prompt's default
+	}
+	var content string
+	switch {
+	case t.switches["auditgarbage"]:
+		content = "the change looks fine to me {\n"
+	case t.switches["auditfail"]:
+		content = mustJSON(agent.Verdict{
+			Verdict: agent.VerdictFail,
+			Summary: fmt.Sprintf("scripted auditor: failing %s as asked", t.id),
+			Findings: []agent.Finding{{
+				File: ImplementedFile, Line: 1, Severity: agent.SeverityFailure,
+				Message: "scripted auditor: failing as asked",
+			}},
+		})
+	default:
+		content = mustJSON(agent.Verdict{
+			Verdict:  agent.VerdictPass,
+			Summary:  fmt.Sprintf("scripted auditor: %s is implemented", t.id),
+			Findings: []agent.Finding{},
+		})
+	}
+	if err := write(filepath.Join(dir, filepath.FromSlash(t.auditFile)), content); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "scripted agent: wrote the verdict to %s\n", t.auditFile)
+	return nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err) // a Verdict always marshals
+	}
+	return string(b) + "\n"
+}
+
+// ensureLine appends line to the file at name unless it is there already,
+// so that the fixer after the implementer does not list an obligation
+// twice.
+func ensureLine(name, line string) error {
+	data, err := os.ReadFile(name)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading %s: %w", filepath.Base(name), err)
+	}
+	if slices.Contains(strings.Split(string(data), "\n"), line) {
+		return nil
+	}
+	if len(data) > 0 && !strings.HasSuffix(string(data), "\n") {
+		data = append(data, '\n')
+	}
+	return write(name, string(data)+line+"\n")
+}
+
+func write(name, content string) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(name), err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// fileName turns an obligation id into a safe file name.
+func fileName(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '-'
+	}, strings.Trim(id, "."))
+}
