@@ -19,7 +19,9 @@ import (
 // caller on the returned router.
 func Router(intake *Intake, pool *pgxpool.Pool, m *Metrics) *mux.Router {
 	r := mux.NewRouter()
-	r.Handle("/webhooks", intake).Methods(http.MethodPost)
+	if intake != nil {
+		r.Handle("/webhooks", intake).Methods(http.MethodPost)
+	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)

@@ -1,5 +1,7 @@
 package jobs
 
+import "github.com/riverqueue/river"
+
 // The job kinds the intake queues. Each carries what its worker needs so the
 // worker never re-reads the delivery body.
 
@@ -66,9 +68,15 @@ func (CheckRunArgs) Kind() string { return "check_run" }
 // CycleArgs runs one cycle, already recorded in the cycles table.
 type CycleArgs struct {
 	CycleID int64 `json:"cycle_id"`
+	// Takeover is the fence of the dead worker whose cycle this job takes
+	// over (0 for a first run); it makes each takeover job unique.
+	Takeover int64 `json:"takeover,omitempty"`
 }
 
 func (CycleArgs) Kind() string { return "cycle" }
+
+// InsertOpts puts cycles on their own queue, sized by WORKERS.
+func (CycleArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueCycles} }
 
 // DrainArgs drains a repo's open obligations on its schedule.
 type DrainArgs struct {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/sandbox"
+	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/workspace"
+)
+
+// runCycle is `specloop cycle --repo DIR [--spec FILE]`: one cycle of the
+// same engine on a local checkout, with no GitHub and no database. The
+// result is left on a local branch and the evidence printed.
+func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("specloop cycle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", ".", "the local git checkout")
+	specPath := fs.String("spec", "", "the spec file, relative to the repo (default: the first spec with work left)")
+	sb := fs.String("sandbox", envOr("SANDBOX", "bwrap"), "sandbox driver: bwrap or none")
+	agentCmd := fs.String("agent", "", "agent command (default: agent.command of .github/specloop.yml)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "specloop cycle: "+format+"\n", a...)
+		return 1
+	}
+	dir, err := filepath.Abs(*repo)
+	if err != nil {
+		return fail("%v", err)
+	}
+	head, err := gitOut(ctx, dir, "rev-parse", "HEAD")
+	if err != nil {
+		return fail("%s is not a git checkout with a commit: %v", dir, err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfgSrc, _ := gitOut(ctx, dir, "show", "HEAD:"+jobs.ConfigPath)
+	cfg, err := jobs.ParseRepoConfig([]byte(cfgSrc))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if *agentCmd != "" {
+		cfg.Agent.Command = *agentCmd
+	}
+	driver, err := sandbox.New(*sb, logger)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if *sb == "bwrap" {
+		if err := sandbox.Check(ctx); err != nil {
+			return fail("%v (or run with --sandbox none on a machine you trust)", err)
+		}
+	}
+	cacheDir, err := os.MkdirTemp("", "specloop-cycle-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(cacheDir)
+	os.Chmod(cacheDir, 0o755) // the sandbox user must be able to enter it
+	cache := &workspace.Cache{Dir: cacheDir, Logger: logger}
+	if _, err := cache.Fetch(ctx, dir, ""); err != nil {
+		return fail("%v", err)
+	}
+	wd, err := cache.Checkout(ctx, dir, head)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer wd.Close()
+	sp, err := pickSpec(wd, cfg, *specPath)
+	if err != nil {
+		return fail("%v", err)
+	}
+	engine := &jobs.Engine{
+		Runner:   jobs.SandboxRunner{Driver: driver, Limits: sandboxLimits, ExtraRO: selfRO()},
+		Mirrors:  cache,
+		Redactor: agent.NewRedactor(),
+		Logger:   logger,
+		Getenv:   os.Getenv,
+	}
+	fmt.Fprintf(stdout, "specloop cycle on %s at %.12s, spec %s\n", dir, head, sp.Path)
+	res := engine.Run(ctx, wd, jobs.CycleInput{Config: cfg, Spec: sp}, printReporter{w: stdout})
+	fmt.Fprintf(stdout, "\nconclusion: %s\n%s\n", res.Conclusion, res.Summary)
+	if !res.Publish {
+		return exitFor(res.Conclusion)
+	}
+	if res.Ticked != nil {
+		if err := wd.WriteFile(sp.Path, res.Ticked); err != nil {
+			return fail("tick: %v", err)
+		}
+	}
+	os.RemoveAll(filepath.Join(wd.Path, ".specloop"))
+	sha, err := wd.Commit(ctx, fmt.Sprintf("specloop: %s %s", res.Obligation.ID, res.Obligation.Text),
+		workspace.Signature{Name: "specloop", Email: "specloop@localhost"})
+	if err != nil {
+		return fail("commit: %v", err)
+	}
+	branch := jobs.SpecBranch(cfg, sp.Path)
+	if err := wd.Push(ctx, workspace.PushOptions{RemoteURL: dir, SHA: sha, Branch: branch, BranchPrefix: cfg.BranchPrefix, Force: true}); err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintf(stdout, "result: commit %.12s on local branch %s (git log %s)\n", sha, branch, branch)
+	return exitFor(res.Conclusion)
+}
+
+func exitFor(conclusion string) int {
+	switch conclusion {
+	case "success", "neutral":
+		return 0
+	}
+	return 1
+}
+
+// pickSpec reads the named spec, or the first spec (in path order) with an
+// open obligation.
+func pickSpec(wd *workspace.Workdir, cfg *jobs.RepoConfig, path string) (*spec.Spec, error) {
+	if path != "" {
+		src, err := wd.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read spec: %w", err)
+		}
+		return spec.Parse(path, src)
+	}
+	var paths []string
+	filepath.WalkDir(wd.Path, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(wd.Path, p)
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() && rel == ".git" {
+			return filepath.SkipDir
+		}
+		if !e.IsDir() && cfg.IsSpec(rel) {
+			paths = append(paths, rel)
+		}
+		return nil
+	})
+	sort.Strings(paths)
+	var first *spec.Spec
+	for _, p := range paths {
+		src, err := wd.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		s, err := spec.Parse(p, src)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = s
+		}
+		if _, ok := s.Next(); ok {
+			return s, nil
+		}
+	}
+	if first == nil {
+		return nil, errors.New("no spec found under " + strings.Join(cfg.Specs, ", ") + ": pass --spec FILE")
+	}
+	return first, nil
+}
+
+type printReporter struct{ w io.Writer }
+
+func (p printReporter) StepStarted(_ context.Context, step string) {
+	fmt.Fprintf(p.w, "\n== %s ==\n", step)
+}
+
+func (p printReporter) StepFinished(_ context.Context, step string, ev *jobs.Evidence) {
+	fmt.Fprintf(p.w, "%s: %s — %s\n%s\n", step, ev.Conclusion, ev.Title, ev.Summary)
+	for _, f := range ev.Findings {
+		fmt.Fprintf(p.w, "  %s:%d: %s\n", f.File, f.Line, f.Message)
+	}
+}
+
+func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...).Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// selfRO binds this binary read-only into sandboxes, so the scripted agent
+// (`specloop agent-script`) can run inside them.
+func selfRO() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return []string{exe}
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/handlers"
+	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/store"
+)
+
+// server is a running specloop: HTTP, workers or both.
+type server struct {
+	cfg     *app.Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	http    *http.Server
+	addr    string
+	appSlug string
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func runServe(mode string) func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		fs := flag.NewFlagSet("specloop "+mode, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		envFile := fs.String("env-file", "", "read configuration from this file (KEY=value lines) before the environment")
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		getenv, err := envWithFile(*envFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "specloop:", err)
+			return 1
+		}
+		cfg, err := app.Load(getenv, "webhook", "app", "database")
+		if err != nil {
+			fmt.Fprintln(stderr, "specloop: cannot start:", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return 1
+		}
+		logger := newLogger(stderr, cfg.LogLevel)
+		s, err := startServer(ctx, mode, cfg, logger, nil, serverOptions{})
+		if err != nil {
+			logger.Error("cannot start", "err", err)
+			fmt.Fprintln(stderr, "specloop: cannot start:", err)
+			return 1
+		}
+		logger.Info("specloop started", "mode", mode, "version", version, "addr", s.addr, "workers", cfg.Workers, "sandbox", cfg.Sandbox)
+		<-ctx.Done()
+		logger.Info("shutting down")
+		if err := s.shutdown(30 * time.Second); err != nil {
+			logger.Error("shutdown", "err", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+// envWithFile layers KEY=value lines of a file (the setup flow writes one)
+// under the process environment.
+func envWithFile(path string) (app.Getenv, error) {
+	if path == "" {
+		return os.Getenv, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read env file: %w", err)
+	}
+	vals := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("env file %s line %d: want KEY=value", path, i+1)
+		}
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		vals[strings.TrimSpace(k)] = v
+	}
+	return func(k string) string {
+		if v, ok := os.LookupEnv(k); ok {
+			return v
+		}
+		return vals[k]
+	}, nil
+}
+
+// serverOptions are what the testdrive and tests set beyond the config.
+type serverOptions struct {
+	ExtraRO  []string      // read-only binds into sandboxes (the scripted agent)
+	LeaseTTL time.Duration // cycle lease; 0 = 30 s
+}
+
+// startServer connects, migrates and starts what mode asks for. listener
+// may be given (tests, testdrive); else PORT is used.
+func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog.Logger, listener net.Listener, opts serverOptions) (*server, error) {
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, logger: logger, pool: pool}
+	if _, err := store.Migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	clients, err := app.NewClients(cfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	deps := &jobs.Deps{
+		Pool: pool, GitHub: clients, Logger: logger, PublicURL: cfg.PublicURL,
+		Retention: cfg.Retention, Links: newLinker(cfg), LeaseTTL: opts.LeaseTTL,
+	}
+	s.appSlug = appSlug(ctx, clients, logger)
+	deps.AppSlug = s.appSlug
+	workers := 0
+	if mode != "web" {
+		workers = max(cfg.Workers, 1)
+		engine, err := newEngine(ctx, cfg, logger)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if r, ok := engine.Runner.(jobs.SandboxRunner); ok {
+			r.ExtraRO = opts.ExtraRO
+			engine.Runner = r
+		}
+		deps.Engine = engine
+	}
+	s.river, err = jobs.NewClient(deps, jobs.ClientOptions{Workers: workers})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if workers > 0 {
+		if err := s.river.Start(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+	}
+	metrics := handlers.NewMetrics(pool)
+	var root http.Handler
+	r := handlers.Router(nil, pool, metrics)
+	if mode != "worker" {
+		intake := handlers.NewIntake(webhookSecrets(cfg), pool, s.river, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.appSlug}, metrics, logger)
+		r = handlers.Router(intake, pool, metrics)
+		handlers.RegisterRunPages(r, &handlers.RunPages{Pool: pool, Links: newLinker(cfg), Logger: logger})
+	}
+	root = r
+	if listener == nil {
+		listener, err = net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+		if err != nil {
+			s.stopWorkers(5 * time.Second)
+			pool.Close()
+			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
+		}
+	}
+	s.addr = listener.Addr().String()
+	s.http = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second}
+	go func() {
+		if err := s.http.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// appSlug asks GitHub who the app is, so its own comments are recognised;
+// without an answer, comments by any bot are ignored anyway.
+func appSlug(ctx context.Context, clients *app.Clients, logger *slog.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, _, err := clients.App().Apps.Get(ctx, "")
+	if err != nil {
+		logger.Warn("could not read the app from GitHub (check APP_ID and the private key)", "err", err)
+		return ""
+	}
+	return a.GetSlug()
+}
+
+func webhookSecrets(cfg *app.Config) []string {
+	return []string{cfg.WebhookSecret, cfg.WebhookSecretPrevious}
+}
+
+func (s *server) stopWorkers(timeout time.Duration) error {
+	if s.river == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// A soft stop lets running jobs finish; past the timeout they are
+	// cancelled, and every cycle still completes its check runs on the way out.
+	if err := s.river.Stop(ctx); err != nil {
+		hard, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel2()
+		return s.river.StopAndCancel(hard)
+	}
+	return nil
+}
+
+// shutdown stops taking requests, finishes in-flight ones, then stops the
+// workers and closes the pool.
+func (s *server) shutdown(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := s.stopWorkers(timeout); err != nil {
+		errs = append(errs, fmt.Errorf("stop workers: %w", err))
+	}
+	s.pool.Close()
+	return errors.Join(errs...)
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.Load(os.Getenv, "database")
+	if err != nil {
+		fmt.Fprintln(stderr, "specloop migrate:", err)
+		return 1
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		fmt.Fprintln(stderr, "specloop migrate:", err)
+		return 1
+	}
+	defer pool.Close()
+	applied, err := store.Migrate(ctx, pool, newLogger(stderr, cfg.LogLevel))
+	if err != nil {
+		fmt.Fprintln(stderr, "specloop migrate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "migrations applied: %v\n", applied)
+	return 0
+}

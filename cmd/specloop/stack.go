@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/specloop/specloop/agent/scripted"
+	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/pgtemp"
+)
+
+// stack is the whole product on one machine: a database, the GitHub
+// emulator with a seeded repo and two users, and specloop wired to both.
+// `specloop testdrive` and the end-to-end tests start it.
+type stack struct {
+	Emulator    *emulator.Server
+	Server      *server
+	URL         string // specloop's base URL
+	Owner, Repo string
+	Tokens      map[string]string // user → personal token
+	Installation int64
+	Links       *app.Links
+
+	cluster *pgtemp.Cluster
+	tmp     string
+}
+
+type stackOptions struct {
+	DatabaseURL string            // "" starts a throw-away cluster
+	Files       map[string]string // the sample repo; nil = sampleRepo
+	Sandbox     string            // bwrap (default) or none
+	Workers     int
+	LeaseTTL    time.Duration
+	Logger      *slog.Logger
+}
+
+const (
+	stackAppID = 1
+	stackSlug  = "specloop"
+)
+
+func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
+	st := &stack{Owner: "acme", Repo: "widgets", Tokens: map[string]string{}}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if st.tmp, err = os.MkdirTemp("", "specloop-stack-"); err != nil {
+		return nil, err
+	}
+	// The sandbox runs as another user: it must be able to enter these.
+	os.Chmod(st.tmp, 0o755)
+	agentBin, err := installSelf(st.tmp)
+	if err != nil {
+		return nil, err
+	}
+	dbURL := opts.DatabaseURL
+	if dbURL == "" {
+		if st.cluster, err = pgtemp.Start(ctx); err != nil {
+			return nil, fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		dbURL = st.cluster.URL("")
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	secret := randomHex(20)
+	st.Emulator, err = emulator.New(emulator.Options{
+		AppID: stackAppID, AppPublicKey: &key.PublicKey, AppSlug: stackSlug, WebhookSecret: secret,
+		Dir: filepath.Join(st.tmp, "github"), Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	emURL, err := st.Emulator.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start the GitHub emulator: %w", err)
+	}
+	files := opts.Files
+	if files == nil {
+		files = sampleRepo(agentBin)
+	}
+	if _, err := st.Emulator.CreateRepo(st.Owner, st.Repo, emulator.RepoOptions{DefaultBranch: "main", Private: true, Files: files}); err != nil {
+		return nil, fmt.Errorf("seed the sample repo: %w", err)
+	}
+	for user, perm := range map[string]string{"maintainer": "admin", "reader": "read"} {
+		st.Tokens[user] = st.Emulator.AddUser(user)
+		st.Emulator.SetPermission(st.Owner, st.Repo, user, perm)
+	}
+
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	st.URL = "http://" + listener.Addr().String()
+	sb := opts.Sandbox
+	if sb == "" {
+		sb = "bwrap"
+	}
+	cfg := &app.Config{
+		AppID: stackAppID, PrivateKey: key, PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		WebhookSecret: secret, DatabaseURL: dbURL, GitHubAPIURL: emURL + "/", PublicURL: st.URL,
+		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: 30 * 24 * time.Hour, MirrorDir: filepath.Join(st.tmp, "mirrors"),
+	}
+	st.Server, err = startServer(ctx, "serve", cfg, opts.Logger, listener, serverOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
+	if err != nil {
+		listener.Close()
+		return nil, err
+	}
+	st.Links = newLinker(cfg)
+	st.Emulator.SetWebhookURL(st.URL + "/webhooks")
+	st.Installation = st.Emulator.Install(st.Owner, st.Repo)
+	return st, nil
+}
+
+// Close stops everything and removes what the stack created.
+func (st *stack) Close() {
+	if st.Server != nil {
+		st.Server.shutdown(20 * time.Second)
+	}
+	if st.Emulator != nil {
+		st.Emulator.Close()
+	}
+	if st.cluster != nil {
+		st.cluster.Stop()
+	}
+	if st.tmp != "" {
+		os.RemoveAll(st.tmp)
+	}
+}
+
+// installSelf copies this binary where the sandbox user can run it: it is
+// the scripted agent (`specloop agent-script`).
+func installSelf(dir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", err
+	}
+	src, err := os.Open(exe)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst := filepath.Join(bin, "specloop")
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// sampleRepo is the testdrive's repository: a tiny project, a spec with
+// three obligations, and a config that runs the scripted agent.
+func sampleRepo(agentBin string) map[string]string {
+	return map[string]string{
+		"README.md": "# widgets\n\nA sample project for the specloop testdrive.\n",
+		"AGENTS.md": "Keep changes small. Write one file per obligation under impl/.\n",
+		".github/specloop.yml": fmt.Sprintf(`# specloop config for the testdrive: a scripted agent stands in for Codex.
+agent:
+  command: %s agent-script
+  timeout: 2m
+verify:
+  command: %q
+  timeout: 1m
+fix_attempts: 2
+`, agentBin, scripted.VerifyCommand),
+		"specs/widgets.md": `---
+verify: ` + fmt.Sprintf("%q", scripted.VerifyCommand) + `
+---
+# Widgets
+
+The widget service, built one obligation at a time.
+
+## Storage
+
+- [ ] [store-1] Persist widgets in a table with a name and a colour
+- [ ] [store-2] Reject widgets without a name
+
+## API
+
+- [ ] [api-1] List widgets, sorted by name
+`,
+	}
+}
+
+// issueBody is the spec of the issue the testdrive labels.
+const issueBody = `Build the widget counter.
+
+- [ ] [count-1] Count widgets by colour
+- [ ] [count-2] Report the total in the README
+- [ ] [count-3] Add a changelog entry
+`
+
+var errNoCycle = errors.New("no cycle finished in time")

@@ -1,0 +1,274 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/specloop/specloop/store"
+)
+
+// LinkVerifier checks the signed token of a run link (app.Links).
+type LinkVerifier interface {
+	Verify(runID int64, token string) error
+	Token(runID int64) string
+}
+
+// RunPages serves a run's page, its event stream and its artifacts.
+type RunPages struct {
+	Pool      *pgxpool.Pool
+	Links     LinkVerifier
+	Logger    *slog.Logger
+	Keepalive time.Duration // SSE keepalive comment interval (15 s)
+	Poll      time.Duration // how often the stream looks for new events
+}
+
+// RegisterRunPages adds /runs/{id}, /runs/{id}/events and
+// /runs/{id}/artifacts/{aid} to r.
+func RegisterRunPages(r *mux.Router, p *RunPages) {
+	if p.Keepalive == 0 {
+		p.Keepalive = 15 * time.Second
+	}
+	if p.Poll == 0 {
+		p.Poll = 500 * time.Millisecond
+	}
+	r.HandleFunc("/runs/{id:[0-9]+}", p.page).Methods(http.MethodGet)
+	r.HandleFunc("/runs/{id:[0-9]+}/events", p.events).Methods(http.MethodGet)
+	r.HandleFunc("/runs/{id:[0-9]+}/artifacts/{aid:[0-9]+}", p.artifact).Methods(http.MethodGet)
+}
+
+// authorize reads the run id and checks the link's token.
+func (p *RunPages) authorize(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	if err := p.Links.Verify(id, r.URL.Query().Get("token")); err != nil {
+		http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+		return 0, false
+	}
+	return id, true
+}
+
+type pageData struct {
+	Run       *store.Run
+	Cycles    []*cycleView
+	Events    []store.Event
+	Token     string
+	LastSeq   int64
+	Generated time.Time
+}
+
+type cycleView struct {
+	*store.Cycle
+	Artifacts []store.Artifact
+	Duration  string
+}
+
+func (p *RunPages) page(w http.ResponseWriter, r *http.Request) {
+	id, ok := p.authorize(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	run, err := store.GetRun(ctx, p.Pool, id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such run", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		p.fail(w, err)
+		return
+	}
+	cycles, err := store.ListCycles(ctx, p.Pool, id)
+	if err != nil {
+		p.fail(w, err)
+		return
+	}
+	data := pageData{Run: run, Token: r.URL.Query().Get("token"), Generated: time.Now()}
+	for _, c := range cycles {
+		arts, err := store.ListArtifacts(ctx, p.Pool, c.ID)
+		if err != nil {
+			p.fail(w, err)
+			return
+		}
+		v := &cycleView{Cycle: c, Artifacts: arts}
+		if c.StartedAt != nil && c.FinishedAt != nil {
+			v.Duration = c.FinishedAt.Sub(*c.StartedAt).Round(time.Millisecond).String()
+		}
+		data.Cycles = append(data.Cycles, v)
+	}
+	if data.Events, err = store.ListEvents(ctx, p.Pool, id, 0, 1000); err != nil {
+		p.fail(w, err)
+		return
+	}
+	if n := len(data.Events); n > 0 {
+		data.LastSeq = data.Events[n-1].Seq
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if err := runTemplate.Execute(w, data); err != nil {
+		p.Logger.Error("render run page", "run", id, "err", err)
+	}
+}
+
+func (p *RunPages) fail(w http.ResponseWriter, err error) {
+	if store.IsUnavailable(err) {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	p.Logger.Error("run page", "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+func (p *RunPages) artifact(w http.ResponseWriter, r *http.Request) {
+	id, ok := p.authorize(w, r)
+	if !ok {
+		return
+	}
+	aid, _ := strconv.ParseInt(mux.Vars(r)["aid"], 10, 64)
+	a, err := store.GetArtifact(r.Context(), p.Pool, aid)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such artifact (it may have been pruned)", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		p.fail(w, err)
+		return
+	}
+	c, err := store.GetCycle(r.Context(), p.Pool, a.CycleID)
+	if err != nil || c.RunID != id {
+		http.Error(w, "no such artifact in this run", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(a.Content)
+	if a.Truncated {
+		fmt.Fprintf(w, "\n[artifact truncated when stored]\n")
+	}
+}
+
+// events streams a run's events as Server-Sent Events. A client resuming
+// with Last-Event-ID older than what is kept gets 410 Gone.
+func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
+	id, ok := p.authorize(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if _, err := store.GetRun(ctx, p.Pool, id); errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such run", http.StatusNotFound)
+		return
+	} else if err != nil {
+		p.fail(w, err)
+		return
+	}
+	last := int64(0)
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "Last-Event-ID must be an event number", http.StatusBadRequest)
+			return
+		}
+		last = n
+		first, err := store.FirstEventSeq(ctx, p.Pool, id)
+		if err != nil {
+			p.fail(w, err)
+			return
+		}
+		// Events last+1 .. first-1 were pruned: the client cannot catch up.
+		if first > last+1 || (first == 0 && last > 0 && p.maxSeqBelow(ctx, id, last)) {
+			http.Error(w, "the events after "+v+" were pruned; reload the run page", http.StatusGone)
+			return
+		}
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\n\n")
+	flusher.Flush()
+	poll := time.NewTicker(p.Poll)
+	defer poll.Stop()
+	keep := time.NewTicker(p.Keepalive)
+	defer keep.Stop()
+	for {
+		evs, err := store.ListEvents(ctx, p.Pool, id, last, 200)
+		if err != nil && ctx.Err() == nil {
+			p.Logger.Warn("event stream", "run", id, "err", err)
+		}
+		for _, e := range evs {
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, eventJSON(e))
+			last = e.Seq
+		}
+		if len(evs) > 0 {
+			flusher.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-keep.C:
+			fmt.Fprintf(w, ": keepalive\n\n")
+			flusher.Flush()
+		case <-poll.C:
+		}
+	}
+}
+
+// maxSeqBelow reports whether a run with no events left ever had any: a
+// client that saw some and finds none has missed pruned ones.
+func (p *RunPages) maxSeqBelow(ctx context.Context, runID, last int64) bool {
+	var n int64
+	p.Pool.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).Scan(&n)
+	return n < last
+}
+
+func eventJSON(e store.Event) string {
+	return fmt.Sprintf(`{"seq":%d,"cycle":%d,"kind":%q,"step":%q,"outcome":%q,"message":%q,"at":%q}`,
+		e.Seq, e.CycleID, e.Kind, e.Step, e.Outcome, e.Message, e.CreatedAt.UTC().Format(time.RFC3339Nano))
+}
+
+var runTemplate = template.Must(template.New("run").Funcs(template.FuncMap{
+	"ts": func(t *time.Time) string {
+		if t == nil {
+			return "–"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05")
+	},
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>specloop run {{.Run.ID}} · {{.Run.Repo}}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+.success{color:#1a7f37}.failure,.timed_out{color:#cf222e}.neutral,.cancelled{color:#57606a}.action_required{color:#9a6700}code{background:#f6f8fa}</style></head>
+<body>
+<h1>Run {{.Run.ID}}: <code>{{.Run.Branch}}</code></h1>
+<p>Repository <b>{{.Run.Repo}}</b> · {{.Run.Kind}} run{{if .Run.Issue}} for issue #{{.Run.Issue}}{{end}}{{if .Run.SpecPath}} of <code>{{.Run.SpecPath}}</code>{{end}}{{if .Run.PR}} · PR #{{.Run.PR}}{{end}} · state <b>{{.Run.State}}</b></p>
+<h2>Cycles</h2>
+<table><tr><th>cycle</th><th>trigger</th><th>obligation</th><th>state</th><th>conclusion</th><th>started</th><th>took</th><th>head</th><th>artifacts</th></tr>
+{{range .Cycles}}<tr><td>{{.ID}}</td><td>{{.Trigger}}</td><td><code>{{.ObligationID}}</code> {{.ObligationText}}</td><td>{{.State}}</td>
+<td class="{{.Conclusion}}">{{.Conclusion}}</td><td>{{ts .StartedAt}}</td><td>{{.Duration}}</td><td><code>{{.HeadSHA}}</code></td>
+<td>{{range .Artifacts}}<a href="/runs/{{$.Run.ID}}/artifacts/{{.ID}}?token={{$.Token}}">{{.Name}}</a> {{end}}</td></tr>
+{{if .Summary}}<tr><td></td><td colspan="8">{{.Summary}}</td></tr>{{end}}{{else}}<tr><td colspan="9">no cycles yet</td></tr>{{end}}
+</table>
+<h2>Events</h2>
+<table id="events"><tr><th>#</th><th>at</th><th>cycle</th><th>step</th><th>outcome</th><th>message</th></tr>
+{{range .Events}}<tr><td>{{.Seq}}</td><td>{{.CreatedAt.UTC.Format "15:04:05.000"}}</td><td>{{.CycleID}}</td><td>{{.Step}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td>{{.Message}}</td></tr>
+{{end}}</table>
+<script>
+const es = new EventSource("/runs/{{.Run.ID}}/events?token={{.Token}}");
+let last = {{.LastSeq}};
+function row(d){const t=document.getElementById("events").insertRow();for(const v of [d.seq,d.at.slice(11,23),d.cycle,d.step,d.outcome,d.message]){t.insertCell().textContent=v;}}
+for (const k of ["cycle","step","note"]) es.addEventListener(k, e => { const d = JSON.parse(e.data); if (d.seq > last) { last = d.seq; row(d); } });
+</script>
+</body></html>`))

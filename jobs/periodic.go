@@ -1,0 +1,117 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/robfig/cron/v3"
+
+	"github.com/specloop/specloop/store"
+)
+
+// ScheduleArgs is the minutely tick that starts the drains whose cron
+// schedule is due.
+type ScheduleArgs struct{}
+
+func (ScheduleArgs) Kind() string { return "schedule" }
+
+// ReaperArgs finds cycles whose worker died (lease expired) and queues their
+// takeover, so a crashed cycle is resumed within seconds, not after River's
+// stuck-job rescue.
+type ReaperArgs struct{}
+
+func (ReaperArgs) Kind() string { return "reaper" }
+
+// ScheduleWorker queues a drain for each repo whose schedule fell due in the
+// last minute. The drain job is unique per repo and minute, so several
+// processes ticking at once queue it once.
+type ScheduleWorker struct {
+	river.WorkerDefaults[ScheduleArgs]
+	d *Deps
+}
+
+func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs]) error {
+	repos, err := store.ActiveRepos(ctx, w.d.Pool)
+	if err != nil {
+		return err
+	}
+	now := time.Now().Truncate(time.Minute)
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	for _, r := range repos {
+		rc, err := w.d.openRepo(ctx, r.FullName, r.InstallationID)
+		if err != nil {
+			w.d.Logger.Warn("schedule: open repo", "repo", r.FullName, "err", err)
+			continue
+		}
+		if !Due(rc.Config.Schedule, now) {
+			continue
+		}
+		_, err = client.Insert(ctx, DrainArgs{Repo: r.FullName, InstallationID: r.InstallationID}, &river.InsertOpts{
+			UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute},
+		})
+		if err != nil {
+			return fmt.Errorf("queue drain of %s: %w", r.FullName, err)
+		}
+	}
+	return nil
+}
+
+// Due reports whether a cron schedule fires in the minute starting at t.
+func Due(schedule string, minute time.Time) bool {
+	if schedule == "" {
+		return false
+	}
+	s, err := cron.ParseStandard(schedule)
+	if err != nil {
+		return false
+	}
+	return s.Next(minute.Add(-time.Second)).Equal(minute)
+}
+
+// RetentionWorker prunes events and artifacts older than RETENTION.
+type RetentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	d *Deps
+}
+
+func (w *RetentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
+	keep := w.d.Retention
+	if keep <= 0 {
+		keep = 30 * 24 * time.Hour
+	}
+	events, artifacts, err := store.Prune(ctx, w.d.Pool, time.Now().Add(-keep))
+	if err != nil {
+		return err
+	}
+	w.d.Logger.Info("retention", "events_pruned", events, "artifacts_pruned", artifacts, "older_than", keep)
+	return nil
+}
+
+// ReaperWorker queues a takeover job for every cycle whose lease expired.
+type ReaperWorker struct {
+	river.WorkerDefaults[ReaperArgs]
+	d *Deps
+}
+
+func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) error {
+	expired, err := store.ExpiredCycles(ctx, w.d.Pool)
+	if err != nil {
+		return err
+	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	for _, c := range expired {
+		_, err := client.Insert(ctx, CycleArgs{CycleID: c.ID, Takeover: c.Fence}, &river.InsertOpts{
+			Queue:      QueueCycles,
+			UniqueOpts: river.UniqueOpts{ByArgs: true},
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("queue takeover of cycle %d: %w", c.ID, err)
+		}
+		w.d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
+	}
+	return nil
+}
