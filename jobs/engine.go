@@ -236,7 +236,9 @@ func previousFailure(in CycleInput, id string) string {
 	return in.PreviousFailure(id)
 }
 
-func isIssueSpec(s *spec.Spec) bool { return strings.HasPrefix(s.Path, "issue-") && !strings.Contains(s.Path, "/") }
+func isIssueSpec(s *spec.Spec) bool {
+	return strings.HasPrefix(s.Path, "issue-") && !strings.Contains(s.Path, "/")
+}
 
 func specPathForPrompt(s *spec.Spec) string {
 	if isIssueSpec(s) {

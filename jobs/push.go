@@ -150,7 +150,9 @@ func SpecSummary(specs []*spec.Spec, problems []*spec.Error) (string, []*github.
 	return b.String(), annotations, counts
 }
 
-func escapeCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
+func escapeCell(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ")
+}
 
 func postCompletedCheck(ctx context.Context, rc *repoContext, name, sha, conclusion, title, summary string, annotations []*github.CheckRunAnnotation) error {
 	first := annotations

@@ -19,19 +19,19 @@ const ConfigPath = ".github/specloop.yml"
 
 // RepoConfig is `.github/specloop.yml`; every field is optional.
 type RepoConfig struct {
-	Specs        []string      `yaml:"specs"`
-	Label        string        `yaml:"label"`
-	BranchPrefix string        `yaml:"branch_prefix"`
-	Base         string        `yaml:"base"`
-	Agent        AgentConfig   `yaml:"agent"`
-	Verify       VerifyConfig  `yaml:"verify"`
-	FixAttempts  *int          `yaml:"fix_attempts"`
-	Audit        *bool         `yaml:"audit"`
-	OnPush       string        `yaml:"on_push"`
-	Schedule     string        `yaml:"schedule"`
-	Drain        DrainConfig   `yaml:"drain"`
-	Limits       LimitsConfig  `yaml:"limits"`
-	Auditor      *AgentConfig  `yaml:"auditor"` // optional: a different command for the auditor role
+	Specs        []string     `yaml:"specs"`
+	Label        string       `yaml:"label"`
+	BranchPrefix string       `yaml:"branch_prefix"`
+	Base         string       `yaml:"base"`
+	Agent        AgentConfig  `yaml:"agent"`
+	Verify       VerifyConfig `yaml:"verify"`
+	FixAttempts  *int         `yaml:"fix_attempts"`
+	Audit        *bool        `yaml:"audit"`
+	OnPush       string       `yaml:"on_push"`
+	Schedule     string       `yaml:"schedule"`
+	Drain        DrainConfig  `yaml:"drain"`
+	Limits       LimitsConfig `yaml:"limits"`
+	Auditor      *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
 }
 
 // AgentConfig is the coding agent's command and what it may receive.

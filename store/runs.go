@@ -183,9 +183,9 @@ func ListCycles(ctx context.Context, db DB, runID int64) ([]*Cycle, error) {
 type ClaimResult int
 
 const (
-	Claimed ClaimResult = iota // the caller owns the cycle with the returned fence
-	Waiting                    // an earlier cycle of the run is unfinished, or a live lease holds it
-	Finished                   // the cycle is done: nothing to do
+	Claimed  ClaimResult = iota // the caller owns the cycle with the returned fence
+	Waiting                     // an earlier cycle of the run is unfinished, or a live lease holds it
+	Finished                    // the cycle is done: nothing to do
 )
 
 // ClaimCycle takes a cycle for owner with a lease of ttl. It succeeds when

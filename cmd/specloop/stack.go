@@ -26,13 +26,13 @@ import (
 // emulator with a seeded repo and two users, and specloop wired to both.
 // `specloop testdrive` and the end-to-end tests start it.
 type stack struct {
-	Emulator    *emulator.Server
-	Server      *server
-	URL         string // specloop's base URL
-	Owner, Repo string
-	Tokens      map[string]string // user → personal token
+	Emulator     *emulator.Server
+	Server       *server
+	URL          string // specloop's base URL
+	Owner, Repo  string
+	Tokens       map[string]string // user → personal token
 	Installation int64
-	Links       *app.Links
+	Links        *app.Links
 
 	cluster *pgtemp.Cluster
 	tmp     string
