@@ -194,10 +194,13 @@ func act(dir string, t *task, log io.Writer) error {
 	fmt.Fprintf(log, "scripted agent: wrote %s/%s.txt and %s/%s.ok (%s)\n", ImplDir, name, ImplDir, name, status)
 
 	if t.switches["editspec"] {
-		if t.specPath == "" {
-			return errors.New("editspec: prompt has no Spec-Path line")
+		// An issue's spec is its body, out of reach: tamper with the repo
+		// config instead, which is just as protected.
+		target := t.specPath
+		if target == "" {
+			target = agent.RepoConfigPath
 		}
-		spec := filepath.Join(dir, filepath.FromSlash(t.specPath))
+		spec := filepath.Join(dir, filepath.FromSlash(target))
 		f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			return fmt.Errorf("editspec: %w", err)
@@ -209,7 +212,7 @@ func act(dir string, t *task, log io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("editspec: %w", err)
 		}
-		fmt.Fprintf(log, "scripted agent: edited the spec %s, as asked\n", t.specPath)
+		fmt.Fprintf(log, "scripted agent: edited %s, as asked\n", target)
 	}
 	return nil
 }

@@ -36,7 +36,11 @@ type stack struct {
 
 	cluster *pgtemp.Cluster
 	tmp     string
+	bin     string
 }
+
+// agentBin is the scripted agent's binary, runnable inside sandboxes.
+func (st *stack) agentBin() string { return st.bin }
 
 type stackOptions struct {
 	DatabaseURL string            // "" starts a throw-away cluster
@@ -71,6 +75,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	st.bin = agentBin
 	dbURL := opts.DatabaseURL
 	if dbURL == "" {
 		if st.cluster, err = pgtemp.Start(ctx); err != nil {
