@@ -1,0 +1,443 @@
+package workspace
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var hexSHA = regexp.MustCompile(`^[0-9a-f]{4,64}$`)
+
+// Checkout makes a fresh working copy of commit sha of remoteURL, from the
+// mirror alone (no network; Fetch first). The copy is independent of every
+// other Workdir and of the cache. Call Close when done, whatever happens.
+func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir, err error) {
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("checkout %s@%s: %w", redactURL(remoteURL), sha, err)
+		}
+	}()
+	key, err := repoKey(remoteURL)
+	if err != nil {
+		return nil, err
+	}
+	if !hexSHA.MatchString(sha) {
+		return nil, fmt.Errorf("%q is not a commit sha", sha)
+	}
+	mirror := c.mirrorPath(key)
+	if _, err := os.Stat(mirror); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNotFetched
+		}
+		return nil, err
+	}
+	out, err := gitCmd{dir: mirror}.run(ctx, "rev-parse", "--verify", "--quiet", sha+"^{commit}")
+	if err != nil {
+		return nil, ErrUnknownCommit
+	}
+	full := strings.TrimSpace(string(out))
+
+	if err := os.MkdirAll(filepath.Join(c.Dir, "work"), 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp(filepath.Join(c.Dir, "work"), "wd-")
+	if err != nil {
+		return nil, err
+	}
+	// The sandbox runs the agent as another user, who must be able to pass
+	// through to the tree (but not list the root).
+	if err := os.Chmod(root, 0o711); err != nil {
+		return nil, err
+	}
+	w := &Workdir{
+		Path:   filepath.Join(root, "tree"),
+		Base:   full,
+		root:   root,
+		gitDir: filepath.Join(root, "git"),
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	// Held for the Workdir's life: Prune removes only unlocked dirs, and the
+	// kernel releases the lock if the worker dies.
+	w.unlock, err = flock(ctx, filepath.Join(root, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeGitDir(w.gitDir, mirror, full); err != nil {
+		return nil, err
+	}
+
+	mode := "overlay"
+	if c.useOverlay() {
+		err = c.mountPristine(ctx, w, key, mirror)
+	} else {
+		mode = "checkout"
+		err = w.checkoutFrom(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The .git file makes the tree usable with plain git; this package
+	// itself always names the git directory explicitly (see git()).
+	if err := os.WriteFile(filepath.Join(w.Path, ".git"), []byte("gitdir: "+w.gitDir+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	c.logger().DebugContext(ctx, "workspace: checked out", "remote", redactURL(remoteURL), "sha", full, "mode", mode, "took", time.Since(start))
+	return w, nil
+}
+
+// writeGitDir makes a private git directory at dir whose HEAD is sha and
+// which borrows the mirror's objects.
+func writeGitDir(dir, mirror, sha string) error {
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"HEAD":                    sha + "\n",
+		"objects/info/alternates": filepath.Join(mirror, "objects") + "\n",
+		// trustctime is off because an overlay copy-up or a chown (the
+		// sandbox hands the tree to its own user) changes ctime without
+		// changing content; mtime, size and inode still catch edits.
+		"config": "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n" +
+			"\tlogallrefupdates = false\n\ttrustctime = false\n[gc]\n\tauto = 0\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkoutFrom fills w.Path with a plain checkout: the fallback when
+// overlay mounts are unavailable.
+func (w *Workdir) checkoutFrom(ctx context.Context) error {
+	if err := os.Mkdir(w.Path, 0o755); err != nil {
+		return err
+	}
+	_, err := w.git(ctx, "read-tree", "--reset", "-u", w.Base)
+	return err
+}
+
+// useOverlay reports whether overlay mounts work here, probing once.
+func (c *Cache) useOverlay() bool {
+	if c.NoOverlay {
+		return false
+	}
+	c.probeOnce.Do(func() {
+		if os.Geteuid() != 0 {
+			c.logger().Info("workspace: not root, overlay disabled; every checkout will be a full checkout")
+			return
+		}
+		err := probeOverlay(filepath.Join(c.Dir, "work"))
+		c.overlayOK = err == nil
+		if err != nil {
+			c.logger().Warn("workspace: overlay mount failed; every checkout will be a full checkout", "err", err)
+		}
+	})
+	return c.overlayOK
+}
+
+func probeOverlay(parent string) error {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(parent, "probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"lower", "upper", "ovl", "tree"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mountOverlay(filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "ovl"), filepath.Join(dir, "tree")); err != nil {
+		return err
+	}
+	return unmount(filepath.Join(dir, "tree"))
+}
+
+func mountOverlay(lower, upper, work, target string) error {
+	for _, p := range []string{lower, upper, work} {
+		if strings.ContainsAny(p, ",:") {
+			return fmt.Errorf("overlay: unusable path %q", p)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	// metacopy makes a chown or chmod (the sandbox hands the tree to its
+	// own user) copy up only the inode, not the file's data: 3x faster on
+	// 10,000 files here. Kernels without it reject the option.
+	err := syscall.Mount("overlay", target, "overlay", syscall.MS_NODEV, opts+",metacopy=on")
+	if errors.Is(err, syscall.EINVAL) {
+		err = syscall.Mount("overlay", target, "overlay", syscall.MS_NODEV, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
+	}
+	return nil
+}
+
+func unmount(target string) error {
+	err := syscall.Unmount(target, 0)
+	if errors.Is(err, syscall.EBUSY) {
+		// A process still has a file open in the tree (a straggler from
+		// the agent); detach so the directory can go now, and the kernel
+		// frees the mount when the straggler exits.
+		err = syscall.Unmount(target, syscall.MNT_DETACH)
+	}
+	if err != nil && !errors.Is(err, syscall.EINVAL) { // EINVAL: not mounted
+		return fmt.Errorf("unmount %s: %w", target, err)
+	}
+	return nil
+}
+
+// mountPristine mounts an overlay of the pristine checkout of w.Base on
+// w.Path, materialising the pristine checkout first if needed.
+func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror string) error {
+	pdir := filepath.Join(c.Dir, "pristine", key, w.Base)
+	// The lock keeps Prune from removing the pristine tree between the
+	// readiness check and the mount.
+	unlock, err := flock(ctx, pdir+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ready := filepath.Join(pdir, "ready")
+	if _, err := os.Stat(ready); err != nil {
+		if err := c.materialise(ctx, pdir, mirror, w.Base); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	os.Chtimes(ready, now, now) // last use, for Prune
+	if err := os.WriteFile(filepath.Join(w.root, "pristine"), []byte(pdir), 0o644); err != nil {
+		return err
+	}
+	for _, d := range []string{"upper", "ovl", "tree"} {
+		if err := os.Mkdir(filepath.Join(w.root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mountOverlay(filepath.Join(pdir, "tree"), filepath.Join(w.root, "upper"), filepath.Join(w.root, "ovl"), w.Path); err != nil {
+		return err
+	}
+	w.mounted = true
+	return copyFile(filepath.Join(pdir, "index"), filepath.Join(w.gitDir, "index"))
+}
+
+// materialise writes the pristine checkout of sha (tree/ and index) to
+// pdir. It builds in a temporary directory and renames it in, so a
+// pristine directory with a ready file is always complete.
+func (c *Cache) materialise(ctx context.Context, pdir, mirror, sha string) error {
+	start := time.Now()
+	tmp := pdir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(pdir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "tree"), 0o755); err != nil {
+		return err
+	}
+	g := gitCmd{
+		dir: filepath.Join(tmp, "tree"),
+		env: []string{"GIT_DIR=" + mirror, "GIT_WORK_TREE=" + filepath.Join(tmp, "tree"), "GIT_INDEX_FILE=" + filepath.Join(tmp, "index")},
+	}
+	if _, err := g.run(ctx, "read-tree", "--reset", "-u", sha); err != nil {
+		return err
+	}
+	// A file written in the same instant as the index is "racily clean":
+	// git cannot trust its stat data and rehashes it on every status. A
+	// refresh after the fact rewrites the index with those entries hashed,
+	// so every Workdir copying it starts with an index git trusts. (This
+	// git compares nanoseconds, so usually there is nothing to rehash.)
+	if _, err := g.run(ctx, "update-index", "-q", "--refresh"); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "ready"), nil, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, pdir); err != nil {
+		return err
+	}
+	c.logger().DebugContext(ctx, "workspace: materialised pristine checkout", "sha", sha, "took", time.Since(start))
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Prune removes what crashed workers left behind and what has not been used
+// for olderThan: Workdirs nobody holds (their flock is free) that are older
+// than olderThan, unmounting them first, and pristine checkouts not used for
+// olderThan that no remaining Workdir is built on. Mirrors are kept.
+func (c *Cache) Prune(ctx context.Context, olderThan time.Duration) error {
+	cutoff := time.Now().Add(-olderThan)
+	var errs []error
+	workRoot := filepath.Join(c.Dir, "work")
+	entries, err := os.ReadDir(workRoot)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("prune: %w", err)
+	}
+	inUse := map[string]bool{}
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		dir := filepath.Join(workRoot, e.Name())
+		info, err := e.Info()
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		unlock, free := tryFlock(filepath.Join(dir, "lock"))
+		if _, err := os.Stat(filepath.Join(dir, "lock")); errors.Is(err, fs.ErrNotExist) {
+			free = true // died before taking its lock
+		}
+		if !free || info.ModTime().After(cutoff) {
+			if unlock != nil {
+				unlock()
+			}
+			if p, err := os.ReadFile(filepath.Join(dir, "pristine")); err == nil {
+				inUse[string(p)] = true
+			}
+			continue
+		}
+		if err := removeWorkRoot(dir); err != nil {
+			errs = append(errs, err)
+		}
+		if unlock != nil {
+			unlock()
+		}
+	}
+
+	var pristines []string
+	filepath.WalkDir(filepath.Join(c.Dir, "pristine"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if _, err := os.Stat(filepath.Join(p, "ready")); err == nil {
+			pristines = append(pristines, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	for _, pdir := range pristines {
+		ready := filepath.Join(pdir, "ready")
+		if inUse[pdir] {
+			continue
+		}
+		if info, err := os.Stat(ready); err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		unlock, ok := tryFlock(pdir + ".lock")
+		if !ok {
+			continue
+		}
+		// Re-check under the lock: a Checkout may have used it meanwhile.
+		if info, err := os.Stat(ready); err == nil && info.ModTime().Before(cutoff) {
+			if err := os.RemoveAll(pdir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		unlock()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("prune: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// removeWorkRoot unmounts a Workdir's tree if it is mounted and removes the
+// directory. It never follows the tree's contents into the pristine
+// checkout: if the unmount fails, it stops.
+func removeWorkRoot(root string) error {
+	tree := filepath.Join(root, "tree")
+	mounted, err := isMountPoint(tree)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		if err := unmount(tree); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(root)
+}
+
+// isMountPoint reports whether path is a mount point, from mountinfo (stat
+// comparisons would miss a same-device bind mount).
+func isMountPoint(path string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == path {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, ch := range s[i+1 : i+4] {
+				if ch < '0' || ch > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(ch-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

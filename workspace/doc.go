@@ -1,0 +1,48 @@
+// Package workspace gives each cycle a fresh, private git working copy of an
+// exact commit, cheaply, and publishes the result.
+//
+// A worker keeps a [Cache] directory shared by all its cycles (and by other
+// worker processes on the same machine):
+//
+//	<Dir>/mirrors/<host>/<owner>/<repo>.git   bare mirror, updated by Fetch
+//	<Dir>/pristine/<host>/<owner>/<repo>/<sha> read-only checkout of one commit
+//	                                          (tree/ and its git index)
+//	<Dir>/work/wd-*                            one per Workdir, removed by Close
+//	<Dir>/locks/...                            flock files
+//
+// # Why overlayfs
+//
+// Preparing a cycle means checking out ~10,000 files. Writing them costs far
+// more than anything else, so a commit is materialised once as a pristine
+// tree, and each cycle gets a copy-on-write view of it: an overlay mount with
+// the pristine tree as the read-only lower layer and a private upper layer.
+// Mounting is a constant-time operation, edits land in the upper layer only,
+// and an append to a file copies it up first, so the pristine tree can never
+// be modified through a Workdir (hardlink copies would allow exactly that).
+// The cache filesystem is ext4 here, so reflink copies are not available.
+// Overlay mounts need CAP_SYS_ADMIN; when they are unavailable (not root, or
+// the mount fails) Checkout falls back to a plain checkout from the mirror,
+// which is always correct but costs a full checkout every cycle.
+//
+// # Git metadata
+//
+// Each Workdir has its own git directory outside the working tree
+// (<Dir>/work/wd-*/git): HEAD at the commit, the mirror's objects borrowed via
+// objects/info/alternates, and an index copied from the pristine checkout so
+// that `git status` does not rehash anything. The tree holds a `.git` file
+// pointing there, so git works in it as usual. The package itself never
+// trusts that file or anything else in the tree: its own git commands name
+// the git directory and work tree explicitly, and disable hooks and
+// fsmonitor, so content written by an agent cannot make the worker run code.
+//
+// Mirrors are never garbage-collected (gc.auto=0): working copies borrow
+// their objects, and a commit that disappears from the remote must stay
+// checkable while a cycle uses it.
+//
+// # Tokens
+//
+// Installation tokens are passed to git only through GIT_CONFIG_* environment
+// variables as an http.extraHeader scoped to the remote's host: they are never
+// written to a config file, a remote URL or a command line, and every error
+// message is scrubbed of them.
+package workspace
