@@ -33,6 +33,7 @@ type server struct {
 	http    *http.Server
 	addr    string
 	appSlug string
+	clients *app.Clients
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -131,6 +132,7 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		pool.Close()
 		return nil, err
 	}
+	s.clients = clients
 	deps := &jobs.Deps{
 		Pool: pool, GitHub: clients, Logger: logger, PublicURL: cfg.PublicURL,
 		Retention: cfg.Retention, Links: newLinker(cfg), LeaseTTL: opts.LeaseTTL,

@@ -37,6 +37,7 @@ type stack struct {
 	cluster *pgtemp.Cluster
 	tmp     string
 	bin     string
+	secrets []string // the webhook secret and the database URL, for leak checks
 }
 
 // agentBin is the scripted agent's binary, runnable inside sandboxes.
@@ -131,6 +132,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 		return nil, err
 	}
 	st.Links = newLinker(cfg)
+	st.secrets = cfg.Secrets()
 	st.Emulator.SetWebhookURL(st.URL + "/webhooks")
 	st.Installation = st.Emulator.Install(st.Owner, st.Repo)
 	return st, nil
