@@ -422,8 +422,9 @@ func Check(ctx context.Context) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("bwrap cannot create user namespaces (%v): run the container with "+
-		"--security-opt seccomp=unconfined --security-opt apparmor=unconfined, or set "+
+	return fmt.Errorf("bwrap cannot create its sandbox (%v): in Docker run with "+
+		"--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined; "+
+		"in Kubernetes set procMount: Unmasked with hostUsers: false (see docs/deploy.md); on a host set "+
 		"kernel.unprivileged_userns_clone=1 (Debian) / kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)",
 		err)
 }

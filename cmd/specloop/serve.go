@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop"
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/handlers"
 	"github.com/specloop/specloop/jobs"
@@ -45,17 +46,27 @@ func runServe(mode string) func(ctx context.Context, args []string, stdout, stde
 		fs := flag.NewFlagSet("specloop "+mode, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		envFile := fs.String("env-file", "", "read configuration from this file (KEY=value lines) before the environment")
+		setup := fs.Bool("setup", false, "with no app configured yet, serve only /setup to register one (writes --env-file)")
 		if err := fs.Parse(args); err != nil {
 			return 2
+		}
+		if *setup && mode != "worker" {
+			if _, err := os.Stat(*envFile); *envFile != "" && errors.Is(err, os.ErrNotExist) {
+				return runSetup(ctx, os.Getenv, *envFile, stderr)
+			}
 		}
 		getenv, err := envWithFile(*envFile)
 		if err != nil {
 			fmt.Fprintln(stderr, "specloop:", err)
 			return 1
 		}
+		if *setup && mode != "worker" && getenv("APP_ID") == "" {
+			return runSetup(ctx, getenv, *envFile, stderr)
+		}
 		cfg, err := app.Load(getenv, "webhook", "app", "database")
 		if err != nil {
-			fmt.Fprintln(stderr, "specloop: cannot start:", strings.ReplaceAll(err.Error(), "\n", "; "))
+			fmt.Fprintln(stderr, "specloop: cannot start:", strings.ReplaceAll(err.Error(), "\n", "; "),
+				"(no app yet? `specloop serve --setup --env-file specloop.env` registers one)")
 			return 1
 		}
 		logger := newLogger(stderr, cfg.LogLevel)
@@ -171,6 +182,8 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		intake := handlers.NewIntake(webhookSecrets(cfg), pool, s.river, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.appSlug}, metrics, logger)
 		r = handlers.Router(intake, pool, metrics)
 		handlers.RegisterRunPages(r, &handlers.RunPages{Pool: pool, Links: newLinker(cfg), Logger: logger})
+		// An app is configured: the registration flow answers 410.
+		r.PathPrefix("/setup").Handler(handlers.Setup(handlers.SetupOptions{Configured: true, Logger: logger}))
 	}
 	root = r
 	if listener == nil {
@@ -240,6 +253,42 @@ func (s *server) shutdown(timeout time.Duration) error {
 	}
 	s.pool.Close()
 	return errors.Join(errs...)
+}
+
+// runSetup serves only the app registration flow (GET /setup) until the
+// callback has written the env file; then specloop is restarted with it.
+func runSetup(ctx context.Context, getenv app.Getenv, envFile string, stderr io.Writer) int {
+	if envFile == "" {
+		fmt.Fprintln(stderr, "specloop: --setup needs --env-file: where to write the new app's credentials")
+		return 2
+	}
+	cfg, err := app.Load(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "specloop:", err)
+		return 1
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	r := http.NewServeMux()
+	setup := handlers.Setup(handlers.SetupOptions{
+		Manifest: specloop.Manifest, PublicURL: cfg.PublicURL, GitHubURL: getenv("GITHUB_URL"),
+		APIURL: getenv("GITHUB_API_URL"), EnvFile: envFile, Logger: logger,
+	})
+	r.Handle("/setup", setup)
+	r.Handle("/setup/", setup)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		fmt.Fprintf(stderr, "specloop: listen on port %d: %v (set PORT to a free port)\n", cfg.Port, err)
+		return 1
+	}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	logger.Info("no app configured: open the setup page to register one", "url", cfg.PublicURL+"/setup", "env_file", envFile)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return 0
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {

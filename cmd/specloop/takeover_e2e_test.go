@@ -68,4 +68,3 @@ func TestDeadWorkerTakeover(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
