@@ -228,6 +228,11 @@ func (d *bwrapDriver) lend(dir string, extraRO []string) (giveBack func() error,
 		return nil, fmt.Errorf("checking working copy: %w", err)
 	}
 	owner := fi.Sys().(*syscall.Stat_t)
+	// A tree prepared for the sandbox (workspace.Cache.TreeOwner) is already
+	// its own: nothing to lend, nothing to give back.
+	if owner.Uid == d.cred.Uid {
+		return func() error { return nil }, nil
+	}
 	// A working copy belongs to one user. Anything else (a Dir of "/tmp" or
 	// "/home" by mistake) must not be taken over and then given to a
 	// single owner.

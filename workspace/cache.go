@@ -37,9 +37,33 @@ type Cache struct {
 	// NoOverlay disables overlay mounts even when they work, so every
 	// Checkout is a plain checkout from the mirror.
 	NoOverlay bool
+	// TreeOwner, when set, owns the files of every working copy: the
+	// sandbox's user, so a worker running as root never has to hand a tree
+	// over file by file before each sandboxed command.
+	TreeOwner *Owner
 
 	probeOnce sync.Once
 	overlayOK bool
+}
+
+// Owner is a user and group that owns working copies.
+type Owner struct{ UID, GID int }
+
+// chown gives path (and with tree, everything under it) to TreeOwner.
+func (c *Cache) chown(path string, tree bool) error {
+	if c.TreeOwner == nil {
+		return nil
+	}
+	uid, gid := c.TreeOwner.UID, c.TreeOwner.GID
+	if !tree {
+		return os.Lchown(path, uid, gid)
+	}
+	return filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
 
 func (c *Cache) logger() *slog.Logger {

@@ -85,7 +85,9 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 		err = c.mountPristine(ctx, w, key, mirror)
 	} else {
 		mode = "checkout"
-		err = w.checkoutFrom(ctx)
+		if err = w.checkoutFrom(ctx); err == nil {
+			err = c.chown(w.Path, true)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -234,10 +236,16 @@ func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror strin
 			return err
 		}
 	}
+	if err := c.chown(filepath.Join(w.root, "upper"), false); err != nil {
+		return err
+	}
 	if err := mountOverlay(filepath.Join(pdir, "tree"), filepath.Join(w.root, "upper"), filepath.Join(w.root, "ovl"), w.Path); err != nil {
 		return err
 	}
 	w.mounted = true
+	if err := c.chown(w.Path, false); err != nil {
+		return err
+	}
 	return copyFile(filepath.Join(pdir, "index"), filepath.Join(w.gitDir, "index"))
 }
 
@@ -262,6 +270,10 @@ func (c *Cache) materialise(ctx context.Context, pdir, mirror, sha string) error
 	}
 	if _, err := g.run(ctx, "read-tree", "--reset", "-u", sha); err != nil {
 		return err
+	}
+	// Once per commit, not per cycle: every overlay on it inherits the owner.
+	if err := c.chown(filepath.Join(tmp, "tree"), true); err != nil {
+		return fmt.Errorf("chown pristine tree: %w", err)
 	}
 	// A file written in the same instant as the index is "racily clean":
 	// git cannot trust its stat data and rehashes it on every status. A

@@ -70,6 +70,9 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer os.RemoveAll(cacheDir)
 	os.Chmod(cacheDir, 0o755) // the sandbox user must be able to enter it
 	cache := &workspace.Cache{Dir: cacheDir, Logger: logger}
+	if *sb == "bwrap" {
+		cache.TreeOwner = sandboxOwner()
+	}
 	if _, err := cache.Fetch(ctx, dir, ""); err != nil {
 		return fail("%v", err)
 	}

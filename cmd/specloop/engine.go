@@ -32,12 +32,22 @@ func newEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger) (*jobs
 		Getenv:   os.Getenv,
 	}
 	if cfg.Sandbox == "bwrap" {
+		e.Mirrors.TreeOwner = sandboxOwner()
 		if err := sandbox.Check(ctx); err != nil {
 			logger.Error("sandbox unavailable: cycles will fail until this is fixed", "err", err)
 			e.SandboxErr = err
 		}
 	}
 	return e, nil
+}
+
+// sandboxOwner is who owns working copies: as root, bwrap runs commands as
+// sandbox.SandboxUID, and trees made for that user need no handing over.
+func sandboxOwner() *workspace.Owner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return &workspace.Owner{UID: sandbox.SandboxUID, GID: sandbox.SandboxUID}
 }
 
 func newLinker(cfg *app.Config) *app.Links {
