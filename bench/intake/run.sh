@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Benchmarks the webhook intake against the database's own limit.
+#
+#   bench/intake/run.sh                      # ~1 minute
+#   DURATION=30 CLIENTS=32 bench/intake/run.sh
+#   PAYLOAD=mix bench/intake/run.sh          # intake phases with events that queue nothing too
+#
+# Without DATABASE_URL it runs inside scripts/pgtemp (a throw-away cluster).
+# Phases, each on freshly truncated tables of the same migrated database:
+#   a) the intake as fast as CLIENTS clients go (signed issues.labeled
+#      deliveries, one issue_label job each), DURATION seconds;
+#   b) pgbench at the same concurrency running the same transaction (the
+#      deliveries row with the same body, River's river_job row);
+#   c) the intake at a fixed RATE deliveries/s (open loop) for p99.
+# Then a summary with the targets: intake >= 70% of pgbench, p99 < 20 ms at
+# 200/s.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  exec scripts/pgtemp "$0" "$@"
+fi
+
+DURATION=${DURATION:-15}  # seconds per phase
+CLIENTS=${CLIENTS:-16}
+RATE=${RATE:-200}
+PAYLOAD=${PAYLOAD:-labeled}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+go build -o "$tmp/intake" ./bench/intake
+bench=("$tmp/intake" -db "$DATABASE_URL" -payload "$PAYLOAD")
+# CPU seconds used by the PostgreSQL server (postmaster, live backends and
+# reaped ones), when it runs on this machine; "" otherwise.
+pg_pid=$(psql -XAtq "$DATABASE_URL" -c 'SELECT pg_backend_pid()' 2>/dev/null || true)
+postmaster=""
+[ -n "$pg_pid" ] && [ -r "/proc/$pg_pid/stat" ] && postmaster=$(awk '{print $4}' "/proc/$pg_pid/stat")
+pg_cpu() {
+  [ -n "$postmaster" ] || { echo ""; return; }
+  python3 - "$postmaster" <<'PY'
+import os, sys
+pm = sys.argv[1]; hz = os.sysconf("SC_CLK_TCK"); t = 0
+def fields(pid):
+    s = open(f"/proc/{pid}/stat").read(); return s[s.rindex(")") + 2:].split()
+f = fields(pm); t += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and pid != pm:
+        try:
+            f = fields(pid)
+            if f[1] == pm: t += int(f[11]) + int(f[12])
+        except OSError: pass
+print(t / hz)
+PY
+}
+sub() { [ -n "$1" ] && [ -n "$2" ] && python3 -c 'import sys; print(round((float(sys.argv[2])-float(sys.argv[1]))*1000/float(sys.argv[3]), 3))' "$1" "$2" "$3" || echo "?"; }
+to_ms() { python3 -c 'import sys; print(round(float(sys.argv[1]), 2))' "$1"; }
+
+echo "== a) intake, as fast as $CLIENTS clients go, ${DURATION}s" >&2
+"${bench[@]}" -pgbench-script "$tmp/delivery.sql"  # migrates, so that is not counted below
+c0=$(pg_cpu)
+# No warm-up (pgbench has none either), so the server CPU counted is this phase's.
+"${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -warmup 0 -json >"$tmp/max.json"
+c1=$(pg_cpu)
+jq -c . "$tmp/max.json" >&2
+
+echo "== b) pgbench -c $CLIENTS -j 2 -T $DURATION, same transaction" >&2
+"${bench[@]}" -pgbench-script "$tmp/delivery.sql"
+c2=$(pg_cpu)
+pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$tmp/delivery.sql" "$DATABASE_URL" >"$tmp/pgbench.out" 2>&1 || {
+  cat "$tmp/pgbench.out" >&2; exit 1; }
+c3=$(pg_cpu)
+grep -E 'transactions actually processed|failed|latency average|^tps' "$tmp/pgbench.out" >&2
+pg_tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p' "$tmp/pgbench.out")
+pg_lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$tmp/pgbench.out")
+
+echo "== c) intake at $RATE/s (open loop), ${DURATION}s" >&2
+"${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -rate "$RATE" -json >"$tmp/rate.json"
+jq -c . "$tmp/rate.json" >&2
+
+max_rate=$(jq .deliveries_per_s "$tmp/max.json")
+p50=$(jq .p50_ms "$tmp/max.json")
+p99=$(jq .p99_ms "$tmp/max.json")
+errs_max=$(jq '[.errors[]] | add // 0' "$tmp/max.json")
+p99_rate=$(jq .p99_ms "$tmp/rate.json")
+got_rate=$(jq .deliveries_per_s "$tmp/rate.json")
+errs_rate=$(jq '[.errors[]] | add // 0' "$tmp/rate.json")
+ratio=$(python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$max_rate" "$pg_tps")
+pg_n=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$tmp/pgbench.out")
+in_n=$(jq '.accepted + ([.errors[]] | add // 0)' "$tmp/max.json")
+in_go=$(jq '.cpu_s * 1000 / .sent | . * 1000 | round / 1000' "$tmp/max.json")
+verdict() { python3 -c 'import sys; print("PASS" if eval(sys.argv[1]) else "MISS")' "$1"; }
+
+echo
+printf 'intake benchmark: %d clients, %ss per phase, payload %s, %s cores\n' "$CLIENTS" "$DURATION" "$PAYLOAD" "$(nproc)"
+printf '%-34s %12s  %-10s %s\n' measure value target verdict
+printf '%-34s %12.1f  %-10s %s\n' "intake max deliveries/s" "$max_rate" "" "errors: $errs_max"
+printf '%-34s %12.1f  %-10s %s\n' "pgbench tps (same transaction)" "$pg_tps" "" "avg latency ${pg_lat} ms"
+printf '%-34s %12s  %-10s %s\n' "ratio intake/pgbench" "$ratio" ">= 0.70" "$(verdict "$ratio >= 0.70")"
+printf '%-34s %12s  %-10s %s\n' "postgres CPU ms/delivery, intake" "$(sub "$c0" "$c1" "$in_n")" "" ""
+printf '%-34s %12s  %-10s %s\n' "postgres CPU ms/tx, pgbench" "$(sub "$c2" "$c3" "$pg_n")" "" ""
+printf '%-34s %12s  %-10s %s\n' "intake process CPU ms/delivery" "$in_go" "" "(server + in-process clients)"
+printf '%-34s %12s  %-10s %s\n' "p50 at max (ms)" "$(to_ms "$p50")" "" ""
+printf '%-34s %12s  %-10s %s\n' "p99 at max (ms)" "$(to_ms "$p99")" "" ""
+printf '%-34s %12s  %-10s %s\n' "p99 at $RATE/s (ms)" "$(to_ms "$p99_rate")" "< 20" \
+  "$(verdict "$p99_rate < 20 and $errs_rate == 0 and $got_rate >= 0.98 * $RATE")"
+printf '%-34s %12.1f  %-10s %s\n' "achieved at $RATE/s" "$got_rate" "" "errors: $errs_rate"
