@@ -65,7 +65,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	if v := getenv("APP_ID"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id <= 0 {
-			fail("APP_ID %q is not a number: set it to your GitHub App's numeric id", v)
+			fail("APP_ID %q is not a positive number: set it to your GitHub App's numeric id", v)
 		}
 		c.AppID = id
 	} else if needs["app"] {

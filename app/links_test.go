@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 	_, err = Load(env(map[string]string{"WEBHOOK_SECRET": "s", "APP_ID": "1", "DATABASE_URL": "postgres://x", "PRIVATE_KEY": "not a key"}), "webhook", "app", "database")
 	require.ErrorContains(t, err, "not a PEM-encoded RSA private key")
 	_, err = Load(env(map[string]string{"WEBHOOK_SECRET": "s", "APP_ID": "x"}), "webhook")
-	require.ErrorContains(t, err, "APP_ID \"x\" is not a number")
+	require.ErrorContains(t, err, "APP_ID \"x\" is not a positive number")
 	c, err := Load(env(map[string]string{"WEBHOOK_SECRET": "s", "PORT": "8080", "RETENTION": "7d", "SANDBOX": "none"}), "webhook")
 	require.NoError(t, err)
 	require.Equal(t, 8080, c.Port)

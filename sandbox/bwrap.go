@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -246,6 +247,11 @@ func (d *bwrapDriver) lend(dir string, extraRO []string) (giveBack func() error,
 	return func() error { return chownTree(dir, int(owner.Uid), int(owner.Gid)) }, nil
 }
 
+// ErrNotSearchable means a directory on the way to the working copy (or an
+// ExtraRO path) is closed to the sandbox user: a permissions problem on the
+// host, not a missing kernel feature.
+var ErrNotSearchable = errors.New("path not reachable by the sandbox user")
+
 // checkSearchable reports an error naming the first parent directory of
 // path that other users cannot search.
 func checkSearchable(path string) error {
@@ -255,8 +261,8 @@ func checkSearchable(path string) error {
 			return fmt.Errorf("checking %s: %w", p, err)
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("%s is not searchable by the sandbox user (uid %d), so it cannot reach %s: chmod o+x %s",
-				p, SandboxUID, path, p)
+			return fmt.Errorf("%w: %s is not searchable by the sandbox user (uid %d), so it cannot reach %s: chmod o+x %s",
+				ErrNotSearchable, p, SandboxUID, path, p)
 		}
 		if p == "/" {
 			return nil
@@ -426,6 +432,9 @@ func Check(ctx context.Context) error {
 		err = fmt.Errorf("true exited %d: %s", res.ExitCode, lastLine(res.Output))
 	default:
 		return nil
+	}
+	if errors.Is(err, ErrNotSearchable) {
+		return fmt.Errorf("sandbox bwrap: %w (TMPDIR=%s)", err, os.TempDir())
 	}
 	return fmt.Errorf("bwrap cannot create its sandbox (%v): in Docker run with "+
 		"--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined; "+

@@ -72,8 +72,7 @@ func runServe(mode string) func(ctx context.Context, args []string, stdout, stde
 		logger := newLogger(stderr, cfg.LogLevel)
 		s, err := startServer(ctx, mode, cfg, logger, nil, serverOptions{})
 		if err != nil {
-			logger.Error("cannot start", "err", err)
-			fmt.Fprintln(stderr, "specloop: cannot start:", err)
+			fmt.Fprintln(stderr, "specloop: cannot start:", strings.Join(strings.Fields(err.Error()), " "))
 			return 1
 		}
 		logger.Info("specloop started", "mode", mode, "version", version, "addr", s.addr, "workers", cfg.Workers, "sandbox", cfg.Sandbox)
