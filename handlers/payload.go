@@ -23,7 +23,16 @@ type installation struct {
 	SuspendedAt *string `json:"suspended_at"`
 }
 
-type issuesEvent struct {
+// payload is every field routing reads, of every event: the body is
+// decoded once, into this, whatever the event (decoding is most of the
+// intake's CPU).
+type payload struct {
+	Action       string        `json:"action"`
+	Repository   *repository   `json:"repository"`
+	Installation *installation `json:"installation"`
+	Sender       user          `json:"sender"`
+
+	// issues, issue_comment
 	Issue *struct {
 		Number      int  `json:"number"`
 		PullRequest *any `json:"pull_request"`
@@ -31,38 +40,24 @@ type issuesEvent struct {
 	Label *struct {
 		Name string `json:"name"`
 	} `json:"label"`
-	Repository *repository `json:"repository"`
-	Sender     user        `json:"sender"`
-}
-
-type issueCommentEvent struct {
-	Issue *struct {
-		Number      int  `json:"number"`
-		PullRequest *any `json:"pull_request"`
-	} `json:"issue"`
 	Comment *struct {
 		ID   int64  `json:"id"`
 		Body string `json:"body"`
 		User user   `json:"user"`
 	} `json:"comment"`
-	Repository *repository `json:"repository"`
-	Sender     user        `json:"sender"`
-}
 
-type pushEvent struct {
-	Ref        *string     `json:"ref"`
-	Before     string      `json:"before"`
-	After      string      `json:"after"`
-	Deleted    bool        `json:"deleted"`
-	Repository *repository `json:"repository"`
-	Commits    []struct {
+	// push
+	Ref     *string `json:"ref"`
+	Before  string  `json:"before"`
+	After   string  `json:"after"`
+	Deleted bool    `json:"deleted"`
+	Commits []struct {
 		Added    []string `json:"added"`
 		Modified []string `json:"modified"`
 		Removed  []string `json:"removed"`
 	} `json:"commits"`
-}
 
-type checkRunEvent struct {
+	// check_run
 	CheckRun *struct {
 		ID         int64  `json:"id"`
 		Name       string `json:"name"`
@@ -75,13 +70,9 @@ type checkRunEvent struct {
 	RequestedAction *struct {
 		Identifier string `json:"identifier"`
 	} `json:"requested_action"`
-	Repository *repository `json:"repository"`
-	Sender     user        `json:"sender"`
-}
 
-type installationEvent struct {
-	Installation        *installation `json:"installation"`
-	Repositories        []repository  `json:"repositories"`
-	RepositoriesAdded   []repository  `json:"repositories_added"`
-	RepositoriesRemoved []repository  `json:"repositories_removed"`
+	// installation, installation_repositories
+	Repositories        []repository `json:"repositories"`
+	RepositoriesAdded   []repository `json:"repositories_added"`
+	RepositoriesRemoved []repository `json:"repositories_removed"`
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -28,6 +27,7 @@ type delivery struct {
 	GUID  string
 	Event string
 	Body  []byte
+	P     *payload
 	// Common fields every payload may carry.
 	Action       string
 	Repo         string
@@ -85,19 +85,8 @@ func (r *router) plan(d *delivery) (*Plan, error) {
 	return &Plan{}, nil
 }
 
-func decode[T any](d *delivery) (*T, error) {
-	v := new(T)
-	if err := json.Unmarshal(d.Body, v); err != nil {
-		return nil, badPayload("%s: %v", d.Event, err)
-	}
-	return v, nil
-}
-
 func (r *router) issueLabel(d *delivery) (*Plan, error) {
-	ev, err := decode[issuesEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.Issue == nil || ev.Issue.Number == 0 || ev.Label == nil || ev.Repository == nil {
 		return nil, badPayload("issues.%s needs issue.number, label and repository", d.Action)
 	}
@@ -118,10 +107,7 @@ func (r *router) issueLabel(d *delivery) (*Plan, error) {
 }
 
 func (r *router) issueComment(d *delivery) (*Plan, error) {
-	ev, err := decode[issueCommentEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.Issue == nil || ev.Comment == nil || ev.Repository == nil {
 		return nil, badPayload("issue_comment.created needs issue, comment and repository")
 	}
@@ -146,10 +132,7 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 }
 
 func (r *router) push(d *delivery) (*Plan, error) {
-	ev, err := decode[pushEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.Ref == nil || ev.Repository == nil {
 		return nil, badPayload("push needs ref and repository")
 	}
@@ -196,10 +179,7 @@ func changedSpecCandidates(lists [][]string) []string {
 }
 
 func (r *router) checkRun(d *delivery) (*Plan, error) {
-	ev, err := decode[checkRunEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.CheckRun == nil || ev.CheckRun.ID == 0 || ev.Repository == nil {
 		return nil, badPayload("check_run.%s needs check_run.id and repository", d.Action)
 	}
@@ -225,10 +205,7 @@ func (r *router) checkRun(d *delivery) (*Plan, error) {
 }
 
 func (r *router) installation(d *delivery) (*Plan, error) {
-	ev, err := decode[installationEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.Installation == nil || ev.Installation.ID == 0 {
 		return nil, badPayload("installation needs installation.id")
 	}
@@ -247,10 +224,7 @@ func (r *router) installation(d *delivery) (*Plan, error) {
 }
 
 func (r *router) installationRepos(d *delivery) (*Plan, error) {
-	ev, err := decode[installationEvent](d)
-	if err != nil {
-		return nil, err
-	}
+	ev := d.P
 	if ev.Installation == nil || ev.Installation.ID == 0 {
 		return nil, badPayload("installation_repositories needs installation.id")
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -149,6 +150,7 @@ func (p *RunPages) artifact(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store") // private repos' logs, like the page
 	w.Write(a.Content)
 	if a.Truncated {
 		fmt.Fprintf(w, "\n[artifact truncated when stored]\n")
@@ -178,13 +180,17 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		last = n
-		first, err := store.FirstEventSeq(ctx, p.Pool, id)
+		first, newest, err := p.keptSeqs(ctx, id)
 		if err != nil {
 			p.fail(w, err)
 			return
 		}
 		// Events last+1 .. first-1 were pruned: the client cannot catch up.
-		if first > last+1 || (first == 0 && last > 0 && p.maxSeqBelow(ctx, id, last)) {
+		// A client that has seen more than is kept (last > newest) has lost
+		// events too: either all of them were pruned, or they were and the
+		// numbering started again from 1 (seq is MAX(seq)+1), so events
+		// numbered up to last are new ones it has not seen.
+		if first > last+1 || last > newest {
 			http.Error(w, "the events after "+v+" were pruned; reload the run page", http.StatusGone)
 			return
 		}
@@ -227,17 +233,34 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// maxSeqBelow reports whether a run with no events left ever had any: a
-// client that saw some and finds none has missed pruned ones.
-func (p *RunPages) maxSeqBelow(ctx context.Context, runID, last int64) bool {
-	var n int64
-	p.Pool.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).Scan(&n)
-	return n < last
+// keptSeqs is the lowest and highest seq still kept for a run (0, 0 if
+// none).
+func (p *RunPages) keptSeqs(ctx context.Context, runID int64) (first, last int64, err error) {
+	err = p.Pool.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).
+		Scan(&first, &last)
+	if err != nil {
+		return 0, 0, fmt.Errorf("kept events of run %d: %w", runID, err)
+	}
+	return first, last, nil
 }
 
+// eventJSON is an event's data line: JSON on one line (encoding/json
+// escapes newlines and control characters, which Go's %q does not do in a
+// JSON-compatible way: \x1b from a coloured log broke JSON.parse).
 func eventJSON(e store.Event) string {
-	return fmt.Sprintf(`{"seq":%d,"cycle":%d,"kind":%q,"step":%q,"outcome":%q,"message":%q,"at":%q}`,
-		e.Seq, e.CycleID, e.Kind, e.Step, e.Outcome, e.Message, e.CreatedAt.UTC().Format(time.RFC3339Nano))
+	b, err := json.Marshal(struct {
+		Seq     int64  `json:"seq"`
+		Cycle   int64  `json:"cycle"`
+		Kind    string `json:"kind"`
+		Step    string `json:"step"`
+		Outcome string `json:"outcome"`
+		Message string `json:"message"`
+		At      string `json:"at"`
+	}{e.Seq, e.CycleID, e.Kind, e.Step, e.Outcome, e.Message, e.CreatedAt.UTC().Format(time.RFC3339Nano)})
+	if err != nil { // strings and numbers only: cannot happen
+		return "{}"
+	}
+	return string(b)
 }
 
 var runTemplate = template.Must(template.New("run").Funcs(template.FuncMap{

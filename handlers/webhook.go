@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/specloop/specloop/store"
 )
@@ -27,8 +26,9 @@ import (
 const MaxPayload = 25 << 20
 
 // JobInserter queues jobs inside the delivery's transaction (a River client).
+// The fast insert returns no rows: the intake needs none.
 type JobInserter interface {
-	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	InsertManyFastTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) (int, error)
 }
 
 // Intake is the POST /webhooks handler: verify, parse, plan, record.
@@ -109,24 +109,16 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 	if event == "" || guid == "" {
 		return reply{http.StatusBadRequest, "rejected_malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required"}, 0
 	}
-	var common struct {
-		Action     string `json:"action"`
-		Repository *struct {
-			FullName string `json:"full_name"`
-		} `json:"repository"`
-		Installation *struct {
-			ID int64 `json:"id"`
-		} `json:"installation"`
+	p := &payload{}
+	if err := json.Unmarshal(body, p); err != nil {
+		return reply{http.StatusBadRequest, "rejected_malformed", "body is not a JSON object of " + event + ": " + err.Error()}, 0
 	}
-	if err := json.Unmarshal(body, &common); err != nil {
-		return reply{http.StatusBadRequest, "rejected_malformed", "body is not a JSON object: " + err.Error()}, 0
+	d := &delivery{GUID: guid, Event: event, Body: body, P: p, Action: p.Action}
+	if p.Repository != nil {
+		d.Repo = p.Repository.FullName
 	}
-	d := &delivery{GUID: guid, Event: event, Body: body, Action: common.Action}
-	if common.Repository != nil {
-		d.Repo = common.Repository.FullName
-	}
-	if common.Installation != nil {
-		d.Installation = common.Installation.ID
+	if p.Installation != nil {
+		d.Installation = p.Installation.ID
 	}
 	plan, err := in.router.plan(d)
 	if err != nil {
@@ -178,7 +170,7 @@ func (in *Intake) record(ctx context.Context, d *delivery, plan *Plan) (bool, er
 			for i, a := range plan.Jobs {
 				params[i] = river.InsertManyParams{Args: a}
 			}
-			if _, err := in.Jobs.InsertManyTx(ctx, tx, params); err != nil {
+			if _, err := in.Jobs.InsertManyFastTx(ctx, tx, params); err != nil {
 				return err
 			}
 		}
