@@ -29,7 +29,7 @@ import (
 const testSecret = "test-webhook-secret"
 
 // payloads is the directory of real GitHub webhook bodies.
-var payloads = filepath.Join("..", "..", "shared", "testdata", "github-webhooks")
+var payloads = filepath.Join("..", "testdata", "github-webhooks")
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 

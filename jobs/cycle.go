@@ -151,22 +151,26 @@ func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
 		return "failure", "Could not get an installation token: " + err.Error()
 	}
 	cloneURL := rc.Repo.GetCloneURL()
+	fetchStart := time.Now()
 	if _, err := d.Engine.Mirrors.Fetch(ctx, cloneURL, token); err != nil {
 		return "failure", "Could not fetch the repository: " + err.Error()
 	}
+	fetchTook := time.Since(fetchStart)
 	c.start = rc.HeadSHA
 	if ref, resp, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+c.run.Branch); err == nil {
 		c.start = ref.GetObject().GetSHA()
 	} else if resp == nil || resp.StatusCode != 404 {
 		return "failure", "Could not read the run's branch: " + err.Error()
 	}
+	checkoutStart := time.Now()
 	wd, err := d.Engine.Mirrors.Checkout(ctx, cloneURL, c.start)
 	if err != nil {
 		return "failure", "Could not prepare a working copy: " + err.Error()
 	}
 	defer wd.Close()
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", StepPrepare, "success",
-		fmt.Sprintf("working copy of %s at %.12s ready in %s", rc.Full, c.start, time.Since(prepStart).Round(time.Millisecond)))
+		fmt.Sprintf("working copy of %s at %.12s ready in %s (fetch %s, checkout %s)", rc.Full, c.start,
+			time.Since(prepStart).Round(time.Millisecond), fetchTook.Round(time.Millisecond), time.Since(checkoutStart).Round(time.Millisecond)))
 
 	sp, err := c.loadSpec(ctx, wd)
 	if err != nil {
@@ -433,12 +437,14 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	pushStart := time.Now()
 	err = wd.Push(ctx, workspace.PushOptions{RemoteURL: rc.Repo.GetCloneURL(), Token: token, SHA: sha, Branch: c.run.Branch, BranchPrefix: rc.Config.BranchPrefix})
 	if err != nil {
 		return err
 	}
 	store.UpdateCycle(ctx, d.Pool, c.cycle.ID, c.fence, res.Obligation.ID, res.Obligation.Text, sha)
-	d.event(ctx, c.run.ID, c.cycle.ID, "step", StepPublish, "success", fmt.Sprintf("pushed %.12s to %s", sha, c.run.Branch))
+	d.event(ctx, c.run.ID, c.cycle.ID, "step", StepPublish, "success", fmt.Sprintf("pushed %.12s to %s (commit %s, push %s)", sha, c.run.Branch,
+		pushStart.Sub(start).Round(time.Millisecond), time.Since(pushStart).Round(time.Millisecond)))
 	pr, err := c.upsertPR(ctx, sp, res)
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before the tables are truncated")
 	flag.Float64Var(&o.rate, "rate", 0, "deliveries per second on an open-loop schedule; 0 = as fast as the clients go")
 	flag.StringVar(&o.secret, "secret", "bench-webhook-secret", "webhook secret")
-	flag.StringVar(&o.testdata, "testdata", "../shared/testdata/github-webhooks", "directory of GitHub webhook payloads")
+	flag.StringVar(&o.testdata, "testdata", "testdata/github-webhooks", "directory of GitHub webhook payloads (the repo's copy)")
 	flag.StringVar(&o.mix, "payload", "labeled", "labeled (issues.labeled with label specloop: one issue_label job per delivery) or mix (labeled, a /loop comment and events that queue nothing)")
 	flag.StringVar(&o.logTo, "log", "discard", "where the intake's per-delivery log lines go: discard (JSON-formatted, then dropped), stderr, none (handler disabled)")
 	flag.BoolVar(&o.json, "json", false, "print one JSON line")
@@ -89,11 +89,6 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.clients < 1 {
 		return errors.New("-clients must be at least 1")
-	}
-	if o.testdata == "../shared/testdata/github-webhooks" {
-		if _, err := os.Stat(o.testdata); err != nil {
-			o.testdata = "/work/shared/testdata/github-webhooks"
-		}
 	}
 	payloads, err := loadPayloads(o.testdata, o.mix, o.secret)
 	if err != nil {

@@ -104,13 +104,18 @@ func prOf(st *stack, repo, branch string) *github.PullRequest {
 	return nil
 }
 
-// checksAt returns specloop's check runs on a commit, by name.
-func checksAt(st *stack, repo, sha string) map[string]*github.CheckRun {
+// checksAt returns specloop's check runs on a commit, by name; with a
+// cycle id, only that cycle's (several cycles can start from one commit).
+func checksAt(st *stack, repo, sha string, cycle ...int64) map[string]*github.CheckRun {
 	out := map[string]*github.CheckRun{}
 	for _, cr := range st.Emulator.CheckRuns(st.Owner, repo) {
-		if cr.GetHeadSHA() == sha && strings.HasPrefix(cr.GetName(), "specloop/") {
-			out[cr.GetName()] = cr
+		if cr.GetHeadSHA() != sha || !strings.HasPrefix(cr.GetName(), "specloop/") {
+			continue
 		}
+		if len(cycle) > 0 && cr.GetExternalID() != fmt.Sprintf("cycle:%d", cycle[0]) {
+			continue
+		}
+		out[cr.GetName()] = cr
 	}
 	return out
 }
@@ -222,7 +227,7 @@ func TestCycleEndToEnd(t *testing.T) {
 					// The evidence is on the commit the cycle started from.
 					main, err := st.Emulator.Ref(st.Owner, tt.repo, "heads/main")
 					require.NoError(t, err)
-					assertChecks(t, checksAt(st, tt.repo, main), tt.want.checks, tt.want.summary, issue)
+					assertChecks(t, checksAt(st, tt.repo, main, c.ID), tt.want.checks, tt.want.summary, issue)
 				}
 				return
 			}
@@ -232,7 +237,7 @@ func TestCycleEndToEnd(t *testing.T) {
 			require.Equal(t, tt.want.draft, pr.GetDraft(), "draft while a check fails")
 			require.Contains(t, pr.GetBody(), fmt.Sprintf("Closes #%d", issue))
 			require.Equal(t, c.HeadSHA, branchSHA, "the cycle records the commit it pushed")
-			assertChecks(t, checksAt(st, tt.repo, branchSHA), tt.want.checks, tt.want.summary, issue)
+			assertChecks(t, checksAt(st, tt.repo, branchSHA, c.ID), tt.want.checks, tt.want.summary, issue)
 			if tt.want.file != "" {
 				_, ok := fileAt(t, st, tt.repo, run.Branch, tt.want.file)
 				require.True(t, ok, "the branch holds %s", tt.want.file)
