@@ -105,8 +105,8 @@ func runSuite(t *testing.T, d sandbox.Driver) {
 	t.Run("TermEndsCommand", func(t *testing.T) {
 		t.Parallel()
 		res := run(t, d, sandbox.Spec{
-			Dir:     workDir(t),
-			Shell:   "trap 'echo bye; exit 3' TERM; echo ready; sleep 30 & wait",
+			Dir:   workDir(t),
+			Shell: "trap 'echo bye; exit 3' TERM; echo ready; sleep 30 & wait",
 			// Long enough for the trap to be set on a loaded machine.
 			Timeout: 2 * time.Second,
 			Grace:   20 * time.Second,
@@ -121,8 +121,8 @@ func runSuite(t *testing.T, d sandbox.Driver) {
 		t.Parallel()
 		marker := sleepMarker()
 		res := run(t, d, sandbox.Spec{
-			Dir:     workDir(t),
-			Shell:   "trap 'echo ignoring TERM' TERM; sleep " + marker + " & while :; do sleep 0.05; done",
+			Dir:   workDir(t),
+			Shell: "trap 'echo ignoring TERM' TERM; sleep " + marker + " & while :; do sleep 0.05; done",
 			// Long enough for the trap to be set on a loaded machine.
 			Timeout: 2 * time.Second,
 			Grace:   700 * time.Millisecond,

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Run is the chain of cycles on one branch and its PR.
@@ -319,26 +318,23 @@ type Event struct {
 	CreatedAt time.Time
 }
 
-// AppendEvent adds an event with the run's next sequence number.
+// AppendEvent adds an event with the run's next sequence number. The
+// number comes from a counter on the run, which also orders concurrent
+// appends, so numbers are dense and never reused.
 func AppendEvent(ctx context.Context, db DB, e *Event) error {
-	for attempt := 0; ; attempt++ {
-		var cycle *int64
-		if e.CycleID != 0 {
-			cycle = &e.CycleID
-		}
-		err := db.QueryRow(ctx, `INSERT INTO events (run_id, seq, cycle_id, kind, step, outcome, message, started_at)
-			SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM events WHERE run_id = $1
-			RETURNING seq, created_at`, e.RunID, cycle, e.Kind, e.Step, e.Outcome, e.Message, e.StartedAt).Scan(&e.Seq, &e.CreatedAt)
-		var pgErr *pgconn.PgError
-		// Two writers can pick the same seq; the loser takes the next one.
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && attempt < 10 {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("append event to run %d: %w", e.RunID, err)
-		}
-		return nil
+	var cycle *int64
+	if e.CycleID != 0 {
+		cycle = &e.CycleID
 	}
+	err := db.QueryRow(ctx, `
+		WITH r AS (UPDATE runs SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq)
+		INSERT INTO events (run_id, seq, cycle_id, kind, step, outcome, message, started_at)
+		SELECT $1, r.last_event_seq, $2, $3, $4, $5, $6, $7 FROM r
+		RETURNING seq, created_at`, e.RunID, cycle, e.Kind, e.Step, e.Outcome, e.Message, e.StartedAt).Scan(&e.Seq, &e.CreatedAt)
+	if err != nil {
+		return notFound(err, fmt.Sprintf("append event to run %d", e.RunID))
+	}
+	return nil
 }
 
 // ListEvents lists a run's events after seq, in order.

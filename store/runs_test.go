@@ -116,4 +116,13 @@ func TestEventsAndPrune(t *testing.T) {
 	first, err := store.FirstEventSeq(ctx, pool, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, int64(6), first)
+
+	// Pruning everything does not restart the numbering.
+	_, err = pool.Exec(ctx, "UPDATE events SET created_at = now() - interval '40 days'")
+	require.NoError(t, err)
+	_, _, err = store.Prune(ctx, pool, time.Now().Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	e := &store.Event{RunID: run.ID, Kind: "note"}
+	require.NoError(t, store.AppendEvent(ctx, pool, e))
+	require.Equal(t, int64(21), e.Seq)
 }
