@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -30,6 +31,16 @@ type RunPages struct {
 	Logger    *slog.Logger
 	Keepalive time.Duration // SSE keepalive comment interval (15 s)
 	Poll      time.Duration // how often the stream looks for new events
+
+	closeOnce sync.Once
+	closing   chan struct{}
+}
+
+// Shutdown ends every open event stream, so a graceful server shutdown is
+// not held up by clients that would stay connected forever. Register it
+// with http.Server.RegisterOnShutdown.
+func (p *RunPages) Shutdown() {
+	p.closeOnce.Do(func() { close(p.closing) })
 }
 
 // RegisterRunPages adds /runs/{id}, /runs/{id}/events and
@@ -41,6 +52,7 @@ func RegisterRunPages(r *mux.Router, p *RunPages) {
 	if p.Poll == 0 {
 		p.Poll = 500 * time.Millisecond
 	}
+	p.closing = make(chan struct{})
 	r.HandleFunc("/runs/{id:[0-9]+}", p.page).Methods(http.MethodGet)
 	r.HandleFunc("/runs/{id:[0-9]+}/events", p.events).Methods(http.MethodGet)
 	r.HandleFunc("/runs/{id:[0-9]+}/artifacts/{aid:[0-9]+}", p.artifact).Methods(http.MethodGet)
@@ -224,6 +236,8 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-p.closing:
 			return
 		case <-keep.C:
 			fmt.Fprintf(w, ": keepalive\n\n")

@@ -176,11 +176,13 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	}
 	metrics := handlers.NewMetrics(pool)
 	var root http.Handler
+	var pages *handlers.RunPages
 	r := handlers.Router(nil, pool, metrics)
 	if mode != "worker" {
 		intake := handlers.NewIntake(webhookSecrets(cfg), pool, s.river, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.appSlug}, metrics, logger)
 		r = handlers.Router(intake, pool, metrics)
-		handlers.RegisterRunPages(r, &handlers.RunPages{Pool: pool, Links: newLinker(cfg), Logger: logger})
+		pages = &handlers.RunPages{Pool: pool, Links: newLinker(cfg), Logger: logger}
+		handlers.RegisterRunPages(r, pages)
 		// An app is configured: the registration flow answers 410.
 		r.PathPrefix("/setup").Handler(handlers.Setup(handlers.SetupOptions{Configured: true, Logger: logger}))
 	}
@@ -195,6 +197,9 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	}
 	s.addr = listener.Addr().String()
 	s.http = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second}
+	if pages != nil {
+		s.http.RegisterOnShutdown(pages.Shutdown)
+	}
 	go func() {
 		if err := s.http.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server", "err", err)
