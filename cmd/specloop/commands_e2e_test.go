@@ -271,3 +271,29 @@ func TestDue(t *testing.T) {
 	require.False(t, jobs.Due("0 3 * * 1-5", at("2026-11-23T03:01:00Z")))
 	require.False(t, jobs.Due("", at("2026-11-23T03:00:00Z")))
 }
+
+// TestBadRepoConfig: a config that does not parse gets a failing
+// specloop/config check run saying where, and nothing else runs.
+func TestBadRepoConfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t, stackOptions{})
+	files := sampleRepo(st.agentBin())
+	files[".github/specloop.yml"] = "on_push: always\nagent:\n  timeout: soon\n"
+	addRepo(t, st, "misconfigured", files)
+	issue := openLabelledIssue(t, st, "misconfigured", "- [ ] [c-1] Anything")
+	main, err := st.Emulator.Ref(st.Owner, "misconfigured", "heads/main")
+	require.NoError(t, err)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && checksAt(st, "misconfigured", main)["specloop/config"] == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cr := checksAt(st, "misconfigured", main)["specloop/config"]
+	require.NotNil(t, cr, "a specloop/config check run on the default branch")
+	require.Equal(t, "failure", cr.GetConclusion())
+	require.Contains(t, cr.GetOutput().GetSummary(), "line 3")
+	require.Contains(t, cr.GetOutput().GetSummary(), "soon")
+	_, err = store.FindRun(ctx, st.Server.pool, st.Owner+"/misconfigured", issue)
+	require.ErrorIs(t, err, store.ErrNotFound, "nothing else runs for that repo")
+	require.Zero(t, botComments(st, "misconfigured", issue, "picked this up"))
+}
