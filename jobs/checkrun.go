@@ -22,10 +22,7 @@ const ActionNext = "next"
 
 func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs]) error {
 	a := job.Args
-	rc, err := w.d.openRepo(ctx, a.Repo, a.InstallationID)
-	if errors.Is(err, errBadConfig) {
-		return river.JobCancel(err)
-	}
+	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
 	}

@@ -32,10 +32,7 @@ func refusalMarker(login string) string { return "<!-- specloop:refused:" + logi
 
 func (w *CommandWorker) Work(ctx context.Context, job *river.Job[CommandArgs]) error {
 	a := job.Args
-	rc, err := w.d.openRepo(ctx, a.Repo, a.InstallationID)
-	if errors.Is(err, errBadConfig) {
-		return river.JobCancel(err)
-	}
+	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,7 @@ type DrainWorker struct {
 
 func (w *DrainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error {
 	d := w.d
-	rc, err := d.openRepo(ctx, job.Args.Repo, job.Args.InstallationID)
-	if errors.Is(err, errBadConfig) {
-		return river.JobCancel(err)
-	}
+	rc, err := d.openRepoForJob(ctx, job.Args.Repo, job.Args.InstallationID)
 	if err != nil {
 		return err
 	}

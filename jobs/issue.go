@@ -22,10 +22,7 @@ type IssueLabelWorker struct {
 
 func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelArgs]) error {
 	a := job.Args
-	rc, err := w.d.openRepo(ctx, a.Repo, a.InstallationID)
-	if errors.Is(err, errBadConfig) {
-		return river.JobCancel(err)
-	}
+	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -24,10 +23,7 @@ type SpecPushWorker struct {
 
 func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs]) error {
 	a := job.Args
-	rc, err := w.d.openRepo(ctx, a.Repo, a.InstallationID)
-	if errors.Is(err, errBadConfig) {
-		return river.JobCancel(err)
-	}
+	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
 	}

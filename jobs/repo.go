@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/riverqueue/river"
 )
 
 // repoContext is a repository as a job sees it: its client, default branch
@@ -54,6 +55,16 @@ func (d *Deps) openRepo(ctx context.Context, full string, installationID int64) 
 	}
 	rc.Config = cfg
 	return rc, nil
+}
+
+// openRepoForJob is openRepo for a job's Work: a config that does not parse
+// cancels the job (retrying cannot fix it; the config check says why).
+func (d *Deps) openRepoForJob(ctx context.Context, full string, installationID int64) (*repoContext, error) {
+	rc, err := d.openRepo(ctx, full, installationID)
+	if errors.Is(err, errBadConfig) {
+		return nil, river.JobCancel(err)
+	}
+	return rc, err
 }
 
 // file reads a file at ref; a missing file is nil, not an error.

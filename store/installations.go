@@ -83,31 +83,30 @@ func GetInstallation(ctx context.Context, db DB, id int64) (*Installation, error
 
 // ListRepos lists the repositories of an installation, removed ones too.
 func ListRepos(ctx context.Context, db DB, installationID int64) ([]Repo, error) {
-	rows, err := db.Query(ctx, `SELECT id, installation_id, full_name, private, default_branch, removed
-		FROM repos WHERE installation_id = $1 ORDER BY full_name`, installationID)
+	repos, err := queryRepos(ctx, db, `SELECT `+repoColumns+` FROM repos r WHERE installation_id = $1 ORDER BY full_name`, installationID)
 	if err != nil {
 		return nil, fmt.Errorf("list repos of installation %d: %w", installationID, err)
 	}
-	defer rows.Close()
-	var out []Repo
-	for rows.Next() {
-		var r Repo
-		if err := rows.Scan(&r.ID, &r.InstallationID, &r.FullName, &r.Private, &r.DefaultBranch, &r.Removed); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return repos, nil
 }
 
 // ActiveRepos lists every repository not removed, of installations that are
 // neither suspended nor deleted (the schedule drains these).
 func ActiveRepos(ctx context.Context, db DB) ([]Repo, error) {
-	rows, err := db.Query(ctx, `SELECT r.id, r.installation_id, r.full_name, r.private, r.default_branch, r.removed
-		FROM repos r JOIN installations i ON i.id = r.installation_id
+	repos, err := queryRepos(ctx, db, `SELECT `+repoColumns+` FROM repos r JOIN installations i ON i.id = r.installation_id
 		WHERE NOT r.removed AND NOT i.suspended AND NOT i.deleted ORDER BY r.full_name`)
 	if err != nil {
 		return nil, fmt.Errorf("list active repos: %w", err)
+	}
+	return repos, nil
+}
+
+const repoColumns = `r.id, r.installation_id, r.full_name, r.private, r.default_branch, r.removed`
+
+func queryRepos(ctx context.Context, db DB, sql string, args ...any) ([]Repo, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Repo

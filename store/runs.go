@@ -139,6 +139,23 @@ func scanCycle(row pgx.Row) (*Cycle, error) {
 	return c, err
 }
 
+func queryCycles(ctx context.Context, db DB, sql string, args ...any) ([]*Cycle, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Cycle
+	for rows.Next() {
+		c, err := scanCycle(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // InsertCycle queues a cycle on a run. Trigger says why (label, command,
 // push, schedule, rerun, button); obligationID pins a retry to one
 // obligation ("" lets the cycle select).
@@ -162,20 +179,11 @@ func GetCycle(ctx context.Context, db DB, id int64) (*Cycle, error) {
 
 // ListCycles lists a run's cycles, oldest first.
 func ListCycles(ctx context.Context, db DB, runID int64) ([]*Cycle, error) {
-	rows, err := db.Query(ctx, `SELECT `+cycleColumns+` FROM cycles WHERE run_id = $1 ORDER BY id`, runID)
+	cycles, err := queryCycles(ctx, db, `SELECT `+cycleColumns+` FROM cycles WHERE run_id = $1 ORDER BY id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list cycles of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []*Cycle
-	for rows.Next() {
-		c, err := scanCycle(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return cycles, nil
 }
 
 // ClaimResult says why a claim did or did not take the cycle.
@@ -279,20 +287,11 @@ func CancelQueuedCycles(ctx context.Context, db DB, runID int64, reason string) 
 
 // ExpiredCycles lists running cycles whose lease ran out: their worker died.
 func ExpiredCycles(ctx context.Context, db DB) ([]*Cycle, error) {
-	rows, err := db.Query(ctx, `SELECT `+cycleColumns+` FROM cycles WHERE state = 'running' AND lease_expires_at < now() ORDER BY id`)
+	cycles, err := queryCycles(ctx, db, `SELECT `+cycleColumns+` FROM cycles WHERE state = 'running' AND lease_expires_at < now() ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list expired cycles: %w", err)
 	}
-	defer rows.Close()
-	var out []*Cycle
-	for rows.Next() {
-		c, err := scanCycle(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return cycles, nil
 }
 
 // QueuePosition is how many unfinished cycles of the run come before id.

@@ -101,19 +101,29 @@ func WithDatabase(u, db string) string {
 // database is dropped when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return create(t, "t", true)
+}
+
+// create makes a database for t, from the migrated template or empty, and
+// drops it when t ends.
+func create(t testing.TB, kind string, migrated bool) string {
+	t.Helper()
 	srv.once.Do(srv.setup)
 	if srv.err != nil {
 		t.Fatalf("test database: %v", srv.err)
 	}
-	name := fmt.Sprintf("%s_t%d", srv.template, srv.seq.Add(1))
+	name := fmt.Sprintf("%s_%s%d", srv.template, kind, srv.seq.Add(1))
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if migrated {
+		sql += " TEMPLATE " + pgx.Identifier{srv.template}.Sanitize()
+	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, srv.adminURL)
 	if err != nil {
 		t.Fatalf("connect to test server: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{srv.template}.Sanitize())); err != nil {
+	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -142,27 +152,5 @@ func Pool(t testing.TB) *pgxpool.Pool {
 // the migrations themselves.
 func EmptyURL(t testing.TB) string {
 	t.Helper()
-	srv.once.Do(srv.setup)
-	if srv.err != nil {
-		t.Fatalf("test database: %v", srv.err)
-	}
-	name := fmt.Sprintf("%s_e%d", srv.template, srv.seq.Add(1))
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, srv.adminURL)
-	if err != nil {
-		t.Fatalf("connect to test server: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), srv.adminURL)
-		if err != nil {
-			return
-		}
-		defer conn.Close(context.Background())
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	return WithDatabase(srv.adminURL, name)
+	return create(t, "e", false)
 }
