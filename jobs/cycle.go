@@ -130,8 +130,21 @@ type cycleRun struct {
 	fence int64
 	rc    *repoContext
 	start string // the commit the cycle started from
-	// checks are the check runs created on the start commit, by step.
-	checks map[string]int64
+	// checks are this attempt's check runs on the start commit, by step;
+	// started holds those whose step began.
+	checks  map[string]int64
+	started map[int64]bool
+}
+
+// queuedOnly reports whether a check run is this attempt's and its step
+// never started.
+func (c *cycleRun) queuedOnly(id int64) bool {
+	for _, mine := range c.checks {
+		if mine == id {
+			return !c.started[id]
+		}
+	}
+	return false
 }
 
 func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
@@ -163,6 +176,7 @@ func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
 		return "failure", "Could not read the run's branch: " + err.Error()
 	}
 	checkoutStart := time.Now()
+	c.queueChecks(ctx)
 	wd, err := d.Engine.Mirrors.Checkout(ctx, cloneURL, c.start)
 	if err != nil {
 		return "failure", "Could not prepare a working copy: " + err.Error()
@@ -271,22 +285,57 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *Result) {
 	}
 }
 
-// StepStarted creates the step's check run, in progress, on the commit the
-// cycle started from, and records the event.
+// evidenceSteps are the steps that get a check run.
+var evidenceSteps = []string{StepImplement, StepVerify, StepAudit}
+
+// queueChecks creates the cycle's check runs, queued, on the commit it
+// starts from: the reviewer sees at once what is coming.
+func (c *cycleRun) queueChecks(ctx context.Context) {
+	c.checks = map[string]int64{}
+	for _, step := range evidenceSteps {
+		id, err := c.createCheck(ctx, "specloop/"+step, c.start, &github.CheckRunOutput{
+			Title:   github.String(step + " queued"),
+			Summary: github.String(fmt.Sprintf("Cycle %d of run %d: %s has not started yet. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))),
+		}, "queued", "")
+		if err != nil {
+			c.d.Logger.Warn("create check run", "step", step, "err", err)
+			continue
+		}
+		c.checks[step] = id
+	}
+}
+
+// StepStarted moves the step's check run to in progress and records the
+// event.
 func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, "started", step+" started")
+	out := &github.CheckRunOutput{
+		Title:   github.String(step + " in progress"),
+		Summary: github.String(fmt.Sprintf("Cycle %d of run %d: %s is running. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))),
+	}
+	if c.started == nil {
+		c.started = map[int64]bool{}
+	}
+	if id, ok := c.checks[step]; ok {
+		c.started[id] = true
+		_, _, err := c.rc.GH.Checks.UpdateCheckRun(ctx, c.rc.Owner, c.rc.Name, id, github.UpdateCheckRunOptions{
+			Name: "specloop/" + step, Status: github.String("in_progress"), Output: out,
+		})
+		if err != nil {
+			c.d.Logger.Warn("start check run", "step", step, "err", err)
+		}
+		return
+	}
 	if c.checks == nil {
 		c.checks = map[string]int64{}
 	}
-	id, err := c.createCheck(ctx, "specloop/"+step, c.start, &github.CheckRunOutput{
-		Title:   github.String(step + " in progress"),
-		Summary: github.String(fmt.Sprintf("Cycle %d of run %d: %s is running. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))),
-	}, "in_progress", "")
+	id, err := c.createCheck(ctx, "specloop/"+step, c.start, out, "in_progress", "")
 	if err != nil {
 		c.d.Logger.Warn("create check run", "step", step, "err", err)
 		return
 	}
 	c.checks[step] = id
+	c.started[id] = true
 }
 
 // StepFinished completes the step's check run with its evidence.
@@ -401,9 +450,14 @@ func (c *cycleRun) completeOpenChecks(ctx context.Context, conclusion, summary s
 		gh = c.rc.GH
 	}
 	for _, cr := range open {
-		title := "Cycle ended: " + conclusion
+		title, concl := "Cycle ended: "+conclusion, conclusion
+		// A step of this cycle that never started (the cycle ended before
+		// it) is skipped, not failed.
+		if c.queuedOnly(cr.ID) {
+			title, concl = "Did not run: the cycle ended "+conclusion, "skipped"
+		}
 		_, _, err := gh.Checks.UpdateCheckRun(ctx, owner, name, cr.ID, github.UpdateCheckRunOptions{
-			Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(checkConclusion(conclusion)),
+			Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(checkConclusion(concl)),
 			CompletedAt: &github.Timestamp{Time: time.Now()},
 			Output:      &github.CheckRunOutput{Title: &title, Summary: github.String(capOutput(summary, ""))},
 		})

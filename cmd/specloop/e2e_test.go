@@ -195,11 +195,11 @@ func TestCycleEndToEnd(t *testing.T) {
 		}},
 		{"agent times out", "slow", "- [ ] [slow-1] Think forever [script:hang]", want{
 			conclusion: "timed_out",
-			checks:     map[string]string{"specloop/implement": "timed_out"},
+			checks:     map[string]string{"specloop/implement": "timed_out", "specloop/verify": "skipped"},
 		}},
 		{"agent makes no change", "widgets", "- [ ] [noop-1] Nothing to do [script:nochange]", want{
 			conclusion: "neutral",
-			checks:     map[string]string{"specloop/implement": "success"},
+			checks:     map[string]string{"specloop/implement": "success", "specloop/verify": "skipped", "specloop/audit": "skipped"},
 			summary:    map[string]string{"specloop/implement": "**Files changed:** none."},
 		}},
 		{"agent edits the spec", "widgets", "- [ ] [tamper-1] Cheat [script:editspec]", want{
@@ -209,6 +209,7 @@ func TestCycleEndToEnd(t *testing.T) {
 		}},
 		{"every obligation done", "widgets", "- [x] [done-1] Already done\n- [x] [done-2] Also done", want{
 			conclusion: "neutral",
+			checks:     map[string]string{"specloop/implement": "skipped", "specloop/verify": "skipped", "specloop/audit": "skipped"},
 		}},
 	}
 	for _, tt := range tests {
