@@ -101,16 +101,9 @@ func labelB(b *testing.B, st *stack, repo, body string) int {
 }
 
 func waitFirst(b *testing.B, st *stack, repo string, issue int) (*store.Run, *store.Cycle) {
-	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		if run, err := store.FindRun(ctx, st.Server.pool, st.Owner+"/"+repo, issue); err == nil {
-			if cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID); err == nil && len(cycles) > 0 && cycles[0].State == "done" {
-				return run, cycles[0]
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	run, cycles, err := st.waitCycles(context.Background(), repo, issue, 1, 5*time.Minute)
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Fatal("cycle did not finish")
-	return nil, nil
+	return run, cycles[0]
 }

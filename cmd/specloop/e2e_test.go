@@ -69,29 +69,9 @@ func openLabelledIssue(t *testing.T, st *stack, repo, body string) int {
 // waitCycles waits until the run of issue has n finished cycles.
 func waitCycles(t *testing.T, st *stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		run, err := store.FindRun(ctx, st.Server.pool, st.Owner+"/"+repo, issue)
-		if err == nil {
-			cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID)
-			require.NoError(t, err)
-			done := 0
-			for _, c := range cycles {
-				if c.State == "done" {
-					done++
-				}
-			}
-			if done >= n {
-				run, err = store.GetRun(ctx, st.Server.pool, run.ID)
-				require.NoError(t, err)
-				return run, cycles
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("issue #%d of %s: %d cycles did not finish in time", issue, repo, n)
-	return nil, nil
+	run, cycles, err := st.waitCycles(context.Background(), repo, issue, n, 2*time.Minute)
+	require.NoError(t, err)
+	return run, cycles
 }
 
 // prOf finds the open PR of a branch on the emulator.

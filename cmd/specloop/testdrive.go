@@ -113,10 +113,11 @@ func (st *stack) driveIssue(ctx context.Context, wait time.Duration) (*testdrive
 	if _, _, err := gh.Issues.AddLabelsToIssue(ctx, st.Owner, st.Repo, issue.GetNumber(), []string{"specloop"}); err != nil {
 		return nil, fmt.Errorf("label the issue: %w", err)
 	}
-	cycle, run, err := st.waitFirstCycle(ctx, issue.GetNumber(), wait)
+	run, cycles, err := st.waitCycles(ctx, st.Repo, issue.GetNumber(), 1, wait)
 	if err != nil {
 		return nil, err
 	}
+	cycle := cycles[0]
 	r := &testdriveReport{EmulatorURL: st.Emulator.URL(), Repo: st.Owner + "/" + st.Repo, Tokens: st.Tokens, Issue: issue.GetNumber()}
 	r.Cycle.Obligation, r.Cycle.Conclusion, r.Cycle.Summary = cycle.ObligationID, cycle.Conclusion, cycle.Summary
 	r.RunPage = st.Links.RunURL(run.ID)
@@ -137,26 +138,38 @@ func (st *stack) driveIssue(ctx context.Context, wait time.Duration) (*testdrive
 	return r, nil
 }
 
-func (st *stack) waitFirstCycle(ctx context.Context, issue int, wait time.Duration) (*store.Cycle, *store.Run, error) {
+// waitCycles waits until the run of an issue (or PR) of repo has n
+// finished cycles, and returns the run and its cycles.
+func (st *stack) waitCycles(ctx context.Context, repo string, number, n int, wait time.Duration) (*store.Run, []*store.Cycle, error) {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		run, err := store.FindRun(ctx, st.Server.pool, st.Owner+"/"+st.Repo, issue)
+		run, err := store.FindRun(ctx, st.Server.pool, st.Owner+"/"+repo, number)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, err
+		}
 		if err == nil {
 			cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID)
-			if err == nil && len(cycles) > 0 && cycles[0].State == "done" {
-				run, _ = store.GetRun(ctx, st.Server.pool, run.ID)
-				return cycles[0], run, nil
+			if err != nil {
+				return nil, nil, err
 			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, err
+			done := 0
+			for _, c := range cycles {
+				if c.State == "done" {
+					done++
+				}
+			}
+			if done >= n {
+				run, err = store.GetRun(ctx, st.Server.pool, run.ID)
+				return run, cycles, err
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return nil, nil, fmt.Errorf("%w: the first cycle did not finish within %s (run with -v to see the server's log)", errNoCycle, wait)
+	return nil, nil, fmt.Errorf("%w: %d cycle(s) of #%d did not finish within %s (run with -v to see the server's log)", errNoCycle, n, number, wait)
 }
 
 // userClient is a go-github client acting as one of the emulator's users.
