@@ -36,7 +36,26 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	d := w.d
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/job-%d", host, os.Getpid(), job.ID)
-	claim, fence, err := store.ClaimCycle(ctx, d.Pool, job.Args.CycleID, owner, d.LeaseTTL)
+	cycle, err := store.GetCycle(ctx, d.Pool, job.Args.CycleID)
+	if err != nil {
+		return err
+	}
+	if cycle.State == "done" {
+		return nil
+	}
+	run, err := store.GetRun(ctx, d.Pool, cycle.RunID)
+	if err != nil {
+		return err
+	}
+	// The repo's config (limits.concurrent) decides whether a slot is free;
+	// a repo that cannot be read is claimed anyway, and the cycle says why
+	// it failed.
+	limit := 0
+	rc, rcErr := d.openRepo(ctx, run.Repo, run.InstallationID)
+	if rcErr == nil {
+		limit = rc.Config.Limits.Concurrent
+	}
+	claim, fence, err := store.ClaimCycle(ctx, d.Pool, cycle.ID, owner, d.LeaseTTL, limit)
 	if err != nil {
 		return err
 	}
@@ -44,16 +63,12 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	case store.Finished:
 		return nil
 	case store.Waiting:
-		// An earlier cycle of the run is active, or a live worker holds this
-		// one; look again shortly. Snoozing does not use up attempts.
+		// An earlier cycle of the run is active, the repo is at its limit,
+		// or a live worker holds this one; look again shortly. Snoozing
+		// does not use up attempts.
 		return river.JobSnooze(2 * time.Second)
 	}
-	cycle, err := store.GetCycle(ctx, d.Pool, job.Args.CycleID)
-	if err != nil {
-		return err
-	}
-	run, err := store.GetRun(ctx, d.Pool, cycle.RunID)
-	if err != nil {
+	if cycle, err = store.GetCycle(ctx, d.Pool, cycle.ID); err != nil {
 		return err
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
@@ -65,6 +80,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	}()
 
 	c := &cycleRun{d: d, cycle: cycle, run: run, fence: fence, ctx: cctx}
+	if rcErr == nil {
+		c.rc = rc
+	}
 	conclusion, summary := c.execute(cctx)
 	switch cause := context.Cause(cctx); {
 	case errors.Is(cause, store.ErrFenced):
@@ -153,11 +171,14 @@ func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
 		return "failure", "this process runs no cycles (web only)"
 	}
 	prepStart := time.Now()
-	rc, err := d.openRepo(ctx, c.run.Repo, c.run.InstallationID)
-	if err != nil {
-		return "failure", "Could not read the repository or its config: " + err.Error()
+	if c.rc == nil {
+		rc, err := d.openRepo(ctx, c.run.Repo, c.run.InstallationID)
+		if err != nil {
+			return "failure", "Could not read the repository or its config: " + err.Error()
+		}
+		c.rc = rc
 	}
-	c.rc = rc
+	rc := c.rc
 	c.completeOpenChecks(ctx, "cancelled", fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
 	token, err := d.GitHub.Token(ctx, rc.InstallationID)
 	if err != nil {

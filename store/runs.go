@@ -195,25 +195,48 @@ const (
 	Finished                    // the cycle is done: nothing to do
 )
 
+// Beginner is a DB that starts transactions: a pool or a connection.
+type Beginner interface {
+	DB
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // ClaimCycle takes a cycle for owner with a lease of ttl. It succeeds when
 // the cycle is queued, or running under an expired lease (its worker died),
-// and no earlier cycle of the same run is unfinished: at most one cycle per
-// (repo, branch) is active, in order. The fence increases with every claim;
+// no earlier cycle of the same run is unfinished (at most one cycle per
+// (repo, branch) is active, in order), and fewer than limit cycles of the
+// repo are running (0: no limit). The fence increases with every claim;
 // writes made under an older fence are refused.
-func ClaimCycle(ctx context.Context, db DB, id int64, owner string, ttl time.Duration) (ClaimResult, int64, error) {
+func ClaimCycle(ctx context.Context, db Beginner, id int64, owner string, ttl time.Duration, limit int) (ClaimResult, int64, error) {
 	var fence int64
-	err := db.QueryRow(ctx, `
-		UPDATE cycles c SET state = 'running', lease_owner = $2, lease_expires_at = now() + $3::interval,
-			fence = c.fence + 1, attempts = c.attempts + 1, started_at = COALESCE(c.started_at, now())
-		WHERE c.id = $1
-		  AND (c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at < now()))
-		  AND NOT EXISTS (SELECT 1 FROM cycles e WHERE e.run_id = c.run_id AND e.id < c.id AND e.state <> 'done')
-		RETURNING c.fence`, id, owner, ttl.String()).Scan(&fence)
-	if err == nil {
-		return Claimed, fence, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	claimed := false
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// One claim per repo at a time, so the running count below is exact.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(r.repo_full_name))
+			FROM cycles c JOIN runs r ON r.id = c.run_id WHERE c.id = $1`, id); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			UPDATE cycles c SET state = 'running', lease_owner = $2, lease_expires_at = now() + $3::interval,
+				fence = c.fence + 1, attempts = c.attempts + 1, started_at = COALESCE(c.started_at, now())
+			WHERE c.id = $1
+			  AND (c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at < now()))
+			  AND NOT EXISTS (SELECT 1 FROM cycles e WHERE e.run_id = c.run_id AND e.id < c.id AND e.state <> 'done')
+			  AND ($4 = 0 OR (SELECT count(*) FROM cycles o JOIN runs ro ON ro.id = o.run_id
+			                  WHERE ro.repo_full_name = (SELECT repo_full_name FROM runs WHERE id = c.run_id)
+			                    AND o.id <> c.id AND o.state = 'running' AND o.lease_expires_at >= now()) < $4)
+			RETURNING c.fence`, id, owner, ttl.String(), limit).Scan(&fence)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		claimed = err == nil
+		return err
+	})
+	if err != nil {
 		return 0, 0, fmt.Errorf("claim cycle %d: %w", id, err)
+	}
+	if claimed {
+		return Claimed, fence, nil
 	}
 	c, err := GetCycle(ctx, db, id)
 	if err != nil {

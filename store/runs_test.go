@@ -27,7 +27,7 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 	second, err := store.InsertCycle(ctx, pool, run.ID, "command", "")
 	require.NoError(t, err)
 
-	res, _, err := store.ClaimCycle(ctx, pool, second.ID, "w2", time.Minute)
+	res, _, err := store.ClaimCycle(ctx, pool, second.ID, "w2", time.Minute, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Waiting, res, "the second cycle waits for the first")
 	pos, err := store.QueuePosition(ctx, pool, second)
@@ -42,7 +42,7 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, _, err := store.ClaimCycle(ctx, pool, first.ID, "racer", time.Minute)
+			res, _, err := store.ClaimCycle(ctx, pool, first.ID, "racer", time.Minute, 0)
 			require.NoError(t, err)
 			if res == store.Claimed {
 				mu.Lock()
@@ -61,7 +61,7 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 	c, err := store.GetCycle(ctx, pool, first.ID)
 	require.NoError(t, err)
 	oldFence := c.Fence
-	res, newFence, err := store.ClaimCycle(ctx, pool, first.ID, "w3", time.Minute)
+	res, newFence, err := store.ClaimCycle(ctx, pool, first.ID, "w3", time.Minute, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Claimed, res)
 	require.Greater(t, newFence, oldFence)
@@ -79,7 +79,7 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, stop)
 	require.NoError(t, store.FinishCycle(ctx, pool, first.ID, newFence, "cancelled", "stopped"))
-	res, _, err = store.ClaimCycle(ctx, pool, first.ID, "w4", time.Minute)
+	res, _, err = store.ClaimCycle(ctx, pool, first.ID, "w4", time.Minute, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Finished, res)
 	got, err := store.GetCycle(ctx, pool, second.ID)
@@ -125,4 +125,39 @@ func TestEventsAndPrune(t *testing.T) {
 	e := &store.Event{RunID: run.ID, Kind: "note"}
 	require.NoError(t, store.AppendEvent(ctx, pool, e))
 	require.Equal(t, int64(21), e.Seq)
+}
+
+func TestClaimCycleRepoLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	var cycles []*store.Cycle
+	for _, branch := range []string{"a", "b", "c"} {
+		run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: branch, Kind: "spec"})
+		require.NoError(t, err)
+		c, err := store.InsertCycle(ctx, pool, run.ID, "push", "")
+		require.NoError(t, err)
+		cycles = append(cycles, c)
+	}
+	other, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/other", InstallationID: 1, Branch: "a", Kind: "spec"})
+	require.NoError(t, err)
+	otherCycle, err := store.InsertCycle(ctx, pool, other.ID, "push", "")
+	require.NoError(t, err)
+
+	// limits.concurrent: 2 — the third cycle of the repo waits.
+	for i, want := range []store.ClaimResult{store.Claimed, store.Claimed, store.Waiting} {
+		res, _, err := store.ClaimCycle(ctx, pool, cycles[i].ID, "w", time.Minute, 2)
+		require.NoError(t, err)
+		require.Equal(t, want, res, "cycle %d", i)
+	}
+	res, _, err := store.ClaimCycle(ctx, pool, otherCycle.ID, "w", time.Minute, 2)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res, "another repo is not limited by this one")
+
+	c0, err := store.GetCycle(ctx, pool, cycles[0].ID)
+	require.NoError(t, err)
+	require.NoError(t, store.FinishCycle(ctx, pool, c0.ID, c0.Fence, "success", ""))
+	res, _, err = store.ClaimCycle(ctx, pool, cycles[2].ID, "w", time.Minute, 2)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res, "a slot freed")
 }

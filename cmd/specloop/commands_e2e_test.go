@@ -297,3 +297,24 @@ func TestBadRepoConfig(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound, "nothing else runs for that repo")
 	require.Zero(t, botComments(st, "misconfigured", issue, "picked this up"))
 }
+
+// TestRepoConcurrencyLimit: with limits.concurrent: 1 two runs of one repo
+// never have cycles running at the same time, though workers are free.
+func TestRepoConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stackOptions{Workers: 3})
+	files := sampleRepo(st.agentBin())
+	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"],
+		"command: "+st.agentBin()+" agent-script", "command: \"sleep 1; "+st.agentBin()+" agent-script\"", 1) +
+		"limits: {concurrent: 1}\naudit: false\n"
+	addRepo(t, st, "serial", files)
+	a := openLabelledIssue(t, st, "serial", "- [ ] [a-1] First")
+	b := openLabelledIssue(t, st, "serial", "- [ ] [b-1] Second")
+	_, ca := waitCycles(t, st, "serial", a, 1)
+	_, cb := waitCycles(t, st, "serial", b, 1)
+	x, y := ca[0], cb[0]
+	require.Equal(t, "success", x.Conclusion, x.Summary)
+	require.Equal(t, "success", y.Conclusion, y.Summary)
+	overlap := x.StartedAt.Before(*y.FinishedAt) && y.StartedAt.Before(*x.FinishedAt)
+	require.False(t, overlap, "cycles %d (%s–%s) and %d (%s–%s) ran at once", x.ID, x.StartedAt, x.FinishedAt, y.ID, y.StartedAt, y.FinishedAt)
+}

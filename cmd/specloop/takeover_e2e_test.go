@@ -34,7 +34,7 @@ func TestDeadWorkerTakeover(t *testing.T) {
 
 	// The dead worker: it claimed the cycle and started implement, then
 	// stopped beating.
-	res, deadFence, err := store.ClaimCycle(ctx, pool, cycle.ID, "dead-worker", 500*time.Millisecond)
+	res, deadFence, err := store.ClaimCycle(ctx, pool, cycle.ID, "dead-worker", 500*time.Millisecond, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Claimed, res)
 	main, err := st.Emulator.Ref(st.Owner, st.Repo, "heads/main")
