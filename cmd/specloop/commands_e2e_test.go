@@ -171,12 +171,14 @@ func mustReq(t *testing.T, st *stack, method, path string) *http.Request {
 
 // TestSpecPushCheck: a push to the default branch that touches a spec gets
 // a specloop/spec check run listing every obligation.
-func TestSpecPushCheck(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, stackOptions{})
+// cloneAs clones repo as the maintainer over the emulator's smart HTTP and
+// returns the checkout and a git runner in it.
+func cloneAs(t *testing.T, st *stack, repo string) (string, func(args ...string)) {
+	t.Helper()
 	dir := t.TempDir()
-	remote := fmt.Sprintf("http://maintainer:%s@%s/%s/%s.git", st.Tokens["maintainer"], strings.TrimPrefix(st.Emulator.URL(), "http://"), st.Owner, st.Repo)
+	remote := fmt.Sprintf("http://maintainer:%s@%s/%s/%s.git", st.Tokens["maintainer"], strings.TrimPrefix(st.Emulator.URL(), "http://"), st.Owner, repo)
 	git := func(args ...string) {
+		t.Helper()
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=m", "GIT_AUTHOR_EMAIL=m@x", "GIT_COMMITTER_NAME=m", "GIT_COMMITTER_EMAIL=m@x")
@@ -184,6 +186,13 @@ func TestSpecPushCheck(t *testing.T) {
 		require.NoError(t, err, "git %v: %s", args, out)
 	}
 	git("clone", "-q", remote, ".")
+	return dir, git
+}
+
+func TestSpecPushCheck(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stackOptions{})
+	dir, git := cloneAs(t, st, st.Repo)
 	spec := filepath.Join(dir, "specs", "widgets.md")
 	b, err := os.ReadFile(spec)
 	require.NoError(t, err)
@@ -317,4 +326,45 @@ func TestRepoConcurrencyLimit(t *testing.T) {
 	require.Equal(t, "success", y.Conclusion, y.Summary)
 	overlap := x.StartedAt.Before(*y.FinishedAt) && y.StartedAt.Before(*x.FinishedAt)
 	require.False(t, overlap, "cycles %d (%s–%s) and %d (%s–%s) ran at once", x.ID, x.StartedAt, x.FinishedAt, y.ID, y.StartedAt, y.FinishedAt)
+}
+
+// TestSpecPushCycle: with on_push: cycle, a push that changes a spec also
+// queues a cycle on that spec's next obligation, on the spec's own branch.
+func TestSpecPushCycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t, stackOptions{})
+	files := sampleRepo(st.agentBin())
+	files[".github/specloop.yml"] += "on_push: cycle\n"
+	addRepo(t, st, "pushy", files)
+	dir, git := cloneAs(t, st, "pushy")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "specs", "new.md"), []byte("# New\n\n- [ ] [n-1] A new thing\n"), 0o644))
+	git("add", "-A")
+	git("commit", "-qm", "a new spec")
+	git("push", "-q", "origin", "main")
+
+	var run *store.Run
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		r, err := store.FindRunByBranch(ctx, st.Server.pool, st.Owner+"/pushy", "specloop/spec/new")
+		if err == nil {
+			if cycles, _ := store.ListCycles(ctx, st.Server.pool, r.ID); len(cycles) > 0 && cycles[0].State == "done" {
+				run = r
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NotNil(t, run, "a run on specloop/spec/new finished its cycle")
+	cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, "n-1", cycles[0].ObligationID)
+	require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
+	require.Equal(t, "push", cycles[0].Trigger)
+	spec, ok := fileAt(t, st, "pushy", "specloop/spec/new", "specs/new.md")
+	require.True(t, ok)
+	require.Contains(t, spec, "- [x] [n-1]")
+	pr := prOf(st, "pushy", "specloop/spec/new")
+	require.NotNil(t, pr)
+	require.NotContains(t, pr.GetBody(), "Closes #", "a spec run closes no issue")
 }
