@@ -101,7 +101,7 @@ func seedRun(t *testing.T, ctx context.Context, pool *pgxpool.Pool, repo, branch
 	} {
 		cy, err := store.InsertCycle(ctx, pool, run.ID, "label", "")
 		require.NoError(t, err)
-		res, fence, err := store.ClaimCycle(ctx, pool, cy.ID, "test-worker", time.Minute)
+		res, fence, err := store.ClaimCycle(ctx, pool, cy.ID, "test-worker", time.Minute, 0)
 		require.NoError(t, err)
 		require.Equal(t, store.Claimed, res)
 		require.NoError(t, store.UpdateCycle(ctx, pool, cy.ID, fence, c.obl, c.text, fmt.Sprintf("%040d", i+1)))
