@@ -26,7 +26,9 @@ import (
 const MaxPayload = 25 << 20
 
 // JobInserter queues jobs inside the delivery's transaction (a River client).
-// The fast insert returns no rows: the intake needs none.
+// The fast insert returns no rows, which the intake does not need; in River's
+// pgx driver it is a COPY, measured at 0.68 ms of Postgres CPU per delivery
+// against 0.82 ms for InsertManyTx (bench/intake).
 type JobInserter interface {
 	InsertManyFastTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) (int, error)
 }

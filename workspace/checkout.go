@@ -169,19 +169,21 @@ func probeOverlay(parent string) error {
 			return err
 		}
 	}
-	if err := mountOverlay(filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "ovl"), filepath.Join(dir, "tree")); err != nil {
+	if err := mountOverlay([]string{filepath.Join(dir, "lower")}, filepath.Join(dir, "upper"), filepath.Join(dir, "ovl"), filepath.Join(dir, "tree")); err != nil {
 		return err
 	}
 	return unmount(filepath.Join(dir, "tree"))
 }
 
-func mountOverlay(lower, upper, work, target string) error {
-	for _, p := range []string{lower, upper, work} {
+// mountOverlay mounts an overlay of lowers (top first) with upper on
+// target.
+func mountOverlay(lowers []string, upper, work, target string) error {
+	for _, p := range append([]string{upper, work}, lowers...) {
 		if strings.ContainsAny(p, ",:") {
 			return fmt.Errorf("overlay: unusable path %q", p)
 		}
 	}
-	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + upper + ",workdir=" + work
 	// metacopy makes a chown or chmod (the sandbox hands the tree to its
 	// own user) copy up only the inode, not the file's data: 3x faster on
 	// 10,000 files here. Kernels without it reject the option.
@@ -210,9 +212,12 @@ func unmount(target string) error {
 }
 
 // mountPristine mounts an overlay of the pristine checkout of w.Base on
-// w.Path, materialising the pristine checkout first if needed.
+// w.Path, materialising the pristine checkout first if needed: as a layer
+// over its parent's when that one is ready (see materialiseLayer), in full
+// otherwise.
 func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror string) error {
-	pdir := filepath.Join(c.Dir, "pristine", key, w.Base)
+	pdir := c.pristineDir(key, w.Base)
+	keyDir := filepath.Dir(pdir)
 	// The lock keeps Prune from removing the pristine tree between the
 	// readiness check and the mount.
 	unlock, err := flock(ctx, pdir+".lock")
@@ -222,12 +227,42 @@ func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror strin
 	defer unlock()
 	ready := filepath.Join(pdir, "ready")
 	if _, err := os.Stat(ready); err != nil {
-		if err := c.materialise(ctx, pdir, mirror, w.Base); err != nil {
-			return err
+		if err := c.materialiseLayer(ctx, pdir, mirror, w.Base); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			if !errors.Is(err, errNoLayer) {
+				c.logger().WarnContext(ctx, "workspace: layered checkout failed; materialising in full", "sha", w.Base, "err", err)
+			}
+			if err := c.materialise(ctx, pdir, mirror, w.Base); err != nil {
+				return err
+			}
 		}
 	}
 	now := time.Now()
 	os.Chtimes(ready, now, now) // last use, for Prune
+	// The layers below must stay while they are mounted; the Workdir's
+	// pristine file keeps them from Prune after that.
+	chain, err := readChain(pdir)
+	var unlockChain func()
+	if err == nil {
+		unlockChain, err = lockChain(ctx, keyDir, chain[1:])
+	} else {
+		err = fmt.Errorf("%w: %v", errNoLayer, err)
+	}
+	if errors.Is(err, errNoLayer) {
+		// A layer below is gone (removed by hand, or by a Prune racing an
+		// olderThan <= 0): this checkout is unusable, so rebuild it whole.
+		c.logger().WarnContext(ctx, "workspace: pristine layer lost its parent; materialising in full", "sha", w.Base, "err", err)
+		if err := c.materialise(ctx, pdir, mirror, w.Base); err != nil {
+			return err
+		}
+		chain, unlockChain, err = []string{w.Base}, func() {}, nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlockChain()
 	if err := os.WriteFile(filepath.Join(w.root, "pristine"), []byte(pdir), 0o644); err != nil {
 		return err
 	}
@@ -239,7 +274,7 @@ func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror strin
 	if err := c.chown(filepath.Join(w.root, "upper"), false); err != nil {
 		return err
 	}
-	if err := mountOverlay(filepath.Join(pdir, "tree"), filepath.Join(w.root, "upper"), filepath.Join(w.root, "ovl"), w.Path); err != nil {
+	if err := mountOverlay(lowerDirs(keyDir, chain), filepath.Join(w.root, "upper"), filepath.Join(w.root, "ovl"), w.Path); err != nil {
 		return err
 	}
 	w.mounted = true
@@ -255,7 +290,7 @@ func (c *Cache) mountPristine(ctx context.Context, w *Workdir, key, mirror strin
 func (c *Cache) materialise(ctx context.Context, pdir, mirror, sha string) error {
 	start := time.Now()
 	tmp := pdir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := removeTmp(tmp); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(pdir); err != nil {
@@ -313,7 +348,8 @@ func copyFile(src, dst string) error {
 // Prune removes what crashed workers left behind and what has not been used
 // for olderThan: Workdirs nobody holds (their flock is free) that are older
 // than olderThan, unmounting them first, and pristine checkouts not used for
-// olderThan that no remaining Workdir is built on. Mirrors are kept.
+// olderThan that no remaining Workdir, and no remaining pristine checkout
+// layered on them, is built on. Mirrors are kept.
 func (c *Cache) Prune(ctx context.Context, olderThan time.Duration) error {
 	cutoff := time.Now().Add(-olderThan)
 	var errs []error
@@ -364,12 +400,34 @@ func (c *Cache) Prune(ctx context.Context, olderThan time.Duration) error {
 		}
 		return nil
 	})
+	candidates := map[string]bool{}
 	for _, pdir := range pristines {
-		ready := filepath.Join(pdir, "ready")
 		if inUse[pdir] {
 			continue
 		}
-		if info, err := os.Stat(ready); err != nil || info.ModTime().After(cutoff) {
+		if info, err := os.Stat(filepath.Join(pdir, "ready")); err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		candidates[pdir] = true
+	}
+	// A pristine checkout that stays keeps every one it is layered on. (A
+	// layer built after this scan marked its parents used under their
+	// locks, which the re-check below sees.)
+	for _, pdir := range pristines {
+		if candidates[pdir] {
+			continue
+		}
+		chain, err := readChain(pdir)
+		if err != nil {
+			continue
+		}
+		for _, sha := range chain[1:] {
+			delete(candidates, filepath.Join(filepath.Dir(pdir), sha))
+		}
+	}
+	for _, pdir := range pristines {
+		ready := filepath.Join(pdir, "ready")
+		if !candidates[pdir] {
 			continue
 		}
 		unlock, ok := tryFlock(pdir + ".lock")
