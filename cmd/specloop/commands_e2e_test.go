@@ -368,3 +368,33 @@ func TestSpecPushCycle(t *testing.T) {
 	require.NotNil(t, pr)
 	require.NotContains(t, pr.GetBody(), "Closes #", "a spec run closes no issue")
 }
+
+// TestLoopRetry: `/loop retry` runs the last failed cycle's obligation
+// again, and the new attempt's prompt carries how the last one failed.
+func TestLoopRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t, stackOptions{})
+	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [r-1] Hard change [script:breakalways]\n- [ ] [r-2] Next one")
+	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
+	require.Equal(t, "failure", cycles[0].Conclusion, cycles[0].Summary)
+	require.NotZero(t, run.PR, "a failing verify is pushed as a draft PR")
+
+	c := comment(t, st, "maintainer", st.Repo, run.PR, "/loop retry")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "`r-1` again")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 2)
+	retry := cycles[1]
+	require.Equal(t, "retry", retry.Trigger)
+	require.Equal(t, "r-1", retry.ObligationID)
+	arts, err := store.ListArtifacts(ctx, st.Server.pool, retry.ID)
+	require.NoError(t, err)
+	var prompt []byte
+	for _, a := range arts {
+		if a.Name == "prompt-implementer.md" {
+			full, err := store.GetArtifact(ctx, st.Server.pool, a.ID)
+			require.NoError(t, err)
+			prompt = full.Content
+		}
+	}
+	require.Contains(t, string(prompt), fmt.Sprintf("Cycle %d concluded failure", cycles[0].ID), "the previous failure is in the prompt")
+}
