@@ -80,6 +80,7 @@ type pageData struct {
 type cycleView struct {
 	*store.Cycle
 	Artifacts []store.Artifact
+	Checks    []store.CheckRun
 	Duration  string
 }
 
@@ -110,7 +111,12 @@ func (p *RunPages) page(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, err)
 			return
 		}
-		v := &cycleView{Cycle: c, Artifacts: arts}
+		checks, err := store.ListCheckRuns(ctx, p.Pool, c.ID)
+		if err != nil {
+			p.fail(w, err)
+			return
+		}
+		v := &cycleView{Cycle: c, Artifacts: arts, Checks: checks}
 		if c.StartedAt != nil && c.FinishedAt != nil {
 			v.Duration = c.FinishedAt.Sub(*c.StartedAt).Round(time.Millisecond).String()
 		}
@@ -278,6 +284,12 @@ func eventJSON(e store.Event) string {
 }
 
 var runTemplate = template.Must(template.New("run").Funcs(template.FuncMap{
+	"short": func(sha string) string {
+		if len(sha) > 12 {
+			return sha[:12]
+		}
+		return sha
+	},
 	"ts": func(t *time.Time) string {
 		if t == nil {
 			return "–"
@@ -292,11 +304,12 @@ var runTemplate = template.Must(template.New("run").Funcs(template.FuncMap{
 <h1>Run {{.Run.ID}}: <code>{{.Run.Branch}}</code></h1>
 <p>Repository <b>{{.Run.Repo}}</b> · {{.Run.Kind}} run{{if .Run.Issue}} for issue #{{.Run.Issue}}{{end}}{{if .Run.SpecPath}} of <code>{{.Run.SpecPath}}</code>{{end}}{{if .Run.PR}} · PR #{{.Run.PR}}{{end}} · state <b>{{.Run.State}}</b></p>
 <h2>Cycles</h2>
-<table><tr><th>cycle</th><th>trigger</th><th>obligation</th><th>state</th><th>conclusion</th><th>started</th><th>took</th><th>head</th><th>artifacts</th></tr>
+<table><tr><th>cycle</th><th>trigger</th><th>obligation</th><th>state</th><th>conclusion</th><th>started</th><th>took</th><th>head</th><th>check runs</th><th>artifacts</th></tr>
 {{range .Cycles}}<tr><td>{{.ID}}</td><td>{{.Trigger}}</td><td><code>{{.ObligationID}}</code> {{.ObligationText}}</td><td>{{.State}}</td>
-<td class="{{.Conclusion}}">{{.Conclusion}}</td><td>{{ts .StartedAt}}</td><td>{{.Duration}}</td><td><code>{{.HeadSHA}}</code></td>
+<td class="{{.Conclusion}}">{{.Conclusion}}</td><td>{{ts .StartedAt}}</td><td>{{.Duration}}</td><td><code>{{short .HeadSHA}}</code></td>
+<td>{{range .Checks}}{{if .HTMLURL}}<a href="{{.HTMLURL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}} <small>{{short .HeadSHA}}</small><br>{{end}}</td>
 <td>{{range .Artifacts}}<a href="/runs/{{$.Run.ID}}/artifacts/{{.ID}}?token={{$.Token}}">{{.Name}}</a> {{end}}</td></tr>
-{{if .Summary}}<tr><td></td><td colspan="8">{{.Summary}}</td></tr>{{end}}{{else}}<tr><td colspan="9">no cycles yet</td></tr>{{end}}
+{{if .Summary}}<tr><td></td><td colspan="9">{{.Summary}}</td></tr>{{end}}{{else}}<tr><td colspan="10">no cycles yet</td></tr>{{end}}
 </table>
 <h2>Events</h2>
 <table id="events"><tr><th>#</th><th>at</th><th>cycle</th><th>step</th><th>outcome</th><th>message</th></tr>

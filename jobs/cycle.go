@@ -214,10 +214,6 @@ func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
 	res := d.Engine.Run(ctx, wd, CycleInput{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailure: c.previousFailure,
 	}, c)
-	if res.Obligation != nil {
-		store.UpdateCycle(ctx, d.Pool, c.cycle.ID, c.fence, res.Obligation.ID, res.Obligation.Text, c.start)
-	}
-	d.event(ctx, c.run.ID, c.cycle.ID, "step", StepSelect, "success", selectMessage(res))
 	c.storeArtifacts(ctx, res)
 	if !res.Publish || ctx.Err() != nil {
 		return res.Conclusion, res.Summary
@@ -231,11 +227,17 @@ func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
 	return res.Conclusion, res.Summary
 }
 
-func selectMessage(res *Result) string {
-	if res.Obligation == nil {
-		return "no open obligation"
+// Selected records the obligation as soon as it is chosen, so the run page
+// and /loop status show it while the cycle runs.
+func (c *cycleRun) Selected(ctx context.Context, ob *spec.Obligation) {
+	if ob == nil {
+		c.d.event(ctx, c.run.ID, c.cycle.ID, "step", StepSelect, "neutral", "no open obligation")
+		return
 	}
-	return fmt.Sprintf("obligation %s: %s", res.Obligation.ID, res.Obligation.Text)
+	if err := store.UpdateCycle(ctx, c.d.Pool, c.cycle.ID, c.fence, ob.ID, ob.Text, c.start); err != nil {
+		c.d.Logger.Warn("record obligation", "cycle", c.cycle.ID, "err", err)
+	}
+	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", StepSelect, "success", fmt.Sprintf("obligation %s: %s", ob.ID, ob.Text))
 }
 
 func (c *cycleRun) loadSpec(ctx context.Context, wd *workspace.Workdir) (*spec.Spec, error) {
@@ -386,7 +388,7 @@ func (c *cycleRun) createCheck(ctx context.Context, name, sha string, out *githu
 		return 0, fmt.Errorf("create check run %s: %w", name, err)
 	}
 	if err := store.RecordCheckRun(ctx, c.d.Pool, &store.CheckRun{ID: cr.GetID(), CycleID: c.cycle.ID, Repo: c.run.Repo,
-		Name: name, HeadSHA: sha, Completed: status == "completed"}); err != nil {
+		Name: name, HeadSHA: sha, HTMLURL: cr.GetHTMLURL(), Completed: status == "completed"}); err != nil {
 		return cr.GetID(), err
 	}
 	return cr.GetID(), nil

@@ -51,6 +51,8 @@ const (
 // Reporter receives a cycle's progress: the workers turn it into check runs
 // and events, `specloop cycle` prints it.
 type Reporter interface {
+	// Selected says which obligation the cycle works on (nil: none left).
+	Selected(ctx context.Context, ob *spec.Obligation)
 	StepStarted(ctx context.Context, step string)
 	StepFinished(ctx context.Context, step string, ev *Evidence)
 }
@@ -121,6 +123,7 @@ func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in CycleInput, 
 	// Select.
 	ob, ok := e.selectObligation(in)
 	if !ok {
+		rep.Selected(ctx, nil)
 		res.Conclusion = "neutral"
 		res.Summary = "Nothing to do: every obligation of the spec is done (or waits on one that is not)."
 		if in.PinnedID != "" {
@@ -129,6 +132,7 @@ func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in CycleInput, 
 		return res
 	}
 	res.Obligation = ob
+	rep.Selected(ctx, ob)
 	cfg := in.Config
 	instructions, _ := wd.ReadFile("AGENTS.md")
 	pin := agent.PromptInput{

@@ -461,6 +461,7 @@ type CheckRun struct {
 	Repo      string
 	Name      string
 	HeadSHA   string
+	HTMLURL   string
 	Completed bool
 }
 
@@ -470,9 +471,9 @@ func RecordCheckRun(ctx context.Context, db DB, c *CheckRun) error {
 	if c.CycleID != 0 {
 		cycle = &c.CycleID
 	}
-	_, err := db.Exec(ctx, `INSERT INTO check_runs (id, cycle_id, repo_full_name, name, head_sha, completed)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET completed = EXCLUDED.completed`,
-		c.ID, cycle, c.Repo, c.Name, c.HeadSHA, c.Completed)
+	_, err := db.Exec(ctx, `INSERT INTO check_runs (id, cycle_id, repo_full_name, name, head_sha, html_url, completed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET completed = EXCLUDED.completed`,
+		c.ID, cycle, c.Repo, c.Name, c.HeadSHA, c.HTMLURL, c.Completed)
 	if err != nil {
 		return fmt.Errorf("record check run %d: %w", c.ID, err)
 	}
@@ -489,16 +490,34 @@ func CompleteCheckRun(ctx context.Context, db DB, id int64) error {
 
 // OpenCheckRuns lists a cycle's check runs not yet completed.
 func OpenCheckRuns(ctx context.Context, db DB, cycleID int64) ([]CheckRun, error) {
-	rows, err := db.Query(ctx, `SELECT id, COALESCE(cycle_id, 0), repo_full_name, name, head_sha, completed
-		FROM check_runs WHERE cycle_id = $1 AND NOT completed ORDER BY id`, cycleID)
+	out, err := queryCheckRuns(ctx, db, `SELECT `+checkRunColumns+` FROM check_runs WHERE cycle_id = $1 AND NOT completed ORDER BY id`, cycleID)
 	if err != nil {
 		return nil, fmt.Errorf("open check runs of cycle %d: %w", cycleID, err)
+	}
+	return out, nil
+}
+
+// ListCheckRuns lists every check run of a cycle, for the run page.
+func ListCheckRuns(ctx context.Context, db DB, cycleID int64) ([]CheckRun, error) {
+	out, err := queryCheckRuns(ctx, db, `SELECT `+checkRunColumns+` FROM check_runs WHERE cycle_id = $1 ORDER BY id`, cycleID)
+	if err != nil {
+		return nil, fmt.Errorf("check runs of cycle %d: %w", cycleID, err)
+	}
+	return out, nil
+}
+
+const checkRunColumns = `id, COALESCE(cycle_id, 0), repo_full_name, name, head_sha, html_url, completed`
+
+func queryCheckRuns(ctx context.Context, db DB, sql string, args ...any) ([]CheckRun, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []CheckRun
 	for rows.Next() {
 		var c CheckRun
-		if err := rows.Scan(&c.ID, &c.CycleID, &c.Repo, &c.Name, &c.HeadSHA, &c.Completed); err != nil {
+		if err := rows.Scan(&c.ID, &c.CycleID, &c.Repo, &c.Name, &c.HeadSHA, &c.HTMLURL, &c.Completed); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -509,8 +528,8 @@ func OpenCheckRuns(ctx context.Context, db DB, cycleID int64) ([]CheckRun, error
 // FindCheckRun reads a check run specloop created.
 func FindCheckRun(ctx context.Context, db DB, id int64) (*CheckRun, error) {
 	c := &CheckRun{}
-	err := db.QueryRow(ctx, `SELECT id, COALESCE(cycle_id, 0), repo_full_name, name, head_sha, completed FROM check_runs WHERE id = $1`, id).
-		Scan(&c.ID, &c.CycleID, &c.Repo, &c.Name, &c.HeadSHA, &c.Completed)
+	err := db.QueryRow(ctx, `SELECT `+checkRunColumns+` FROM check_runs WHERE id = $1`, id).
+		Scan(&c.ID, &c.CycleID, &c.Repo, &c.Name, &c.HeadSHA, &c.HTMLURL, &c.Completed)
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("check run %d", id))
 	}

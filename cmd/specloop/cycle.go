@@ -176,6 +176,14 @@ func pickSpec(wd *workspace.Workdir, cfg *jobs.RepoConfig, path string) (*spec.S
 
 type printReporter struct{ w io.Writer }
 
+func (p printReporter) Selected(_ context.Context, ob *spec.Obligation) {
+	if ob == nil {
+		fmt.Fprintln(p.w, "\n== select ==\nno open obligation")
+		return
+	}
+	fmt.Fprintf(p.w, "\n== select ==\n%s: %s\n", ob.ID, ob.Text)
+}
+
 func (p printReporter) StepStarted(_ context.Context, step string) {
 	fmt.Fprintf(p.w, "\n== %s ==\n", step)
 }
