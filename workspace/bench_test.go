@@ -137,6 +137,61 @@ func BenchmarkCheckoutCold(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckoutChild prepares a Workdir of a new commit whose parent
+// was checked out before, changing 3 files: the next cycle of a run, which
+// starts from what the previous one pushed. Compare with
+// BenchmarkCheckoutCold, which materialises the whole tree.
+func BenchmarkCheckoutChild(b *testing.B) {
+	c, url, head := benchCache(b, false)
+	key := mustKey(b, url)
+	w, err := c.Checkout(b.Context(), url, head)
+	require.NoError(b, err)
+	require.NoError(b, w.Close())
+	child := benchChild(b, c.mirrorPath(key), head, 3)
+	var status time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		require.NoError(b, os.RemoveAll(c.pristineDir(key, child)))
+		b.StartTimer()
+		w, err := c.Checkout(b.Context(), url, child)
+		require.NoError(b, err)
+		b.StopTimer()
+		start := time.Now()
+		require.Empty(b, gitT(b, w.Path, "status", "--porcelain"))
+		status += time.Since(start)
+		require.NoError(b, w.Close())
+		b.StartTimer()
+	}
+	chain, err := readChain(c.pristineDir(key, child))
+	require.NoError(b, err)
+	require.Len(b, chain, 2, "the child must be a layer")
+	b.ReportMetric(float64(status.Nanoseconds())/float64(b.N), "status-ns/op")
+}
+
+// benchChild writes to mirror a child commit of parent that rewrites n of
+// its files, and returns its sha.
+func benchChild(b *testing.B, mirror, parent string, n int) string {
+	b.Helper()
+	index := filepath.Join(b.TempDir(), "index")
+	git := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = mirror
+		cmd.Env = append(os.Environ(), "GIT_DIR="+mirror, "GIT_INDEX_FILE="+index,
+			"GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com",
+			"GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		require.NoError(b, err, "git %v", args)
+		return strings.TrimSpace(string(out))
+	}
+	git("", "read-tree", parent)
+	for i := range n {
+		blob := git(fmt.Sprintf("child %d of %s\n", i, parent), "hash-object", "-w", "--stdin")
+		git("", "update-index", "--cacheinfo", fmt.Sprintf("100644,%s,pkg%03d/file%05d.txt", blob, i%100, i))
+	}
+	return git("child\n", "commit-tree", "-p", parent, git("", "write-tree"))
+}
+
 // BenchmarkCheckoutFallback is Checkout without overlay mounts.
 func BenchmarkCheckoutFallback(b *testing.B) {
 	c, url, head := benchCache(b, true)

@@ -6,7 +6,8 @@
 //
 //	<Dir>/mirrors/<host>/<owner>/<repo>.git   bare mirror, updated by Fetch
 //	<Dir>/pristine/<host>/<owner>/<repo>/<sha> read-only checkout of one commit
-//	                                          (tree/ and its git index)
+//	                                          (tree/ and its git index, or a
+//	                                          layer/ and the layers under it)
 //	<Dir>/work/wd-*                            one per Workdir, removed by Close
 //	<Dir>/locks/...                            flock files
 //
@@ -20,6 +21,15 @@
 // and an append to a file copies it up first, so the pristine tree can never
 // be modified through a Workdir (hardlink copies would allow exactly that).
 // The cache filesystem is ext4 here, so reflink copies are not available.
+//
+// Consecutive cycles of a run start from the commit the previous one
+// pushed, a child of a commit already materialised. Such a commit is
+// materialised as a layer: a directory holding only the files that differ
+// from its first parent, with overlayfs whiteouts for deleted paths, mounted
+// above the parent's own layers (its layers file lists them, top first), so
+// it costs a few files instead of the whole tree. Type changes, large diffs
+// and long chains are materialised in full instead, which starts a new
+// chain. Prune keeps every pristine checkout a kept one is layered on.
 // Overlay mounts need CAP_SYS_ADMIN; when they are unavailable (not root, or
 // the mount fails) Checkout falls back to a plain checkout from the mirror,
 // which is always correct but costs a full checkout every cycle.
