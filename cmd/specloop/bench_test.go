@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,54 +30,90 @@ func issueReq(body string) *github.IssueRequest {
 // (e.g. 10000). Each iteration is one labelled issue and its first cycle.
 func BenchmarkCycleOverhead(b *testing.B) {
 	ctx := context.Background()
-	n, _ := strconv.Atoi(os.Getenv("BENCH_FILES"))
-	st, err := startStack(ctx, stackOptions{Workers: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	repo := st.Repo
-	if n > 0 {
-		files := sampleRepo(st.agentBin())
-		for i := range n {
-			files[fmt.Sprintf("src/pkg%03d/file%05d.txt", i/100, i)] = fmt.Sprintf("line %d\n", i)
-		}
-		repo = "big"
-		addRepoB(b, st, repo, files)
-	}
+	st, repo := benchStack(b)
 	var overhead, toAgent time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		issue := labelB(b, st, repo, fmt.Sprintf("- [ ] [b-%d] Benchmark obligation %d", i, i))
-		run, c := waitFirst(b, st, repo, issue)
-		if c.Conclusion != "success" {
-			b.Fatalf("cycle %d concluded %s: %s", c.ID, c.Conclusion, c.Summary)
-		}
-		evs, err := store.ListEvents(ctx, st.Server.pool, run.ID, 0, 1000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		started := map[string]time.Time{}
-		var agents time.Duration
-		for _, e := range evs {
-			if e.Kind != "step" {
-				continue
-			}
-			switch e.Outcome {
-			case "started":
-				started[e.Step] = e.CreatedAt
-			default:
-				if s, ok := started[e.Step]; ok && (e.Step == "implement" || e.Step == "verify" || e.Step == "audit") {
-					agents += e.CreatedAt.Sub(s)
-				}
-			}
-		}
-		wall := c.FinishedAt.Sub(*c.StartedAt)
-		overhead += wall - agents
-		toAgent += started["implement"].Sub(*c.StartedAt)
+		run, cycles := waitB(b, st, repo, issue, 1)
+		o, a := cycleCost(ctx, b, st, run, cycles[0])
+		overhead += o
+		toAgent += a
 	}
 	b.ReportMetric(float64(overhead.Milliseconds())/float64(b.N), "overhead-ms/cycle")
 	b.ReportMetric(float64(toAgent.Milliseconds())/float64(b.N), "to-agent-ms/cycle")
+}
+
+// BenchmarkCycleChain is the common case of a run: each `/loop next`
+// starts from the commit the previous cycle pushed (a new commit every
+// time), and its working copy is a layer over the previous one's.
+func BenchmarkCycleChain(b *testing.B) {
+	ctx := context.Background()
+	st, repo := benchStack(b)
+	var body strings.Builder
+	for i := 0; i <= b.N; i++ {
+		fmt.Fprintf(&body, "- [ ] [c-%d] Chained obligation %d\n", i, i)
+	}
+	issue := labelB(b, st, repo, body.String())
+	run, _ := waitB(b, st, repo, issue, 1)
+	var overhead, toAgent time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		_, _, err := st.userClient("maintainer").Issues.CreateComment(ctx, st.Owner, repo, run.PR, &github.IssueComment{Body: github.String("/loop next")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, cycles := waitB(b, st, repo, issue, i+2)
+		o, a := cycleCost(ctx, b, st, run, cycles[i+1])
+		overhead += o
+		toAgent += a
+	}
+	b.ReportMetric(float64(overhead.Milliseconds())/float64(b.N), "overhead-ms/cycle")
+	b.ReportMetric(float64(toAgent.Milliseconds())/float64(b.N), "to-agent-ms/cycle")
+}
+
+// benchStack starts the stack, with a BENCH_FILES-file repo when asked.
+func benchStack(b *testing.B) (*stack, string) {
+	n, _ := strconv.Atoi(os.Getenv("BENCH_FILES"))
+	st, err := startStack(context.Background(), stackOptions{Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	if n == 0 {
+		return st, st.Repo
+	}
+	files := sampleRepo(st.agentBin())
+	for i := range n {
+		files[fmt.Sprintf("src/pkg%03d/file%05d.txt", i/100, i)] = fmt.Sprintf("line %d\n", i)
+	}
+	addRepoB(b, st, "big", files)
+	return st, "big"
+}
+
+// cycleCost is a cycle's wall time minus its agent, verify and audit steps,
+// and the time from its claim to the agent's start.
+func cycleCost(ctx context.Context, b *testing.B, st *stack, run *store.Run, c *store.Cycle) (overhead, toAgent time.Duration) {
+	if c.Conclusion != "success" {
+		b.Fatalf("cycle %d concluded %s: %s", c.ID, c.Conclusion, c.Summary)
+	}
+	evs, err := store.ListEvents(ctx, st.Server.pool, run.ID, 0, 10000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	started := map[string]time.Time{}
+	var steps time.Duration
+	for _, e := range evs {
+		if e.Kind != "step" || e.CycleID != c.ID {
+			continue
+		}
+		if e.Outcome == "started" {
+			started[e.Step] = e.CreatedAt
+		} else if s, ok := started[e.Step]; ok && (e.Step == "implement" || e.Step == "verify" || e.Step == "audit") {
+			steps += e.CreatedAt.Sub(s)
+		}
+	}
+	return c.FinishedAt.Sub(*c.StartedAt) - steps, started["implement"].Sub(*c.StartedAt)
 }
 
 func addRepoB(b *testing.B, st *stack, name string, files map[string]string) {
@@ -100,10 +137,10 @@ func labelB(b *testing.B, st *stack, repo, body string) int {
 	return issue.GetNumber()
 }
 
-func waitFirst(b *testing.B, st *stack, repo string, issue int) (*store.Run, *store.Cycle) {
-	run, cycles, err := st.waitCycles(context.Background(), repo, issue, 1, 5*time.Minute)
+func waitB(b *testing.B, st *stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
+	run, cycles, err := st.waitCycles(context.Background(), repo, issue, n, 5*time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return run, cycles[0]
+	return run, cycles
 }
