@@ -1,0 +1,80 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/workspace"
+)
+
+// tampered lists changed paths the agent may not touch: specs and the repo
+// config always; outside the spec's `paths:` when it sets them.
+func (e *Engine) tampered(cfg *RepoConfig, s *spec.Spec, changes []workspace.Change) []string {
+	var bad []string
+	for _, c := range changes {
+		switch {
+		case cfg.Protected(c.Path) || (!isIssueSpec(s) && c.Path == s.Path):
+			bad = append(bad, c.Path)
+		case len(s.Paths) > 0 && !spec.Match(s.Paths, c.Path):
+			bad = append(bad, c.Path)
+		}
+	}
+	return bad
+}
+
+// refuseTamper discards the agent's changes and concludes action_required
+// with the offending diff as the audit evidence.
+func (e *Engine) refuseTamper(ctx context.Context, wd *workspace.Workdir, res *Result, bad []string, rep Reporter) *Result {
+	rep.StepStarted(ctx, StepAudit)
+	diff, _ := wd.Diff(ctx)
+	diff = e.Redactor.Redact(diff)
+	offending := filterDiff(diff, bad)
+	if err := wd.Reset(ctx); err != nil {
+		e.Logger.Error("discard tampered changes", "err", err)
+	}
+	ev := &Evidence{
+		Step: StepAudit, Conclusion: "action_required",
+		Title: fmt.Sprintf("Tamper check failed: the agent changed %d protected file(s)", len(bad)),
+		Summary: "The agent may not edit spec files, `.github/specloop.yml`, or files outside the spec's `paths:`; only specloop checks an obligation off. " +
+			"The cycle's changes were discarded and nothing was pushed.\n\n**Tamper check:** failed\n\n" +
+			"| protected file |\n| --- |\n| `" + strings.Join(bad, "` |\n| `") + "` |\n",
+		Text: "```diff\n" + tail(string(offending), 60000) + "\n```",
+		Log:  offending,
+	}
+	for _, p := range bad {
+		ev.Findings = append(ev.Findings, agent.Finding{File: p, Line: 1, Message: "changed by the agent: protected file", Severity: "failure"})
+	}
+	res.Steps = append(res.Steps, ev)
+	rep.StepFinished(ctx, StepAudit, ev)
+	res.Conclusion = "action_required"
+	res.Summary = "The agent changed protected files (" + strings.Join(bad, ", ") + "); its changes were discarded. A human must look."
+	res.Patch = offending
+	return res
+}
+
+// filterDiff keeps the parts of a unified diff that touch paths.
+func filterDiff(diff []byte, paths []string) []byte {
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[p] = true
+	}
+	var out bytes.Buffer
+	keep := false
+	for _, line := range bytes.SplitAfter(diff, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("diff --git ")) {
+			fields := strings.Fields(string(line))
+			keep = len(fields) >= 4 && want[strings.TrimPrefix(fields[3], "b/")]
+		}
+		if keep {
+			out.Write(line)
+		}
+	}
+	if out.Len() == 0 {
+		return diff
+	}
+	return out.Bytes()
+}
