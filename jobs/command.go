@@ -52,7 +52,14 @@ func (w *CommandWorker) Work(ctx context.Context, job *river.Job[CommandArgs]) e
 		reply = fmt.Sprintf("`/loop %s` failed: %v", a.Command, err)
 		w.d.Logger.Error("command", "repo", a.Repo, "issue", a.Issue, "command", a.Command, "err", err)
 	}
-	return w.d.reply(ctx, rc, a.Issue, fmt.Sprintf("@%s %s", a.Sender, reply))
+	err = w.d.reply(ctx, rc, a.Issue, fmt.Sprintf("@%s %s", a.Sender, reply))
+	if err != nil && (a.Command == "next" || a.Command == "retry") && strings.HasPrefix(reply, "queued cycle") {
+		// The cycle is queued and will post its check runs; retrying the job
+		// would queue a second one.
+		w.d.Logger.Error("reply to command (cycle already queued; not retrying)", "repo", a.Repo, "issue", a.Issue, "err", err)
+		return nil
+	}
+	return err
 }
 
 func (w *CommandWorker) run(ctx context.Context, rc *repoContext, a CommandArgs) (string, error) {
