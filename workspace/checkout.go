@@ -328,12 +328,20 @@ func (c *Cache) materialise(ctx context.Context, pdir, mirror, sha string) error
 	return nil
 }
 
+// copyFile copies an index file, keeping its mtime: git trusts an entry's
+// stat data only when the file is older than the index, and a newer copy
+// would make a same-size edit made in the index's clock tick look clean
+// ("racy git").
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -342,7 +350,10 @@ func copyFile(src, dst string) error {
 		out.Close()
 		return err
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 }
 
 // Prune removes what crashed workers left behind and what has not been used

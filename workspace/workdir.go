@@ -65,9 +65,11 @@ func (w *Workdir) gitEnv(ctx context.Context, env []string, args ...string) ([]b
 func (w *Workdir) withFullIndex(ctx context.Context, fn func(env []string) error) error {
 	tmp := filepath.Join(w.root, "index.scratch")
 	defer os.Remove(tmp)
-	if err := copyFile(filepath.Join(w.gitDir, "index"), tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	index := filepath.Join(w.gitDir, "index")
+	if err := copyFile(index, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+
 	env := []string{"GIT_INDEX_FILE=" + tmp}
 	if _, err := w.gitEnv(ctx, env, "add", "--all", "--", "."); err != nil {
 		return err
