@@ -257,13 +257,7 @@ func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func checkRunFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*checkRun, bool) {
-	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
-	cr := rp.checkRuns[id]
-	if cr == nil {
-		writeError(w, http.StatusNotFound, "Not Found")
-		return nil, false
-	}
-	return cr, true
+	return fromPath(w, r, "id", rp.checkRuns)
 }
 
 func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {

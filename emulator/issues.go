@@ -153,13 +153,19 @@ func (s *Server) reactionJSON(rc *reaction) *github.Reaction {
 
 // issueFromPath finds {number} in a repo; it answers 404 itself.
 func issueFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*issue, bool) {
-	n, _ := strconv.Atoi(mux.Vars(r)["number"])
-	is := rp.issues[n]
-	if is == nil {
+	return fromPath(w, r, "number", rp.issues)
+}
+
+// fromPath finds the object a path variable names; it answers 404 itself,
+// as GitHub does for unknown ids.
+func fromPath[K int | int64, V any](w http.ResponseWriter, r *http.Request, key string, m map[K]*V) (*V, bool) {
+	n, _ := strconv.ParseInt(mux.Vars(r)[key], 10, 64)
+	v := m[K(n)]
+	if v == nil {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return nil, false
 	}
-	return is, true
+	return v, true
 }
 
 // issuesEvent builds an "issues" payload; call with s.mu held.
@@ -525,13 +531,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 
 // commentFromPath finds comment {id} in a repo; it answers 404 itself.
 func commentFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*comment, bool) {
-	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
-	c := rp.comments[id]
-	if c == nil {
-		writeError(w, http.StatusNotFound, "Not Found")
-		return nil, false
-	}
-	return c, true
+	return fromPath(w, r, "id", rp.comments)
 }
 
 func (s *Server) getComment(w http.ResponseWriter, r *http.Request) {
