@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are the intake's Prometheus series, on a registry of the server's
@@ -33,7 +34,7 @@ func NewMetrics(pool *pgxpool.Pool) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.deliveries, m.latency,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
 		reg.MustRegister(&queueDepth{pool: pool, desc: prometheus.NewDesc(
 			"specloop_queue_depth", "Jobs waiting or running, by kind and state.", []string{"kind", "state"}, nil)})

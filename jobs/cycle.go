@@ -25,10 +25,7 @@ type CycleWorker struct {
 
 func (w *CycleWorker) Timeout(*river.Job[CycleArgs]) time.Duration { return -1 }
 
-var (
-	errStopRequested = errors.New("stop requested")
-	errShutdown      = errors.New("worker shutting down")
-)
+var errStopRequested = errors.New("stop requested")
 
 func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error {
 	d := w.d

@@ -93,7 +93,8 @@ type Result struct {
 	Ticked []byte
 }
 
-func (r *Result) step(name string) *Evidence {
+// Step returns the evidence of a step, or nil if it did not run.
+func (r *Result) Step(name string) *Evidence {
 	for _, e := range r.Steps {
 		if e.Step == name {
 			return e
@@ -102,8 +103,6 @@ func (r *Result) step(name string) *Evidence {
 	return nil
 }
 
-// Step returns the evidence of a step, or nil if it did not run.
-func (r *Result) Step(name string) *Evidence { return r.step(name) }
 
 // Run runs select → implement → verify (→ fix) → audit on wd. It always
 // returns a Result with a conclusion; ctx cancellation concludes
