@@ -103,7 +103,6 @@ func (r *Result) Step(name string) *Evidence {
 	return nil
 }
 
-
 // Run runs select → implement → verify (→ fix) → audit on wd. It always
 // returns a Result with a conclusion; ctx cancellation concludes
 // `cancelled`.
