@@ -15,6 +15,7 @@ type Metrics struct {
 	Registry   *prometheus.Registry
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
+	batch      prometheus.Histogram
 }
 
 // NewMetrics registers the intake series and a queue-depth collector that
@@ -33,7 +34,12 @@ func NewMetrics(pool *pgxpool.Pool) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	reg.MustRegister(m.deliveries, m.latency,
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "specloop_webhook_commit_batch_size",
+		Help:    "Deliveries recorded per transaction (group commit).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
+	reg.MustRegister(m.deliveries, m.latency, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
 		reg.MustRegister(&queueDepth{pool: pool, desc: prometheus.NewDesc(

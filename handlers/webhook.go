@@ -42,12 +42,20 @@ type Intake struct {
 	Metrics  *Metrics
 	router   *router
 	deadline time.Duration
+	group    *groupCommit
 }
 
 // NewIntake builds the webhook intake.
 func NewIntake(secrets []string, pool *pgxpool.Pool, ins JobInserter, cfg RouteConfig, m *Metrics, logger *slog.Logger) *Intake {
-	return &Intake{Secrets: secrets, Pool: pool, Jobs: ins, Logger: logger, Metrics: m, router: newRouter(cfg), deadline: 10 * time.Second}
+	in := &Intake{Secrets: secrets, Pool: pool, Jobs: ins, Logger: logger, Metrics: m, router: newRouter(cfg), deadline: 10 * time.Second}
+	in.group = newGroupCommit(in)
+	return in
 }
+
+// Close stops taking deliveries (they get 503, for GitHub to redeliver) and
+// waits for those already queued to be recorded. Call it after the HTTP
+// server has shut down.
+func (in *Intake) Close() { in.group.close() }
 
 type reply struct {
 	status  int
@@ -126,10 +134,10 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 	if err != nil {
 		return reply{http.StatusBadRequest, "rejected_malformed", err.Error()}, 0
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), in.deadline)
-	defer cancel()
-	inserted, err := in.record(ctx, d, plan)
+	inserted, err := in.group.record(d, plan)
 	switch {
+	case errors.Is(err, errIntakeClosed):
+		return reply{http.StatusServiceUnavailable, "unavailable", "shutting down; redeliver later"}, 0
 	case err != nil && store.IsUnavailable(err):
 		return reply{http.StatusServiceUnavailable, "unavailable", "database unavailable; redeliver later"}, 0
 	case err != nil:
@@ -139,47 +147,6 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 		return reply{http.StatusOK, "duplicate", "delivery already recorded"}, 0
 	}
 	return reply{http.StatusAccepted, "accepted", "recorded"}, len(plan.Jobs)
-}
-
-// record writes the delivery, its records and its jobs in one transaction.
-func (in *Intake) record(ctx context.Context, d *delivery, plan *Plan) (bool, error) {
-	inserted := false
-	err := pgx.BeginFunc(ctx, in.Pool, func(tx pgx.Tx) error {
-		ok, err := store.InsertDelivery(ctx, tx, &store.Delivery{
-			GUID: d.GUID, Event: d.Event, Action: d.Action, RepoFullName: d.Repo,
-			InstallationID: d.Installation, Jobs: len(plan.Jobs), Body: d.Body,
-		})
-		if err != nil || !ok {
-			return err
-		}
-		for i := range plan.Installations {
-			if err := store.UpsertInstallation(ctx, tx, &plan.Installations[i]); err != nil {
-				return err
-			}
-		}
-		for i := range plan.Mentioned {
-			if err := store.EnsureInstallation(ctx, tx, &plan.Mentioned[i]); err != nil {
-				return err
-			}
-		}
-		for i := range plan.Repos {
-			if err := store.UpsertRepo(ctx, tx, &plan.Repos[i]); err != nil {
-				return err
-			}
-		}
-		if len(plan.Jobs) > 0 {
-			params := make([]river.InsertManyParams, len(plan.Jobs))
-			for i, a := range plan.Jobs {
-				params[i] = river.InsertManyParams{Args: a}
-			}
-			if _, err := in.Jobs.InsertManyFastTx(ctx, tx, params); err != nil {
-				return err
-			}
-		}
-		inserted = true
-		return nil
-	})
-	return inserted, err
 }
 
 // validSignature checks X-Hub-Signature-256 against each configured secret

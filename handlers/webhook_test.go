@@ -52,6 +52,7 @@ func serve(t *testing.T, pool *pgxpool.Pool, cfg handlers.RouteConfig) string {
 	m := handlers.NewMetrics(pool)
 	intake := handlers.NewIntake([]string{testSecret}, pool, rc, cfg, m, logger)
 	srv := httptest.NewServer(handlers.Router(intake, pool, m))
+	t.Cleanup(intake.Close)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

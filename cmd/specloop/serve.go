@@ -35,6 +35,7 @@ type server struct {
 	addr    string
 	appSlug string
 	clients *app.Clients
+	intake  *handlers.Intake
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -179,8 +180,8 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	var pages *handlers.RunPages
 	r := handlers.Router(nil, pool, metrics)
 	if mode != "worker" {
-		intake := handlers.NewIntake(webhookSecrets(cfg), pool, s.river, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.appSlug}, metrics, logger)
-		r = handlers.Router(intake, pool, metrics)
+		s.intake = handlers.NewIntake(webhookSecrets(cfg), pool, s.river, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.appSlug}, metrics, logger)
+		r = handlers.Router(s.intake, pool, metrics)
 		pages = &handlers.RunPages{Pool: pool, Links: newLinker(cfg), Logger: logger}
 		handlers.RegisterRunPages(r, pages)
 		// An app is configured: the registration flow answers 410.
@@ -251,6 +252,9 @@ func (s *server) shutdown(timeout time.Duration) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
+	}
+	if s.intake != nil {
+		s.intake.Close()
 	}
 	if err := s.stopWorkers(timeout); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
