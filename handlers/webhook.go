@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -104,7 +105,7 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 		return reply{http.StatusUnsupportedMediaType, "rejected_content_type",
 			"content type must be application/json: set the webhook's content type to JSON in the app settings"}, 0
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxPayload))
+	body, err := readBody(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -120,7 +121,9 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 		return reply{http.StatusBadRequest, "rejected_malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required"}, 0
 	}
 	p := &payload{}
-	if err := json.Unmarshal(body, p); err != nil {
+	// goccy/go-json: the same syntax checks as encoding/json at a tenth of
+	// the CPU, which is the intake's largest cost (bench/intake).
+	if err := gojson.Unmarshal(body, p); err != nil {
 		return reply{http.StatusBadRequest, "rejected_malformed", "body is not a JSON object of " + event + ": " + err.Error()}, 0
 	}
 	d := &delivery{GUID: guid, Event: event, Body: body, P: p, Action: p.Action}
@@ -147,6 +150,20 @@ func (in *Intake) handle(r *http.Request, event, guid string) (reply, int) {
 		return reply{http.StatusOK, "duplicate", "delivery already recorded"}, 0
 	}
 	return reply{http.StatusAccepted, "accepted", "recorded"}, len(plan.Jobs)
+}
+
+// readBody reads at most MaxPayload bytes, in one allocation when the
+// request says its length (GitHub's always do).
+func readBody(r *http.Request) ([]byte, error) {
+	limited := http.MaxBytesReader(nil, r.Body, MaxPayload)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(limited)
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(limited, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // validSignature checks X-Hub-Signature-256 against each configured secret
