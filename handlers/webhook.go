@@ -27,9 +27,9 @@ import (
 const MaxPayload = 25 << 20
 
 // JobInserter queues jobs inside the delivery's transaction (a River client).
-// The fast insert returns no rows, which the intake does not need; in River's
-// pgx driver it is a COPY, measured at 0.68 ms of Postgres CPU per delivery
-// against 0.82 ms for InsertManyTx (bench/intake).
+// The fast insert (a COPY in River's pgx driver) returns no rows, which the
+// intake does not need; bench/intake measured it at 0.68 ms of Postgres CPU
+// per delivery against 0.82 ms for InsertManyTx, before group commit.
 type JobInserter interface {
 	InsertManyFastTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) (int, error)
 }
