@@ -35,6 +35,16 @@ bench=("$tmp/intake" -db "$DATABASE_URL" -payload "$PAYLOAD")
 pg_pid=$(psql -XAtq "$DATABASE_URL" -c 'SELECT pg_backend_pid()' 2>/dev/null || true)
 postmaster=""
 [ -n "$pg_pid" ] && [ -r "/proc/$pg_pid/stat" ] && postmaster=$(awk '{print $4}' "/proc/$pg_pid/stat")
+# PIN=1 gives PostgreSQL CPU 0 and the load (the intake with its clients,
+# or pgbench) the rest, as when the database runs on its own machine; by
+# default everything shares every core, which charges the intake's HTTP
+# work against the database's limit.
+run_load=()
+if [ "${PIN:-0}" = 1 ] && [ -n "$postmaster" ] && [ "$(nproc)" -ge 2 ]; then
+  for pid in $postmaster $(pgrep -P "$postmaster"); do taskset -a -p 0x1 "$pid" >/dev/null; done
+  run_load=(taskset -c "1-$(( $(nproc) - 1 ))")
+  echo "== pinned: PostgreSQL on CPU 0, the load on CPUs 1-$(( $(nproc) - 1 ))" >&2
+fi
 pg_cpu() {
   [ -n "$postmaster" ] || { echo ""; return; }
   python3 - "$postmaster" <<'PY'
@@ -64,14 +74,14 @@ for round in $(seq 1 "$ROUNDS"); do
   "${bench[@]}" -pgbench-script "$tmp/delivery.sql"  # truncates
   c0=$(pg_cpu)
   # No warm-up (pgbench has none either), so the server CPU counted is this phase's.
-  "${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -warmup 0 -json >"$tmp/max.$round.json"
+  "${run_load[@]}" "${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -warmup 0 -json >"$tmp/max.$round.json"
   c1=$(pg_cpu)
   jq -c . "$tmp/max.$round.json" >&2
 
   echo "== b) round $round: pgbench -c $CLIENTS -j 2 -T $DURATION, same transaction" >&2
   "${bench[@]}" -pgbench-script "$tmp/delivery.sql"
   c2=$(pg_cpu)
-  pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$tmp/delivery.sql" "$DATABASE_URL" >"$tmp/pgbench.$round.out" 2>&1 || {
+  "${run_load[@]}" pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$tmp/delivery.sql" "$DATABASE_URL" >"$tmp/pgbench.$round.out" 2>&1 || {
     cat "$tmp/pgbench.$round.out" >&2; exit 1; }
   c3=$(pg_cpu)
   grep -E 'transactions actually processed|failed|latency average|^tps' "$tmp/pgbench.$round.out" >&2
@@ -93,7 +103,7 @@ pg_tps=$(median_of "${tpss[@]}")
 pg_lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$tmp/pgbench.out")
 
 echo "== c) intake at $RATE/s (open loop), ${DURATION}s" >&2
-"${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -rate "$RATE" -json >"$tmp/rate.json"
+"${run_load[@]}" "${bench[@]}" -clients "$CLIENTS" -duration "${DURATION}s" -rate "$RATE" -json >"$tmp/rate.json"
 jq -c . "$tmp/rate.json" >&2
 
 max_rate=$(median_of "${rates[@]}")
@@ -110,7 +120,7 @@ in_go=$(jq '.cpu_s * 1000 / .sent | . * 1000 | round / 1000' "$tmp/max.json")
 verdict() { python3 -c 'import sys; print("PASS" if eval(sys.argv[1]) else "MISS")' "$1"; }
 
 echo
-printf 'intake benchmark: %d clients, %ss per phase, %d alternating rounds (medians), payload %s, %s cores\n' "$CLIENTS" "$DURATION" "$ROUNDS" "$PAYLOAD" "$(nproc)"
+printf 'intake benchmark: %d clients, %ss per phase, %d alternating rounds (medians), payload %s, %s cores%s\n' "$CLIENTS" "$DURATION" "$ROUNDS" "$PAYLOAD" "$(nproc)" "$([ ${#run_load[@]} -gt 0 ] && echo ', database pinned to its own core')"
 printf '%-34s %12s  %-10s %s\n' measure value target verdict
 printf '%-34s %12.1f  %-10s %s\n' "intake max deliveries/s" "$max_rate" "" "errors: $errs_max"
 printf '%-34s %12.1f  %-10s %s\n' "pgbench tps (same transaction)" "$pg_tps" "" "avg latency ${pg_lat} ms"
