@@ -387,3 +387,34 @@ func TestOperations(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }
+
+// TestIntakeConcurrentDeliveries: deliveries arriving together (recorded in
+// shared transactions) are each recorded once, with their own jobs.
+func TestIntakeConcurrentDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setup(t, handlers.RouteConfig{})
+	body := edit(t, readPayload(t, "issues/labeled.payload.json"), map[string]any{"label.name": "specloop"})
+	ping := readPayload(t, "ping/payload.json")
+	var wg sync.WaitGroup
+	statuses := make(chan int, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := post{event: "issues", guid: fmt.Sprintf("many-%03d", i), body: body}
+			if i%2 == 1 {
+				p = post{event: "ping", guid: fmt.Sprintf("many-%03d", i), body: ping}
+			}
+			s, _ := b.post(t, p)
+			statuses <- s
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		require.Equal(t, http.StatusAccepted, s)
+	}
+	require.Equal(t, 100, b.count(t, "SELECT count(*) FROM deliveries WHERE guid LIKE 'many-%'"))
+	require.Equal(t, 50, b.count(t, "SELECT count(*) FROM river_job WHERE args->>'delivery' LIKE 'many-%'"), "one job per labeled delivery, none for pings")
+	require.Equal(t, 50, b.count(t, "SELECT count(DISTINCT args->>'delivery') FROM river_job WHERE args->>'delivery' LIKE 'many-%'"))
+}
