@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +26,9 @@ type GitHub interface {
 
 // Deps is what the workers share.
 type Deps struct {
+	// WorkerID tells this process's workers apart in cycle leases; empty
+	// means one is made up.
+	WorkerID  string
 	Pool      *pgxpool.Pool
 	GitHub    GitHub
 	Logger    *slog.Logger
@@ -52,6 +57,12 @@ type ClientOptions struct {
 func NewClient(d *Deps, opts ClientOptions) (*river.Client[pgx.Tx], error) {
 	if d.LeaseTTL == 0 {
 		d.LeaseTTL = 30 * time.Second
+	}
+	if d.WorkerID == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		d.WorkerID = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 	}
 	cfg := &river.Config{Logger: d.Logger}
 	if opts.Workers > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -29,8 +28,7 @@ var errStopRequested = errors.New("stop requested")
 
 func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error {
 	d := w.d
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s/%d/job-%d", host, os.Getpid(), job.ID)
+	owner := fmt.Sprintf("%s/job-%d", d.WorkerID, job.ID)
 	cycle, err := store.GetCycle(ctx, d.Pool, job.Args.CycleID)
 	if err != nil {
 		return err

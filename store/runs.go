@@ -280,10 +280,11 @@ func UpdateCycle(ctx context.Context, db DB, id, fence int64, obligationID, obli
 	return nil
 }
 
-// FinishCycle concludes a cycle under its fence.
+// FinishCycle concludes a cycle under its fence. The last lease owner is
+// kept: it says which worker ran the cycle.
 func FinishCycle(ctx context.Context, db DB, id, fence int64, conclusion, summary string) error {
 	tag, err := db.Exec(ctx, `UPDATE cycles SET state = 'done', conclusion = $3, summary = $4, finished_at = now(),
-		lease_owner = '', lease_expires_at = NULL WHERE id = $1 AND fence = $2 AND state <> 'done'`, id, fence, conclusion, summary)
+		lease_expires_at = NULL WHERE id = $1 AND fence = $2 AND state <> 'done'`, id, fence, conclusion, summary)
 	if err != nil {
 		return fmt.Errorf("finish cycle %d: %w", id, err)
 	}

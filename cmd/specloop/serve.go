@@ -27,15 +27,16 @@ import (
 
 // server is a running specloop: HTTP, workers or both.
 type server struct {
-	cfg     *app.Config
-	logger  *slog.Logger
-	pool    *pgxpool.Pool
-	river   *river.Client[pgx.Tx]
-	http    *http.Server
-	addr    string
-	appSlug string
-	clients *app.Clients
-	intake  *handlers.Intake
+	cfg      *app.Config
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	http     *http.Server
+	addr     string
+	appSlug  string
+	clients  *app.Clients
+	intake   *handlers.Intake
+	leaseTTL time.Duration
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -133,7 +134,7 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, logger: logger, pool: pool}
+	s := &server{cfg: cfg, logger: logger, pool: pool, leaseTTL: opts.LeaseTTL}
 	if _, err := store.Migrate(ctx, pool, logger); err != nil {
 		pool.Close()
 		return nil, err

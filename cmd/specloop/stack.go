@@ -38,6 +38,25 @@ type stack struct {
 	tmp     string
 	bin     string
 	secrets []string // the webhook secret and the database URL, for leak checks
+	cfg     *app.Config
+	logger  *slog.Logger
+	workers []*server // more `specloop worker` processes on the same database
+}
+
+// addWorker starts another `specloop worker` against the stack's database
+// and GitHub, as a second replica would be.
+func (st *stack) addWorker(ctx context.Context) (*server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w, err := startServer(ctx, "worker", st.cfg, st.logger, l, serverOptions{ExtraRO: []string{st.bin}, LeaseTTL: st.Server.leaseTTL})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	st.workers = append(st.workers, w)
+	return w, nil
 }
 
 // agentBin is the scripted agent's binary, runnable inside sandboxes.
@@ -133,6 +152,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 	}
 	st.Links = newLinker(cfg)
 	st.secrets = cfg.Secrets()
+	st.cfg, st.logger = cfg, opts.Logger
 	st.Emulator.SetWebhookURL(st.URL + "/webhooks")
 	st.Installation = st.Emulator.Install(st.Owner, st.Repo)
 	return st, nil
@@ -140,6 +160,9 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 
 // Close stops everything and removes what the stack created.
 func (st *stack) Close() {
+	for _, w := range st.workers {
+		w.shutdown(20 * time.Second)
+	}
 	if st.Server != nil {
 		st.Server.shutdown(20 * time.Second)
 	}
