@@ -423,12 +423,10 @@ func (s *Server) getInstallation(w http.ResponseWriter, r *http.Request) {
 	if !s.jwtApp(w, r) {
 		return
 	}
-	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst := s.installations[id]
-	if inst == nil {
-		writeError(w, http.StatusNotFound, "Not Found")
+	inst, ok := fromPath(w, r, "id", s.installations)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.installationJSON(inst))

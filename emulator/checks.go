@@ -294,20 +294,6 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getCheckRun(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cr, ok := checkRunFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, s.checkRunJSON(rp, cr))
-}
-
 func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
 	rp, _, ok := s.repoAccess(w, r, "read")
 	if !ok {

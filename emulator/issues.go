@@ -156,6 +156,24 @@ func issueFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*issue, bo
 	return fromPath(w, r, "number", rp.issues)
 }
 
+// getOne serves the GET of one object of a repo: read access, the object
+// the path names (404 if none), rendered in GitHub's shape.
+func getOne[T, R any](s *Server, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), render func(*repo, *T) R) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rp, _, ok := s.repoAccess(w, r, "read")
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		v, ok := find(w, r, rp)
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, render(rp, v))
+	}
+}
+
 // fromPath finds the object a path variable names; it answers 404 itself,
 // as GitHub does for unknown ids.
 func fromPath[K int | int64, V any](w http.ResponseWriter, r *http.Request, key string, m map[K]*V) (*V, bool) {
@@ -281,20 +299,6 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s.issueJSON(rp, is))
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) getIssue(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	is, ok := issueFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, s.issueJSON(rp, is))
 }
 
 func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
@@ -532,20 +536,6 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 // commentFromPath finds comment {id} in a repo; it answers 404 itself.
 func commentFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*comment, bool) {
 	return fromPath(w, r, "id", rp.comments)
-}
-
-func (s *Server) getComment(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cm, ok := commentFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, s.commentJSON(rp, cm))
 }
 
 func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {

@@ -181,20 +181,6 @@ func (s *Server) pullFromPath(w http.ResponseWriter, r *http.Request, rp *repo) 
 	return is.pull, true
 }
 
-func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pullFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, s.pullJSON(rp, p))
-}
-
 type pullUpdate struct {
 	Title *string `json:"title"`
 	Body  *string `json:"body"`

@@ -229,11 +229,11 @@ func (s *Server) routes() {
 	// Issues, labels, comments, reactions.
 	h("POST", "/repos/{owner}/{repo}/issues", s.createIssue)
 	h("GET", "/repos/{owner}/{repo}/issues", s.listIssues)
-	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.getComment)
+	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", getOne(s, commentFromPath, s.commentJSON))
 	h("PATCH", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.editComment)
 	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.listReactions)
 	h("POST", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.createReaction)
-	h("GET", "/repos/{owner}/{repo}/issues/{number:[0-9]+}", s.getIssue)
+	h("GET", "/repos/{owner}/{repo}/issues/{number:[0-9]+}", getOne(s, issueFromPath, s.issueJSON))
 	h("PATCH", "/repos/{owner}/{repo}/issues/{number:[0-9]+}", s.editIssue)
 	h("GET", "/repos/{owner}/{repo}/issues/{number:[0-9]+}/labels", s.listIssueLabels)
 	h("POST", "/repos/{owner}/{repo}/issues/{number:[0-9]+}/labels", s.addLabels)
@@ -244,12 +244,12 @@ func (s *Server) routes() {
 	// Pull requests.
 	h("POST", "/repos/{owner}/{repo}/pulls", s.createPull)
 	h("GET", "/repos/{owner}/{repo}/pulls", s.listPulls)
-	h("GET", "/repos/{owner}/{repo}/pulls/{number:[0-9]+}", s.getPull)
+	h("GET", "/repos/{owner}/{repo}/pulls/{number:[0-9]+}", getOne(s, s.pullFromPath, s.pullJSON))
 	h("PATCH", "/repos/{owner}/{repo}/pulls/{number:[0-9]+}", s.editPull)
 
 	// Check runs.
 	h("POST", "/repos/{owner}/{repo}/check-runs", s.createCheckRun)
-	h("GET", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}", s.getCheckRun)
+	h("GET", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}", getOne(s, checkRunFromPath, s.checkRunJSON))
 	h("PATCH", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}", s.updateCheckRun)
 	h("GET", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}/annotations", s.listAnnotations)
 	h("POST", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}/rerequest", s.rerequestCheckRun)
