@@ -12,10 +12,6 @@ import (
 	"github.com/specloop/specloop/store"
 )
 
-// DefaultLabel is the issue label that starts a run unless the repo config
-// names another.
-const DefaultLabel = "specloop"
-
 // RouteConfig is what routing needs to know about the app.
 type RouteConfig struct {
 	AppID   int64  // check runs of other apps are not ours
@@ -158,9 +154,6 @@ func (r *router) push(d *delivery) (*Plan, error) {
 	}}}, nil
 }
 
-// ConfigPath is the repo config file, read from the default branch.
-const ConfigPath = ".github/specloop.yml"
-
 // changedSpecCandidates lists the changed Markdown files and the repo config:
 // the repo's own spec globs are applied by the job, which can read them.
 func changedSpecCandidates(lists [][]string) []string {
@@ -168,7 +161,7 @@ func changedSpecCandidates(lists [][]string) []string {
 	var out []string
 	for _, list := range lists {
 		for _, f := range list {
-			if seen[f] || (path.Ext(f) != ".md" && f != ConfigPath) {
+			if seen[f] || (path.Ext(f) != ".md" && f != jobs.ConfigPath) {
 				continue
 			}
 			seen[f] = true

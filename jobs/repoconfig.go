@@ -10,12 +10,17 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/spec"
 )
 
 // ConfigPath is where a repo keeps its specloop config, read from the
 // default branch only: PR content is untrusted.
-const ConfigPath = ".github/specloop.yml"
+const ConfigPath = agent.RepoConfigPath
+
+// DefaultLabel is the issue label that starts a run unless the config names
+// another.
+const DefaultLabel = "specloop"
 
 // RepoConfig is `.github/specloop.yml`; every field is optional.
 type RepoConfig struct {
@@ -73,7 +78,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // DefaultAgentCommand runs Codex non-interactively with the prompt on stdin.
-const DefaultAgentCommand = "codex exec --full-auto -"
+const DefaultAgentCommand = agent.DefaultCommand
 
 // ParseRepoConfig parses and validates a repo config, filling defaults. An
 // empty or missing file is the defaults. Errors name the line.
@@ -91,7 +96,7 @@ func ParseRepoConfig(src []byte) (*RepoConfig, error) {
 		c.Specs = []string{spec.DefaultGlob}
 	}
 	if c.Label == "" {
-		c.Label = "specloop"
+		c.Label = DefaultLabel
 	}
 	if c.BranchPrefix == "" {
 		c.BranchPrefix = "specloop/"

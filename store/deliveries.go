@@ -18,25 +18,6 @@ type Delivery struct {
 	Body           []byte
 }
 
-// InsertDelivery records d unless its GUID is already recorded; inserted is
-// false for a repeat. Concurrent inserts of one GUID wait on each other, so
-// exactly one of them reports inserted.
-func InsertDelivery(ctx context.Context, db DB, d *Delivery) (inserted bool, err error) {
-	var inst *int64
-	if d.InstallationID != 0 {
-		inst = &d.InstallationID
-	}
-	tag, err := db.Exec(ctx, `
-		INSERT INTO deliveries (guid, event, action, repo_full_name, installation_id, jobs, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (guid) DO NOTHING`,
-		d.GUID, d.Event, d.Action, d.RepoFullName, inst, d.Jobs, d.Body)
-	if err != nil {
-		return false, fmt.Errorf("insert delivery %s: %w", d.GUID, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 // GetDelivery reads one delivery by GUID.
 func GetDelivery(ctx context.Context, db DB, guid string) (*Delivery, error) {
 	d := &Delivery{}

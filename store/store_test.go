@@ -102,14 +102,16 @@ func TestInsertDeliveryOnce(t *testing.T) {
 	ctx := context.Background()
 	pool := storetest.Pool(t)
 	d := &store.Delivery{GUID: "g-1", Event: "ping", Body: []byte(`{}`)}
-	ok, err := store.InsertDelivery(ctx, pool, d)
+	inserted, err := store.InsertDeliveries(ctx, pool, []*store.Delivery{d})
 	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = store.InsertDelivery(ctx, pool, d)
+	require.True(t, inserted["g-1"])
+	other := &store.Delivery{GUID: "g-2", Event: "ping", Body: []byte(`{}`), InstallationID: 7}
+	inserted, err = store.InsertDeliveries(ctx, pool, []*store.Delivery{d, other, other})
 	require.NoError(t, err)
-	require.False(t, ok, "a repeated GUID is not inserted again")
+	require.Equal(t, map[string]bool{"g-2": true}, inserted, "a repeated GUID, recorded or in the batch, is not inserted again")
 	got, err := store.GetDelivery(ctx, pool, "g-1")
 	require.NoError(t, err)
 	require.Equal(t, "ping", got.Event)
 	require.Zero(t, got.InstallationID)
 }
+

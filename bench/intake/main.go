@@ -227,7 +227,7 @@ func loadPayloads(dir, mix, secret string) ([]payload, error) {
 		m["installation"] = map[string]any{"id": installationID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
 	}
 	labeled := spec{"issues/labeled.payload.json", "issues", func(m map[string]any) {
-		m["label"].(map[string]any)["name"] = handlers.DefaultLabel
+		m["label"].(map[string]any)["name"] = jobs.DefaultLabel
 		withInstallation(m)
 	}, 1}
 	specs := []spec{labeled}
@@ -478,7 +478,7 @@ func (r *result) print(w io.Writer) {
 // unique key). The GUID is a fresh UUID per transaction.
 func pgbenchScript(p payload) string {
 	args, _ := json.Marshal(jobs.IssueLabelArgs{
-		Repo: "Codertocat/Hello-World", InstallationID: installationID, Issue: 1, Label: handlers.DefaultLabel,
+		Repo: "Codertocat/Hello-World", InstallationID: installationID, Issue: 1, Label: jobs.DefaultLabel,
 		Labeled: true, Sender: "Codertocat", Delivery: "00000000-0000-4000-8000-000000000000",
 	})
 	var b strings.Builder
