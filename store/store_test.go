@@ -114,4 +114,3 @@ func TestInsertDeliveryOnce(t *testing.T) {
 	require.Equal(t, "ping", got.Event)
 	require.Zero(t, got.InstallationID)
 }
-
