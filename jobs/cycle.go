@@ -36,6 +36,12 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	if cycle.State == "done" {
 		return nil
 	}
+	// Waiting for an earlier cycle of the run costs no GitHub calls.
+	if pos, err := store.QueuePosition(ctx, d.Pool, cycle); err != nil {
+		return err
+	} else if pos > 0 {
+		return river.JobSnooze(2 * time.Second)
+	}
 	run, err := store.GetRun(ctx, d.Pool, cycle.RunID)
 	if err != nil {
 		return err
