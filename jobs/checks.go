@@ -124,8 +124,7 @@ func checkConclusion(s string) string {
 // output capped with a link to the full log, annotations in batches of 50.
 func (c *cycleRun) completeCheck(ctx context.Context, id int64, name string, ev *Evidence) error {
 	link := c.d.runURL(c.run.ID)
-	annotations := findingsToAnnotations(ev.Findings)
-	first := annotations[:min(len(annotations), maxAnnotations)]
+	first, rest := splitAnnotations(findingsToAnnotations(ev.Findings))
 	out := &github.CheckRunOutput{
 		Title:       github.String(ev.Title),
 		Summary:     github.String(capOutput(ev.Summary+fmt.Sprintf("\n\nFull logs: [run page](%s)", link), link)),
@@ -143,13 +142,8 @@ func (c *cycleRun) completeCheck(ctx context.Context, id int64, name string, ev 
 	if err != nil {
 		return fmt.Errorf("complete check run %s: %w", name, err)
 	}
-	for rest := annotations[len(first):]; len(rest) > 0; {
-		batch := rest[:min(len(rest), maxAnnotations)]
-		rest = rest[len(batch):]
-		out.Annotations = batch
-		if _, _, err := c.rc.GH.Checks.UpdateCheckRun(ctx, c.rc.Owner, c.rc.Name, id, github.UpdateCheckRunOptions{Name: name, Output: out}); err != nil {
-			return fmt.Errorf("annotate check run %s: %w", name, err)
-		}
+	if err := annotate(ctx, c.rc, id, name, out, rest); err != nil {
+		return err
 	}
 	return store.CompleteCheckRun(ctx, c.d.Pool, id)
 }

@@ -151,25 +151,30 @@ func escapeCell(s string) string {
 }
 
 func postCompletedCheck(ctx context.Context, rc *repoContext, name, sha, conclusion, title, summary string, annotations []*github.CheckRunAnnotation) error {
-	first := annotations
-	if len(first) > maxAnnotations {
-		first = first[:maxAnnotations]
-	}
+	out := &github.CheckRunOutput{Title: github.String(title), Summary: github.String(capOutput(summary, ""))}
+	out.Annotations, annotations = splitAnnotations(annotations)
 	cr, _, err := rc.GH.Checks.CreateCheckRun(ctx, rc.Owner, rc.Name, github.CreateCheckRunOptions{
-		Name: name, HeadSHA: sha, Status: github.String("completed"), Conclusion: github.String(conclusion),
-		Output: &github.CheckRunOutput{Title: github.String(title), Summary: github.String(capOutput(summary, "")), Annotations: first},
+		Name: name, HeadSHA: sha, Status: github.String("completed"), Conclusion: github.String(conclusion), Output: out,
 	})
 	if err != nil {
 		return fmt.Errorf("create %s check run: %w", name, err)
 	}
-	for rest := annotations[len(first):]; len(rest) > 0; {
-		batch := rest[:min(len(rest), maxAnnotations)]
-		rest = rest[len(batch):]
-		_, _, err := rc.GH.Checks.UpdateCheckRun(ctx, rc.Owner, rc.Name, cr.GetID(), github.UpdateCheckRunOptions{
-			Name:   name,
-			Output: &github.CheckRunOutput{Title: github.String(title), Summary: github.String(capOutput(summary, "")), Annotations: batch},
-		})
-		if err != nil {
+	return annotate(ctx, rc, cr.GetID(), name, out, annotations)
+}
+
+// splitAnnotations cuts off the first request's worth (GitHub takes 50 at
+// a time).
+func splitAnnotations(a []*github.CheckRunAnnotation) (first, rest []*github.CheckRunAnnotation) {
+	n := min(len(a), maxAnnotations)
+	return a[:n], a[n:]
+}
+
+// annotate sends the remaining annotations of a check run in batches of 50,
+// each with the run's output (GitHub requires it); they accumulate.
+func annotate(ctx context.Context, rc *repoContext, id int64, name string, out *github.CheckRunOutput, rest []*github.CheckRunAnnotation) error {
+	for len(rest) > 0 {
+		out.Annotations, rest = splitAnnotations(rest)
+		if _, _, err := rc.GH.Checks.UpdateCheckRun(ctx, rc.Owner, rc.Name, id, github.UpdateCheckRunOptions{Name: name, Output: out}); err != nil {
 			return fmt.Errorf("annotate %s check run: %w", name, err)
 		}
 	}

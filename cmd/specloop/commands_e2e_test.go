@@ -398,3 +398,35 @@ func TestLoopRetry(t *testing.T) {
 	}
 	require.Contains(t, string(prompt), fmt.Sprintf("Cycle %d concluded failure", cycles[0].ID), "the previous failure is in the prompt")
 }
+
+// TestSpecCheckManyAnnotations: more problems than GitHub takes in one
+// request (50) all reach the check run, in batches.
+func TestSpecCheckManyAnnotations(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stackOptions{})
+	dir, git := cloneAs(t, st, st.Repo)
+	var b strings.Builder
+	for range 121 {
+		b.WriteString("- [ ] [dup-1] the same id again\n")
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "specs", "dups.md"), []byte(b.String()), 0o644))
+	git("add", "-A")
+	git("commit", "-qm", "many problems")
+	git("push", "-q", "origin", "main")
+	sha, err := st.Emulator.Ref(st.Owner, st.Repo, "heads/main")
+	require.NoError(t, err)
+	deadline := time.Now().Add(time.Minute)
+	annotations := func() int {
+		if out := checksAt(st, st.Repo, sha)["specloop/spec"].GetOutput(); out != nil {
+			return len(out.Annotations)
+		}
+		return 0
+	}
+	for time.Now().Before(deadline) && annotations() < 120 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cr := checksAt(st, st.Repo, sha)["specloop/spec"]
+	require.NotNil(t, cr)
+	require.Equal(t, "failure", cr.GetConclusion())
+	require.Len(t, cr.GetOutput().Annotations, 120, "120 duplicate-id problems, sent 50 at a time")
+}
