@@ -3,9 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"path/filepath"
-	"sort"
 
 	"github.com/riverqueue/river"
 
@@ -104,25 +101,10 @@ func (w *DrainWorker) openSpecs(ctx context.Context, rc *repoContext) ([]*spec.S
 		return nil, err
 	}
 	defer wd.Close()
-	var paths []string
-	err = filepath.WalkDir(wd.Path, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(wd.Path, p)
-		rel = filepath.ToSlash(rel)
-		if e.IsDir() && (rel == ".git" || rel == ".specloop") {
-			return filepath.SkipDir
-		}
-		if !e.IsDir() && rc.Config.IsSpec(rel) {
-			paths = append(paths, rel)
-		}
-		return nil
-	})
+	paths, err := rc.Config.SpecFiles(wd.Path)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(paths)
 	var specs []*spec.Spec
 	for _, p := range paths {
 		src, err := wd.ReadFile(p)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -167,6 +170,30 @@ func forbiddenEnv(name string) bool {
 
 // IsSpec reports whether path is a spec under the config's globs.
 func (c *RepoConfig) IsSpec(path string) bool { return spec.Match(c.Specs, path) }
+
+// SpecFiles lists the spec files of a working copy, in path order.
+func (c *RepoConfig) SpecFiles(dir string) ([]string, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() && (rel == ".git" || rel == ".specloop") {
+			return filepath.SkipDir
+		}
+		if !e.IsDir() && c.IsSpec(rel) {
+			paths = append(paths, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list specs: %w", err)
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
 
 // Protected reports whether the agent may not change path: specs and the
 // repo config are the bot's alone.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/specloop/specloop/agent"
@@ -135,22 +134,10 @@ func pickSpec(wd *workspace.Workdir, cfg *jobs.RepoConfig, path string) (*spec.S
 		}
 		return spec.Parse(path, src)
 	}
-	var paths []string
-	filepath.WalkDir(wd.Path, func(p string, e os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		rel, _ := filepath.Rel(wd.Path, p)
-		rel = filepath.ToSlash(rel)
-		if e.IsDir() && rel == ".git" {
-			return filepath.SkipDir
-		}
-		if !e.IsDir() && cfg.IsSpec(rel) {
-			paths = append(paths, rel)
-		}
-		return nil
-	})
-	sort.Strings(paths)
+	paths, err := cfg.SpecFiles(wd.Path)
+	if err != nil {
+		return nil, err
+	}
 	var first *spec.Spec
 	for _, p := range paths {
 		src, err := wd.ReadFile(p)
