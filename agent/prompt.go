@@ -39,9 +39,6 @@ const (
 	HeaderAllowedPaths   = "Allowed-Paths"
 )
 
-// RepoConfigPath is the repo configuration no agent may edit.
-const RepoConfigPath = ".github/specloop.yml"
-
 // DefaultAuditFile is where the auditor writes its verdict when
 // PromptInput.AuditFile is empty.
 const DefaultAuditFile = ".specloop/audit.json"
@@ -76,6 +73,9 @@ type PromptInput struct {
 	// SpecPath is the spec file, relative to the working copy; empty for a
 	// spec that is an issue body.
 	SpecPath string
+	// ConfigPath is the repo config file (repoconfig.Path), which no agent
+	// may edit.
+	ConfigPath string
 	// RepoInstructions is the content of the repo's AGENTS.md, if any.
 	RepoInstructions string
 	// PreviousFailure says how the last cycle of this obligation failed.
@@ -206,7 +206,7 @@ func Prompt(role Role, in PromptInput) string {
 	b.WriteString("## Rules\n\n")
 	if role == Auditor {
 		fmt.Fprintf(&b, "- Do not change any file other than `%s`.\n", in.auditFile())
-		fmt.Fprintf(&b, "- Fail the change if it edits a spec file or `%s`, or ticks the obligation's checkbox: only specloop may.\n", RepoConfigPath)
+		fmt.Fprintf(&b, "- Fail the change if it edits a spec file or `%s`, or ticks the obligation's checkbox: only specloop may.\n", in.ConfigPath)
 		if len(in.Paths) > 0 {
 			b.WriteString("- Fail the change if it writes files outside these globs:")
 			for _, p := range in.Paths {
@@ -216,9 +216,9 @@ func Prompt(role Role, in PromptInput) string {
 		}
 	} else {
 		if in.SpecPath != "" {
-			fmt.Fprintf(&b, "- Do not edit the spec file `%s`, any other spec file, or `%s`.\n", in.SpecPath, RepoConfigPath)
+			fmt.Fprintf(&b, "- Do not edit the spec file `%s`, any other spec file, or `%s`.\n", in.SpecPath, in.ConfigPath)
 		} else {
-			fmt.Fprintf(&b, "- Do not edit any spec file or `%s`.\n", RepoConfigPath)
+			fmt.Fprintf(&b, "- Do not edit any spec file or `%s`.\n", in.ConfigPath)
 		}
 		b.WriteString("- Do not tick the obligation's checkbox: specloop checks it off itself when the cycle succeeds.\n")
 		if len(in.Paths) > 0 {

@@ -163,5 +163,15 @@ func applyRecords(ctx context.Context, tx pgx.Tx, plan *Plan) error {
 			return err
 		}
 	}
+	for _, repo := range plan.Moved {
+		if err := store.InvalidateRepoConfig(ctx, tx, repo); err != nil {
+			return err
+		}
+	}
+	for _, id := range plan.Forget {
+		if err := store.ForgetInstallationConfigs(ctx, tx, id); err != nil {
+			return err
+		}
+	}
 	return nil
 }

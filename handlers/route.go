@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/store"
 )
 
@@ -37,6 +38,10 @@ type Plan struct {
 	Installations []store.Installation // written as given
 	Mentioned     []store.Installation // recorded if new, state left alone
 	Repos         []store.Repo
+	// Moved are repos whose default branch moved: their cached config is
+	// stale. Forget are installations whose repos' cached reads go.
+	Moved  []string
+	Forget []int64
 }
 
 // errBadPayload marks a body that parsed as JSON but lacks what the event
@@ -139,11 +144,14 @@ func (r *router) push(d *delivery) (*Plan, error) {
 	for _, c := range ev.Commits {
 		changed = append(changed, c.Added, c.Modified, c.Removed)
 	}
+	// Every push to the default branch may change the config the jobs
+	// read; the cached read goes stale in this delivery's transaction.
+	p := &Plan{Moved: []string{d.Repo}}
 	files := changedSpecCandidates(changed)
 	if len(files) == 0 {
-		return &Plan{}, nil
+		return p, nil
 	}
-	return &Plan{Jobs: []river.JobArgs{jobs.SpecPushArgs{
+	p.Jobs = []river.JobArgs{jobs.SpecPushArgs{
 		Repo:           d.Repo,
 		InstallationID: d.Installation,
 		Ref:            *ev.Ref,
@@ -151,7 +159,8 @@ func (r *router) push(d *delivery) (*Plan, error) {
 		After:          ev.After,
 		Files:          files,
 		Delivery:       d.GUID,
-	}}}, nil
+	}}
+	return p, nil
 }
 
 // changedSpecCandidates lists the changed Markdown files and the repo config:
@@ -161,7 +170,7 @@ func changedSpecCandidates(lists [][]string) []string {
 	var out []string
 	for _, list := range lists {
 		for _, f := range list {
-			if seen[f] || (path.Ext(f) != ".md" && f != jobs.ConfigPath) {
+			if seen[f] || (path.Ext(f) != ".md" && f != repoconfig.Path) {
 				continue
 			}
 			seen[f] = true
@@ -209,7 +218,7 @@ func (r *router) installation(d *delivery) (*Plan, error) {
 	case "suspend":
 		in.Suspended = true
 	}
-	p := &Plan{Installations: []store.Installation{in}}
+	p := &Plan{Installations: []store.Installation{in}, Forget: []int64{in.ID}}
 	for _, repo := range ev.Repositories {
 		p.Repos = append(p.Repos, repoRecord(in.ID, repo, d.Action == "deleted"))
 	}
@@ -222,7 +231,7 @@ func (r *router) installationRepos(d *delivery) (*Plan, error) {
 		return nil, badPayload("installation_repositories needs installation.id")
 	}
 	in := installationRecord(ev.Installation)
-	p := &Plan{Mentioned: []store.Installation{in}}
+	p := &Plan{Mentioned: []store.Installation{in}, Forget: []int64{in.ID}}
 	for _, repo := range ev.RepositoriesAdded {
 		p.Repos = append(p.Repos, repoRecord(in.ID, repo, false))
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/store"
 )
 
@@ -14,11 +15,8 @@ import (
 // button on specloop's check runs.
 type CheckRunWorker struct {
 	river.WorkerDefaults[CheckRunArgs]
-	d *Deps
+	d *deps
 }
-
-// ActionNext is the identifier of the "Next cycle" button.
-const ActionNext = "next"
 
 func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs]) error {
 	a := job.Args
@@ -50,7 +48,7 @@ func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs])
 	switch {
 	case a.Action == "rerequested":
 		_, err = w.d.queueCycle(ctx, run, "rerun", cycle.ObligationID)
-	case a.Action == "requested_action" && a.Identifier == ActionNext:
+	case a.Action == "requested_action" && a.Identifier == evidence.ActionNext:
 		_, err = w.d.queueCycle(ctx, run, "button", "")
 	default:
 		w.d.Logger.Info("unknown check run action", "identifier", a.Identifier)

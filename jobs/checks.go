@@ -1,42 +1,28 @@
-// The evidence a cycle posts: its check runs, from queued to completed,
-// within GitHub's limits.
+// The evidence a cycle posts: its check runs, from queued to completed.
 
 package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
-	"github.com/google/go-github/v62/github"
-
-	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/evidence"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
-// queuedOnly reports whether a check run is this attempt's and its step
-// never started.
-func (c *cycleRun) queuedOnly(id int64) bool {
-	for _, mine := range c.checks {
-		if mine == id {
-			return !c.started[id]
-		}
-	}
-	return false
-}
-
 // evidenceSteps are the steps that get a check run.
-var evidenceSteps = []string{StepImplement, StepVerify, StepAudit}
+var evidenceSteps = [...]string{cycle.StepImplement, cycle.StepVerify, cycle.StepAudit}
 
 // queueChecks creates the cycle's check runs, queued, on the commit it
 // starts from: the reviewer sees at once what is coming.
 func (c *cycleRun) queueChecks(ctx context.Context) {
 	c.checks = map[string]int64{}
 	for _, step := range evidenceSteps {
-		id, err := c.createCheck(ctx, "specloop/"+step, c.start, &github.CheckRunOutput{
-			Title:   github.String(step + " queued"),
-			Summary: github.String(fmt.Sprintf("Cycle %d of run %d: %s has not started yet. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))),
-		}, "queued", "")
+		summary := fmt.Sprintf("Cycle %d of run %d: %s has not started yet. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))
+		id, err := c.createCheck(ctx, step, c.start, "queued", step+" queued", summary)
 		if err != nil {
 			c.d.Logger.Warn("create check run", "step", step, "err", err)
 			continue
@@ -49,19 +35,14 @@ func (c *cycleRun) queueChecks(ctx context.Context) {
 // event.
 func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, "started", step+" started")
-	out := &github.CheckRunOutput{
-		Title:   github.String(step + " in progress"),
-		Summary: github.String(fmt.Sprintf("Cycle %d of run %d: %s is running. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))),
-	}
+	title := step + " in progress"
+	summary := fmt.Sprintf("Cycle %d of run %d: %s is running. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))
 	if c.started == nil {
 		c.started = map[int64]bool{}
 	}
 	if id, ok := c.checks[step]; ok {
 		c.started[id] = true
-		_, _, err := c.rc.GH.Checks.UpdateCheckRun(ctx, c.rc.Owner, c.rc.Name, id, github.UpdateCheckRunOptions{
-			Name: "specloop/" + step, Status: github.String("in_progress"), Output: out,
-		})
-		if err != nil {
+		if err := c.rc.checks().Start(ctx, id, "specloop/"+step, title, summary); err != nil {
 			c.d.Logger.Warn("start check run", "step", step, "err", err)
 		}
 		return
@@ -69,7 +50,7 @@ func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 	if c.checks == nil {
 		c.checks = map[string]int64{}
 	}
-	id, err := c.createCheck(ctx, "specloop/"+step, c.start, out, "in_progress", "")
+	id, err := c.createCheck(ctx, step, c.start, "in_progress", title, summary)
 	if err != nil {
 		c.d.Logger.Warn("create check run", "step", step, "err", err)
 		return
@@ -79,97 +60,60 @@ func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 }
 
 // StepFinished completes the step's check run with its evidence.
-func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *Evidence) {
-	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, ev.Conclusion, ev.Title)
+func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *cycle.Evidence) {
+	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, string(ev.Conclusion), ev.Title)
 	id, ok := c.checks[step]
 	if !ok {
 		return
 	}
-	if err := c.completeCheck(ctx, id, "specloop/"+step, ev); err != nil {
+	if err := c.completeCheck(ctx, id, ev); err != nil {
 		c.d.Logger.Warn("complete check run", "step", step, "err", err)
 		return
 	}
 	delete(c.checks, step)
 }
 
-func (c *cycleRun) createCheck(ctx context.Context, name, sha string, out *github.CheckRunOutput, status, conclusion string) (int64, error) {
-	opts := github.CreateCheckRunOptions{
-		Name: name, HeadSHA: sha, Status: github.String(status), Output: out,
-		ExternalID: github.String(fmt.Sprintf("cycle:%d", c.cycle.ID)), DetailsURL: github.String(c.d.runURL(c.run.ID)),
-	}
-	if conclusion != "" {
-		opts.Conclusion = github.String(conclusion)
-	}
-	cr, _, err := c.rc.GH.Checks.CreateCheckRun(ctx, c.rc.Owner, c.rc.Name, opts)
+// createCheck creates a check run of the cycle and records it, so it is
+// completed whatever happens to the cycle.
+func (c *cycleRun) createCheck(ctx context.Context, step, sha, status, title, summary string) (int64, error) {
+	name := "specloop/" + step
+	cr, err := c.rc.checks().Create(ctx, evidence.Run{
+		Name: name, HeadSHA: sha, Status: status, Title: title, Summary: summary,
+		ExternalID: fmt.Sprintf("cycle:%d", c.cycle.ID), DetailsURL: c.d.runURL(c.run.ID),
+	})
 	if err != nil {
-		return 0, fmt.Errorf("create check run %s: %w", name, err)
+		return 0, err
 	}
 	if err := store.RecordCheckRun(ctx, c.d.Pool, &store.CheckRun{ID: cr.GetID(), CycleID: c.cycle.ID, Repo: c.run.Repo,
-		Name: name, HeadSHA: sha, HTMLURL: cr.GetHTMLURL(), Completed: status == "completed"}); err != nil {
-		return cr.GetID(), err
+		Name: name, HeadSHA: sha, HTMLURL: cr.GetHTMLURL()}); err != nil {
+		return cr.GetID(), fmt.Errorf("record check run %s: %w", name, err)
 	}
 	return cr.GetID(), nil
 }
 
-// checkConclusion maps a step's conclusion to one GitHub accepts.
-func checkConclusion(s string) string {
-	switch s {
-	case "success", "failure", "neutral", "cancelled", "timed_out", "action_required", "skipped":
-		return s
-	}
-	return "neutral"
-}
-
-// completeCheck finishes a check run with evidence, in GitHub's limits:
-// output capped with a link to the full log, annotations in batches of 50.
-func (c *cycleRun) completeCheck(ctx context.Context, id int64, name string, ev *Evidence) error {
-	link := c.d.runURL(c.run.ID)
-	first, rest := splitAnnotations(findingsToAnnotations(ev.Findings))
-	out := &github.CheckRunOutput{
-		Title:       github.String(ev.Title),
-		Summary:     github.String(capOutput(ev.Summary+fmt.Sprintf("\n\nFull logs: [run page](%s)", link), link)),
-		Text:        github.String(capOutput(ev.Text, link)),
-		Annotations: first,
-	}
-	if ev.Text == "" {
-		out.Text = nil
-	}
-	_, _, err := c.rc.GH.Checks.UpdateCheckRun(ctx, c.rc.Owner, c.rc.Name, id, github.UpdateCheckRunOptions{
-		Name: name, Status: github.String("completed"), Conclusion: github.String(checkConclusion(ev.Conclusion)),
-		CompletedAt: &github.Timestamp{Time: time.Now()}, Output: out,
-		Actions: []*github.CheckRunAction{{Label: "Next cycle", Description: "Run the next obligation", Identifier: ActionNext}},
-	})
-	if err != nil {
-		return fmt.Errorf("complete check run %s: %w", name, err)
-	}
-	if err := annotate(ctx, c.rc, id, name, out, rest); err != nil {
+// completeCheck finishes a check run with a step's evidence and records
+// that it is complete.
+func (c *cycleRun) completeCheck(ctx context.Context, id int64, ev *cycle.Evidence) error {
+	if err := c.rc.checks().CompleteStep(ctx, id, ev, c.d.runURL(c.run.ID)); err != nil {
 		return err
 	}
 	return store.CompleteCheckRun(ctx, c.d.Pool, id)
 }
 
-func findingsToAnnotations(fs []agent.Finding) []*github.CheckRunAnnotation {
-	var out []*github.CheckRunAnnotation
-	for _, f := range fs {
-		level := "failure"
-		switch f.Severity {
-		case "warning":
-			level = "warning"
-		case "notice":
-			level = "notice"
+// queuedOnly reports whether a check run is this attempt's and its step
+// never started.
+func (c *cycleRun) queuedOnly(id int64) bool {
+	for _, mine := range c.checks {
+		if mine == id {
+			return !c.started[id]
 		}
-		line := max(f.Line, 1)
-		out = append(out, &github.CheckRunAnnotation{
-			Path: github.String(f.File), StartLine: github.Int(line), EndLine: github.Int(line),
-			AnnotationLevel: github.String(level), Message: github.String(f.Message),
-		})
 	}
-	return out
+	return false
 }
 
 // completeOpenChecks completes every check run of the cycle still open (a
 // crash, a stop, a shutdown): no check run is left spinning.
-func (c *cycleRun) completeOpenChecks(ctx context.Context, conclusion, summary string) {
+func (c *cycleRun) completeOpenChecks(ctx context.Context, conclusion state.Conclusion, summary string) {
 	open, err := store.OpenCheckRuns(ctx, c.d.Pool, c.cycle.ID)
 	if err != nil {
 		c.d.Logger.Error("open check runs", "cycle", c.cycle.ID, "err", err)
@@ -178,27 +122,28 @@ func (c *cycleRun) completeOpenChecks(ctx context.Context, conclusion, summary s
 	if len(open) == 0 {
 		return
 	}
-	gh := c.d.GitHub.Installation(c.run.InstallationID)
 	owner, name := splitRepo(c.run.Repo)
+	checks := evidence.NewCheckRuns(c.d.GitHub.Installation(c.run.InstallationID), owner, name)
 	if c.rc != nil {
-		gh = c.rc.GH
+		checks = c.rc.checks()
 	}
+	var errs []error
 	for _, cr := range open {
-		title, concl := "Cycle ended: "+conclusion, conclusion
+		title, concl := "Cycle ended: "+string(conclusion), conclusion
 		// A step of this cycle that never started (the cycle ended before
 		// it) is skipped, not failed.
 		if c.queuedOnly(cr.ID) {
-			title, concl = "Did not run: the cycle ended "+conclusion, "skipped"
+			title, concl = "Did not run: the cycle ended "+string(conclusion), state.Skipped
 		}
-		_, _, err := gh.Checks.UpdateCheckRun(ctx, owner, name, cr.ID, github.UpdateCheckRunOptions{
-			Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(checkConclusion(concl)),
-			CompletedAt: &github.Timestamp{Time: time.Now()},
-			Output:      &github.CheckRunOutput{Title: &title, Summary: github.String(capOutput(summary, ""))},
-		})
-		if err != nil {
-			c.d.Logger.Error("complete open check run", "check_run", cr.ID, "err", err)
+		if err := checks.Complete(ctx, cr.ID, cr.Name, concl, title, summary); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		store.CompleteCheckRun(ctx, c.d.Pool, cr.ID)
+		if err := store.CompleteCheckRun(ctx, c.d.Pool, cr.ID); err != nil {
+			errs = append(errs, fmt.Errorf("record check run %d complete: %w", cr.ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.d.Logger.Error("complete open check runs", "cycle", c.cycle.ID, "err", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/google/go-github/v62/github"
@@ -14,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/workspace"
 )
 
 // GitHub makes API clients for the app; app.Clients implements it, and
@@ -24,82 +26,74 @@ type GitHub interface {
 	Token(ctx context.Context, installationID int64) (string, error)
 }
 
-// Deps is what the workers share.
-type Deps struct {
+// Linker signs a run page's URL so only someone given the link can read it.
+type Linker interface {
+	RunURL(runID int64) string
+}
+
+// Config is what the workers share. NewClient takes a copy with defaults
+// filled in (WithDefaults) and never changes it afterwards.
+type Config struct {
 	// WorkerID tells this process's workers apart in cycle leases; empty
-	// means one is made up.
+	// means one is made up from the host and pid.
 	WorkerID  string
 	Pool      *pgxpool.Pool
 	GitHub    GitHub
 	Logger    *slog.Logger
 	PublicURL string // base of links in comments and check runs
 	AppSlug   string // "<slug>[bot]" is the app's own user
-	Engine    *Engine
-	Links     Linker // signs run-page links; nil leaves links unsigned
+	// Engine runs cycles and Mirrors holds the repos' mirrors; both nil in
+	// a process that runs no cycles (`specloop web`).
+	Engine  *cycle.Engine
+	Mirrors *workspace.Cache
+	Links   Linker // signs run-page links; nil leaves links unsigned
+	// Retention is how long events and artifacts are kept (30 days).
 	Retention time.Duration
-	// LeaseTTL is how long a cycle's lease lasts without a heartbeat; a dead
-	// worker's cycle is taken over this soon after it stops beating.
+	// LeaseTTL is how long a cycle's lease lasts without a heartbeat (30
+	// s); a dead worker's cycle is taken over this soon after it stops.
 	LeaseTTL time.Duration
+	// RepoCacheTTL bounds how long a repo's cached config is trusted when
+	// no push said it changed (6 h): a backstop for a lost webhook.
+	RepoCacheTTL time.Duration
+	// Workers is how many cycles this process runs at once; 0 makes an
+	// insert-only client (the `web` process).
+	Workers int
 }
 
-// Linker signs a run page's URL so only someone given the link can read it.
-type Linker interface {
-	RunURL(runID int64) string
-}
+// Defaults of Config.
+const (
+	DefaultRetention    = 30 * 24 * time.Hour
+	DefaultLeaseTTL     = 30 * time.Second
+	DefaultRepoCacheTTL = 6 * time.Hour
+)
 
-// ClientOptions sizes the worker pool.
-type ClientOptions struct {
-	Workers int // concurrent cycles in this process; 0 makes an insert-only client
-}
-
-// NewClient builds the River client: insert-only when opts.Workers is 0
-// (the `web` process), else with every worker and the periodic jobs.
-func NewClient(d *Deps, opts ClientOptions) (*river.Client[pgx.Tx], error) {
-	if d.LeaseTTL == 0 {
-		d.LeaseTTL = 30 * time.Second
+// WithDefaults returns a copy of c with every zero setting at its default.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if d.WorkerID == "" {
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.RepoCacheTTL <= 0 {
+		c.RepoCacheTTL = DefaultRepoCacheTTL
+	}
+	if c.WorkerID == "" {
 		host, _ := os.Hostname()
 		var b [4]byte
 		rand.Read(b[:])
-		d.WorkerID = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+		c.WorkerID = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 	}
-	cfg := &river.Config{Logger: d.Logger}
-	if opts.Workers > 0 {
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &IssueLabelWorker{d: d})
-		river.AddWorker(workers, &CommandWorker{d: d})
-		river.AddWorker(workers, &CheckRunWorker{d: d})
-		river.AddWorker(workers, &SpecPushWorker{d: d})
-		river.AddWorker(workers, &CycleWorker{d: d})
-		river.AddWorker(workers, &DrainWorker{d: d})
-		river.AddWorker(workers, &ScheduleWorker{d: d})
-		river.AddWorker(workers, &RetentionWorker{d: d})
-		river.AddWorker(workers, &ReaperWorker{d: d})
-		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 8},
-			QueueCycles:        {MaxWorkers: opts.Workers},
-		}
-		cfg.FetchPollInterval = 200 * time.Millisecond
-		cfg.FetchCooldown = 50 * time.Millisecond
-		cfg.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
-				return ScheduleArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
-				return RetentionArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(d.LeaseTTL/2), func() (river.JobArgs, *river.InsertOpts) {
-				return ReaperArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-		}
-	}
-	c, err := river.NewClient(riverpgxv5.New(d.Pool), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("job client: %w", err)
-	}
-	return c, nil
+	return c
+}
+
+// deps is the workers' shared, read-only view of the Config.
+type deps struct {
+	Config
+	repos *repoCache
 }
 
 // QueueCycles is the queue cycles run on, sized by WORKERS; everything else
@@ -107,27 +101,62 @@ func NewClient(d *Deps, opts ClientOptions) (*river.Client[pgx.Tx], error) {
 // never delays a 👀.
 const QueueCycles = "cycles"
 
-// splitRepo splits "owner/name".
-func splitRepo(full string) (string, string) {
-	owner, name, _ := strings.Cut(full, "/")
-	return owner, name
-}
-
-// installation resolves the installation of a repo when a delivery did not
-// carry one (repo webhooks do not).
-func (d *Deps) installation(ctx context.Context, repo string, id int64) (int64, error) {
-	if id != 0 {
-		return id, nil
+// NewClient builds the River client: insert-only when cfg.Workers is 0
+// (the `web` process), else with every worker and the periodic jobs.
+func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
+	d := newDeps(cfg)
+	rc := &river.Config{Logger: d.Logger}
+	if d.Workers > 0 {
+		rc.Workers = d.workers()
+		rc.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 8},
+			QueueCycles:        {MaxWorkers: d.Workers},
+		}
+		rc.FetchPollInterval = 200 * time.Millisecond
+		rc.FetchCooldown = 50 * time.Millisecond
+		rc.PeriodicJobs = d.periodicJobs()
 	}
-	owner, name := splitRepo(repo)
-	inst, _, err := d.GitHub.App().Apps.FindRepositoryInstallation(ctx, owner, name)
+	c, err := river.NewClient(riverpgxv5.New(d.Pool), rc)
 	if err != nil {
-		return 0, fmt.Errorf("find installation of %s: %w", repo, err)
+		return nil, fmt.Errorf("job client: %w", err)
 	}
-	return inst.GetID(), nil
+	return c, nil
 }
 
-func (d *Deps) runURL(runID int64) string {
+func newDeps(cfg Config) *deps {
+	cfg = cfg.WithDefaults()
+	return &deps{Config: cfg, repos: &repoCache{pool: cfg.Pool, gh: cfg.GitHub, logger: cfg.Logger, ttl: cfg.RepoCacheTTL}}
+}
+
+// workers registers every worker on d.
+func (d *deps) workers() *river.Workers {
+	w := river.NewWorkers()
+	river.AddWorker(w, &IssueLabelWorker{d: d})
+	river.AddWorker(w, &CommandWorker{d: d})
+	river.AddWorker(w, &CheckRunWorker{d: d})
+	river.AddWorker(w, &SpecPushWorker{d: d})
+	river.AddWorker(w, &CycleWorker{d: d})
+	river.AddWorker(w, &DrainWorker{d: d})
+	river.AddWorker(w, &ScheduleWorker{d: d})
+	river.AddWorker(w, &RetentionWorker{d: d})
+	river.AddWorker(w, &ReaperWorker{d: d})
+	return w
+}
+
+func (d *deps) periodicJobs() []*river.PeriodicJob {
+	every := func(interval time.Duration, args river.JobArgs) *river.PeriodicJob {
+		return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+			return args, nil
+		}, &river.PeriodicJobOpts{RunOnStart: true})
+	}
+	return []*river.PeriodicJob{
+		every(time.Minute, ScheduleArgs{}),
+		every(time.Hour, RetentionArgs{}),
+		every(d.LeaseTTL/2, ReaperArgs{}),
+	}
+}
+
+func (d *deps) runURL(runID int64) string {
 	if d.Links != nil {
 		return d.Links.RunURL(runID)
 	}

@@ -9,13 +9,15 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/repoconfig"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
 // CommandWorker carries out `/loop` commands.
 type CommandWorker struct {
 	river.WorkerDefaults[CommandArgs]
-	d *Deps
+	d *deps
 }
 
 // Usage is the reply to `/loop help` and to unknown commands.
@@ -104,7 +106,7 @@ func (w *CommandWorker) run(ctx context.Context, rc *repoContext, a CommandArgs)
 		if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
 			return "", err
 		} else if n >= rc.Config.Limits.CyclesPerPR {
-			return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, ConfigPath), nil
+			return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, repoconfig.Path), nil
 		}
 		c, err := w.d.queueCycle(ctx, run, trigger, obligation)
 		if err != nil {
@@ -127,7 +129,7 @@ func (w *CommandWorker) run(ctx context.Context, rc *repoContext, a CommandArgs)
 		if err != nil {
 			return "", err
 		}
-		if err := store.SetRunState(ctx, w.d.Pool, run.ID, "stopped"); err != nil {
+		if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
 			return "", err
 		}
 		w.d.event(ctx, run.ID, 0, "note", "", "cancelled", "stopped by @"+a.Sender)
@@ -181,36 +183,36 @@ func (w *CommandWorker) refuse(ctx context.Context, rc *repoContext, a CommandAr
 		"@%s sorry, only people with write access to this repository can drive specloop. A maintainer can run the command for you.\n%s", a.Sender, marker))
 }
 
-func (d *Deps) reply(ctx context.Context, rc *repoContext, issue int, body string) error {
+func (d *deps) reply(ctx context.Context, rc *repoContext, issue int, body string) error {
 	if _, _, err := rc.GH.Issues.CreateComment(ctx, rc.Owner, rc.Name, issue, &github.IssueComment{Body: &body}); err != nil {
 		return fmt.Errorf("reply on #%d: %w", issue, err)
 	}
 	return nil
 }
 
-func lastFailed(ctx context.Context, d *Deps, runID int64) (*store.Cycle, error) {
+func lastFailed(ctx context.Context, d *deps, runID int64) (*store.Cycle, error) {
 	cycles, err := store.ListCycles(ctx, d.Pool, runID)
 	if err != nil {
 		return nil, err
 	}
 	for i := len(cycles) - 1; i >= 0; i-- {
-		switch cycles[i].Conclusion {
-		case "failure", "timed_out", "cancelled", "action_required":
+		switch c := cycles[i].Conclusion; {
+		case c.Retryable():
 			return cycles[i], nil
-		case "success":
+		case c == state.Success:
 			return nil, nil
 		}
 	}
 	return nil, nil
 }
 
-func cycleCount(ctx context.Context, d *Deps, runID int64) (int, error) {
+func cycleCount(ctx context.Context, d *deps, runID int64) (int, error) {
 	cycles, err := store.ListCycles(ctx, d.Pool, runID)
 	return len(cycles), err
 }
 
 // status is the reply to `/loop status`: the run's cycles and the queue.
-func (d *Deps) status(ctx context.Context, run *store.Run) (string, error) {
+func (d *deps) status(ctx context.Context, run *store.Run) (string, error) {
 	cycles, err := store.ListCycles(ctx, d.Pool, run.ID)
 	if err != nil {
 		return "", err
@@ -223,16 +225,16 @@ func (d *Deps) status(ctx context.Context, run *store.Run) (string, error) {
 	fmt.Fprintf(&b, ". [Run page](%s)\n\n| cycle | trigger | obligation | state | conclusion |\n| --- | --- | --- | --- | --- |\n", d.runURL(run.ID))
 	queued := 0
 	for _, c := range cycles {
-		state := c.State
-		if c.State == "queued" {
+		where := string(c.State)
+		if c.State == state.CycleQueued {
 			queued++
-			state = fmt.Sprintf("queued (%s)", position(queued-1+running(cycles)))
+			where = fmt.Sprintf("queued (%s)", position(queued-1+running(cycles)))
 		}
 		ob := c.ObligationID
 		if ob == "" {
 			ob = "(next open)"
 		}
-		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s |\n", c.ID, c.Trigger, ob, state, dash(c.Conclusion))
+		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s |\n", c.ID, c.Trigger, ob, where, dash(string(c.Conclusion)))
 	}
 	if len(cycles) == 0 {
 		b.WriteString("| – | – | – | no cycles yet | – |\n")
@@ -242,7 +244,7 @@ func (d *Deps) status(ctx context.Context, run *store.Run) (string, error) {
 
 func running(cycles []*store.Cycle) int {
 	for _, c := range cycles {
-		if c.State == "running" {
+		if c.State == state.CycleRunning {
 			return 1
 		}
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/workspace"
 )
@@ -19,42 +21,46 @@ import (
 // agent and verify timeouts bound it.
 type CycleWorker struct {
 	river.WorkerDefaults[CycleArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *CycleWorker) Timeout(*river.Job[CycleArgs]) time.Duration { return -1 }
+
+// waitSnooze is how long a cycle that cannot start yet waits before it
+// looks again; looking costs a few queries and no GitHub request.
+const waitSnooze = 2 * time.Second
 
 var errStopRequested = errors.New("stop requested")
 
 func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error {
 	d := w.d
 	owner := fmt.Sprintf("%s/job-%d", d.WorkerID, job.ID)
-	cycle, err := store.GetCycle(ctx, d.Pool, job.Args.CycleID)
+	cy, err := store.GetCycle(ctx, d.Pool, job.Args.CycleID)
 	if err != nil {
 		return err
 	}
-	if cycle.State == "done" {
+	if cy.State == state.CycleDone {
 		return nil
 	}
 	// Waiting for an earlier cycle of the run costs no GitHub calls.
-	if pos, err := store.QueuePosition(ctx, d.Pool, cycle); err != nil {
+	if pos, err := store.QueuePosition(ctx, d.Pool, cy); err != nil {
 		return err
 	} else if pos > 0 {
-		return river.JobSnooze(2 * time.Second)
+		return river.JobSnooze(waitSnooze)
 	}
-	run, err := store.GetRun(ctx, d.Pool, cycle.RunID)
+	run, err := store.GetRun(ctx, d.Pool, cy.RunID)
 	if err != nil {
 		return err
 	}
 	// The repo's config (limits.concurrent) decides whether a slot is free;
-	// a repo that cannot be read is claimed anyway, and the cycle says why
+	// it comes from the cache, so a waiting cycle asks GitHub nothing. A
+	// repo that cannot be read is claimed anyway, and the cycle says why
 	// it failed.
 	limit := 0
-	rc, rcErr := d.openRepo(ctx, run.Repo, run.InstallationID)
-	if rcErr == nil {
+	if rc, err := d.repos.open(ctx, run.Repo, run.InstallationID); err == nil {
 		limit = rc.Config.Limits.Concurrent
 	}
-	claim, fence, err := store.ClaimCycle(ctx, d.Pool, cycle.ID, owner, d.LeaseTTL, limit)
+	claim, fence, err := store.ClaimCycle(ctx, d.Pool, cy.ID, owner, d.LeaseTTL, limit)
 	if err != nil {
 		return err
 	}
@@ -65,9 +71,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		// An earlier cycle of the run is active, the repo is at its limit,
 		// or a live worker holds this one; look again shortly. Snoozing
 		// does not use up attempts.
-		return river.JobSnooze(2 * time.Second)
+		return river.JobSnooze(waitSnooze)
 	}
-	if cycle, err = store.GetCycle(ctx, d.Pool, cycle.ID); err != nil {
+	if cy, err = store.GetCycle(ctx, d.Pool, cy.ID); err != nil {
 		return err
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
@@ -75,25 +81,22 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
-		d.heartbeat(cctx, cancel, cycle.ID, fence)
+		d.heartbeat(cctx, cancel, cy.ID, fence)
 	}()
 
-	c := &cycleRun{d: d, cycle: cycle, run: run, fence: fence, ctx: cctx}
-	if rcErr == nil {
-		c.rc = rc
-	}
+	c := &cycleRun{d: d, cycle: cy, run: run, fence: fence, cancel: cancel}
 	conclusion, summary := c.execute(cctx)
 	switch cause := context.Cause(cctx); {
 	case errors.Is(cause, store.ErrFenced):
 		// Another worker owns the cycle now: write nothing more.
-		d.Logger.Warn("cycle taken over by another worker", "cycle", cycle.ID)
+		d.Logger.Warn("cycle taken over by another worker", "cycle", cy.ID)
 		cancel(nil)
 		<-beatDone
 		return nil
 	case errors.Is(cause, errStopRequested):
-		conclusion, summary = "cancelled", "Stopped on request; nothing more was pushed."
+		conclusion, summary = state.Cancelled, "Stopped on request; nothing more was pushed."
 	case ctx.Err() != nil:
-		conclusion, summary = "cancelled", "The worker shut down during the cycle; `/loop retry` runs it again."
+		conclusion, summary = state.Cancelled, "The worker shut down during the cycle; `/loop retry` runs it again."
 	}
 	cancel(nil)
 	<-beatDone
@@ -102,20 +105,20 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer fcancel()
 	c.completeOpenChecks(fctx, conclusion, summary)
-	if err := store.FinishCycle(fctx, d.Pool, cycle.ID, fence, conclusion, summary); err != nil {
+	if err := store.FinishCycle(fctx, d.Pool, cy.ID, fence, conclusion, summary); err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			return nil
 		}
 		return err
 	}
-	d.event(fctx, run.ID, cycle.ID, "cycle", "", conclusion, summary)
-	d.Logger.Info("cycle finished", "cycle", cycle.ID, "run", run.ID, "repo", run.Repo, "conclusion", conclusion)
+	d.event(fctx, run.ID, cy.ID, "cycle", "", string(conclusion), summary)
+	d.Logger.Info("cycle finished", "cycle", cy.ID, "run", run.ID, "repo", run.Repo, "conclusion", conclusion)
 	return nil
 }
 
 // heartbeat extends the lease until ctx ends; it cancels the cycle when the
 // lease is lost or a stop is requested.
-func (d *Deps) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id, fence int64) {
+func (d *deps) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id, fence int64) {
 	t := time.NewTicker(d.LeaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -138,99 +141,113 @@ func (d *Deps) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id
 	}
 }
 
-// cycleRun is one cycle in progress on a worker.
+// cycleRun is one cycle in progress on a worker: it reports the engine's
+// progress as events and check runs, and publishes the result.
 type cycleRun struct {
-	d     *Deps
-	ctx   context.Context
+	d     *deps
 	cycle *store.Cycle
 	run   *store.Run
 	fence int64
-	rc    *repoContext
-	start string // the commit the cycle started from
+	// cancel stops the cycle; a write refused by the fence cancels it
+	// with store.ErrFenced, so nothing more is written or pushed.
+	cancel context.CancelCauseFunc
+	rc     *repoContext
+	start  string // the commit the cycle started from
 	// checks are this attempt's check runs on the start commit, by step;
 	// started holds those whose step began.
 	checks  map[string]int64
 	started map[int64]bool
 }
 
-func (c *cycleRun) execute(ctx context.Context) (conclusion, summary string) {
+func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	d := c.d
-	if d.Engine == nil {
-		return "failure", "this process runs no cycles (web only)"
+	if d.Engine == nil || d.Mirrors == nil {
+		return state.Failure, "this process runs no cycles (web only)"
 	}
 	prepStart := time.Now()
-	if c.rc == nil {
-		rc, err := d.openRepo(ctx, c.run.Repo, c.run.InstallationID)
-		if err != nil {
-			return "failure", "Could not read the repository or its config: " + err.Error()
-		}
-		c.rc = rc
+	rc, err := d.repos.fresh(ctx, c.run.Repo, c.run.InstallationID)
+	if err != nil {
+		return state.Failure, "Could not read the repository or its config: " + err.Error()
 	}
-	rc := c.rc
-	c.completeOpenChecks(ctx, "cancelled", fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
+	c.rc = rc
+	c.completeOpenChecks(ctx, state.Cancelled, fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
 	token, err := d.GitHub.Token(ctx, rc.InstallationID)
 	if err != nil {
-		return "failure", "Could not get an installation token: " + err.Error()
+		return state.Failure, "Could not get an installation token: " + err.Error()
 	}
-	cloneURL := rc.Repo.GetCloneURL()
 	fetchStart := time.Now()
-	if _, err := d.Engine.Mirrors.Fetch(ctx, cloneURL, token); err != nil {
-		return "failure", "Could not fetch the repository: " + err.Error()
+	if _, err := d.Mirrors.Fetch(ctx, rc.CloneURL, token); err != nil {
+		return state.Failure, "Could not fetch the repository: " + err.Error()
 	}
 	fetchTook := time.Since(fetchStart)
 	c.start = rc.HeadSHA
 	if ref, resp, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+c.run.Branch); err == nil {
 		c.start = ref.GetObject().GetSHA()
 	} else if resp == nil || resp.StatusCode != 404 {
-		return "failure", "Could not read the run's branch: " + err.Error()
+		return state.Failure, "Could not read the run's branch: " + err.Error()
 	}
 	checkoutStart := time.Now()
 	c.queueChecks(ctx)
-	wd, err := d.Engine.Mirrors.Checkout(ctx, cloneURL, c.start)
+	wd, err := d.Mirrors.Checkout(ctx, rc.CloneURL, c.start)
 	if err != nil {
-		return "failure", "Could not prepare a working copy: " + err.Error()
+		return state.Failure, "Could not prepare a working copy: " + err.Error()
 	}
 	defer wd.Close()
-	d.event(ctx, c.run.ID, c.cycle.ID, "step", StepPrepare, "success",
+	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPrepare, string(state.Success),
 		fmt.Sprintf("working copy of %s at %.12s ready in %s (fetch %s, checkout %s)", rc.Full, c.start,
 			time.Since(prepStart).Round(time.Millisecond), fetchTook.Round(time.Millisecond), time.Since(checkoutStart).Round(time.Millisecond)))
 
 	sp, err := c.loadSpec(ctx, wd)
 	if err != nil {
-		return "failure", err.Error()
+		return state.Failure, err.Error()
 	}
-	res := d.Engine.Run(ctx, wd, CycleInput{
-		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailure: c.previousFailure,
+	failures, err := c.previousFailures(ctx)
+	if err != nil {
+		return state.Failure, err.Error()
+	}
+	res := d.Engine.Run(ctx, wd, cycle.Input{
+		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
 	}, c)
 	c.storeArtifacts(ctx, res)
 	if !res.Publish || ctx.Err() != nil {
 		return res.Conclusion, res.Summary
 	}
-	if err := c.publish(ctx, wd, sp, res, token); err != nil {
+	if err := c.publish(ctx, wd, sp, res); err != nil {
 		if ctx.Err() != nil {
-			return "cancelled", "Stopped before publishing; nothing was pushed."
+			return state.Cancelled, "Stopped before publishing; nothing was pushed."
 		}
-		return "failure", "Publishing failed: " + err.Error()
+		return state.Failure, "Publishing failed: " + err.Error()
 	}
 	return res.Conclusion, res.Summary
+}
+
+// recordObligation writes the cycle's obligation and head; a refusal by
+// the fence stops the cycle.
+func (c *cycleRun) recordObligation(ctx context.Context, ob *spec.Obligation, sha string) error {
+	err := store.UpdateCycle(ctx, c.d.Pool, c.cycle.ID, c.fence, ob.ID, ob.Text, sha)
+	if errors.Is(err, store.ErrFenced) {
+		c.cancel(store.ErrFenced)
+	}
+	return err
 }
 
 // Selected records the obligation as soon as it is chosen, so the run page
 // and /loop status show it while the cycle runs.
 func (c *cycleRun) Selected(ctx context.Context, ob *spec.Obligation) {
 	if ob == nil {
-		c.d.event(ctx, c.run.ID, c.cycle.ID, "step", StepSelect, "neutral", "no open obligation")
+		c.d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepSelect, string(state.Neutral), "no open obligation")
 		return
 	}
-	if err := store.UpdateCycle(ctx, c.d.Pool, c.cycle.ID, c.fence, ob.ID, ob.Text, c.start); err != nil {
+	if err := c.recordObligation(ctx, ob, c.start); err != nil {
 		c.d.Logger.Warn("record obligation", "cycle", c.cycle.ID, "err", err)
+		return
 	}
-	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", StepSelect, "success", fmt.Sprintf("obligation %s: %s", ob.ID, ob.Text))
+	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepSelect, string(state.Success), fmt.Sprintf("obligation %s: %s", ob.ID, ob.Text))
 }
 
 func (c *cycleRun) loadSpec(ctx context.Context, wd *workspace.Workdir) (*spec.Spec, error) {
 	rc := c.rc
-	if c.run.Kind == "issue" {
+	if c.run.Kind == state.RunIssue {
 		issue, _, err := rc.GH.Issues.Get(ctx, rc.Owner, rc.Name, c.run.Issue)
 		if err != nil {
 			return nil, fmt.Errorf("read issue #%d: %w", c.run.Issue, err)
@@ -252,29 +269,35 @@ func (c *cycleRun) loadSpec(ctx context.Context, wd *workspace.Workdir) (*spec.S
 	return s, nil
 }
 
-// previousFailure is the summary of the last failed cycle of an obligation
-// in this run, for the next attempt's prompt.
-func (c *cycleRun) previousFailure(id string) string {
-	cycles, err := store.ListCycles(c.ctx, c.d.Pool, c.run.ID)
+// previousFailures maps each obligation of the run whose last cycle failed
+// to how it failed, for the next attempt's prompt.
+func (c *cycleRun) previousFailures(ctx context.Context) (map[string]string, error) {
+	cycles, err := store.ListCycles(ctx, c.d.Pool, c.run.ID)
 	if err != nil {
-		return ""
+		return nil, fmt.Errorf("list the run's cycles: %w", err)
 	}
-	for i := len(cycles) - 1; i >= 0; i-- {
-		p := cycles[i]
-		if p.ID == c.cycle.ID || p.ObligationID != id || p.State != "done" {
-			continue
-		}
-		if p.Conclusion == "success" {
-			return ""
-		}
-		if p.Conclusion == "failure" || p.Conclusion == "timed_out" || p.Conclusion == "action_required" {
-			return fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
-		}
-	}
-	return ""
+	return lastFailures(cycles, c.cycle.ID), nil
 }
 
-func (c *cycleRun) storeArtifacts(ctx context.Context, res *Result) {
+// lastFailures keeps, per obligation, the summary of its last finished
+// cycle when that cycle failed; a later success clears it.
+func lastFailures(cycles []*store.Cycle, current int64) map[string]string {
+	out := map[string]string{}
+	for _, p := range cycles {
+		if p.ID == current || p.ObligationID == "" || p.State != state.CycleDone {
+			continue
+		}
+		switch p.Conclusion {
+		case state.Success:
+			delete(out, p.ObligationID)
+		case state.Failure, state.TimedOut, state.ActionRequired:
+			out[p.ObligationID] = fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
+		}
+	}
+	return out
+}
+
+func (c *cycleRun) storeArtifacts(ctx context.Context, res *cycle.Result) {
 	put := func(name string, b []byte) {
 		if len(b) == 0 {
 			return
@@ -291,7 +314,15 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *Result) {
 		put(e.Step+".log", e.Log)
 	}
 	put("patch.diff", res.Patch)
-	if a := res.Step(StepAudit); a != nil {
+	if a := res.Step(cycle.StepAudit); a != nil {
 		put("audit.md", []byte(a.Summary))
+	}
+}
+
+// event appends a run event; a failure to record is logged, not fatal.
+func (d *deps) event(ctx context.Context, runID, cycleID int64, kind, step, outcome, msg string) {
+	err := store.AppendEvent(ctx, d.Pool, &store.Event{RunID: runID, CycleID: cycleID, Kind: kind, Step: step, Outcome: outcome, Message: msg})
+	if err != nil {
+		d.Logger.Error("append event", "run", runID, "err", err)
 	}
 }

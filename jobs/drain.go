@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -15,7 +16,7 @@ import (
 // (branch and PR) per spec.
 type DrainWorker struct {
 	river.WorkerDefaults[DrainArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *DrainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error {
@@ -24,7 +25,7 @@ func (w *DrainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error
 	if err != nil {
 		return err
 	}
-	if d.Engine == nil || d.Engine.Mirrors == nil {
+	if d.Mirrors == nil {
 		return errors.New("drain needs a worker with a mirror cache")
 	}
 	specs, err := w.openSpecs(ctx, rc)
@@ -57,7 +58,7 @@ func (w *DrainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error
 			continue
 		}
 		run, err := store.UpsertRun(ctx, d.Pool, &store.Run{
-			Repo: rc.Full, InstallationID: rc.InstallationID, Branch: SpecBranch(rc.Config, s.Path), Kind: "spec", SpecPath: s.Path,
+			Repo: rc.Full, InstallationID: rc.InstallationID, Branch: rc.Config.SpecBranch(s.Path), Kind: state.RunSpec, SpecPath: s.Path,
 		})
 		if err != nil {
 			return err
@@ -92,11 +93,11 @@ func (w *DrainWorker) openSpecs(ctx context.Context, rc *repoContext) ([]*spec.S
 	if err != nil {
 		return nil, err
 	}
-	url := rc.Repo.GetCloneURL()
-	if _, err := w.d.Engine.Mirrors.Fetch(ctx, url, token); err != nil {
+	url := rc.CloneURL
+	if _, err := w.d.Mirrors.Fetch(ctx, url, token); err != nil {
 		return nil, err
 	}
-	wd, err := w.d.Engine.Mirrors.Checkout(ctx, url, rc.HeadSHA)
+	wd, err := w.d.Mirrors.Checkout(ctx, url, rc.HeadSHA)
 	if err != nil {
 		return nil, err
 	}

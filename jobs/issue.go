@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // cancels the run's cycles when the label goes.
 type IssueLabelWorker struct {
 	river.WorkerDefaults[IssueLabelArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelArgs]) error {
@@ -43,7 +44,7 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 		if err != nil {
 			return err
 		}
-		if err := store.SetRunState(ctx, w.d.Pool, run.ID, "stopped"); err != nil {
+		if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
 			return err
 		}
 		w.d.event(ctx, run.ID, 0, "note", "", "cancelled", fmt.Sprintf("label removed by @%s: %d cycle(s) cancelled", a.Sender, n))
@@ -57,7 +58,7 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 		return nil
 	}
 	run, err := store.UpsertRun(ctx, w.d.Pool, &store.Run{
-		Repo: a.Repo, InstallationID: rc.InstallationID, Branch: branch, Kind: "issue", Issue: a.Issue,
+		Repo: a.Repo, InstallationID: rc.InstallationID, Branch: branch, Kind: state.RunIssue, Issue: a.Issue,
 	})
 	if err != nil {
 		return err
@@ -89,7 +90,7 @@ func activeCycles(ctx context.Context, db store.DB, runID int64) (int, error) {
 	}
 	n := 0
 	for _, c := range cycles {
-		if c.State != "done" {
+		if c.State != state.CycleDone {
 			n++
 		}
 	}
@@ -97,14 +98,14 @@ func activeCycles(ctx context.Context, db store.DB, runID int64) (int, error) {
 }
 
 // queueCycle records a cycle and its job in one transaction.
-func (d *Deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligationID string) (*store.Cycle, error) {
+func (d *deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligationID string) (*store.Cycle, error) {
 	var c *store.Cycle
 	err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
 		var err error
 		if c, err = store.InsertCycle(ctx, tx, run.ID, trigger, obligationID); err != nil {
 			return err
 		}
-		if err := store.SetRunState(ctx, tx, run.ID, "active"); err != nil {
+		if err := store.SetRunState(ctx, tx, run.ID, state.RunActive); err != nil {
 			return err
 		}
 		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
@@ -121,10 +122,3 @@ func (d *Deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligati
 	return c, nil
 }
 
-// event appends a run event; a failure to record is logged, not fatal.
-func (d *Deps) event(ctx context.Context, runID, cycleID int64, kind, step, outcome, msg string) {
-	err := store.AppendEvent(ctx, d.Pool, &store.Event{RunID: runID, CycleID: cycleID, Kind: kind, Step: step, Outcome: outcome, Message: msg})
-	if err != nil {
-		d.Logger.Error("append event", "run", runID, "err", err)
-	}
-}

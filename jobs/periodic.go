@@ -31,7 +31,7 @@ func (ReaperArgs) Kind() string { return "reaper" }
 // processes ticking at once queue it once.
 type ScheduleWorker struct {
 	river.WorkerDefaults[ScheduleArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs]) error {
@@ -42,7 +42,7 @@ func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 	now := time.Now().Truncate(time.Minute)
 	client := river.ClientFromContext[pgx.Tx](ctx)
 	for _, r := range repos {
-		rc, err := w.d.openRepo(ctx, r.FullName, r.InstallationID)
+		rc, err := w.d.repos.open(ctx, r.FullName, r.InstallationID)
 		if err != nil {
 			w.d.Logger.Warn("schedule: open repo", "repo", r.FullName, "err", err)
 			continue
@@ -75,14 +75,11 @@ func Due(schedule string, minute time.Time) bool {
 // RetentionWorker prunes events and artifacts older than RETENTION.
 type RetentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *RetentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
 	keep := w.d.Retention
-	if keep <= 0 {
-		keep = 30 * 24 * time.Hour
-	}
 	events, artifacts, err := store.Prune(ctx, w.d.Pool, time.Now().Add(-keep))
 	if err != nil {
 		return err
@@ -94,7 +91,7 @@ func (w *RetentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 // ReaperWorker queues a takeover job for every cycle whose lease expired.
 type ReaperWorker struct {
 	river.WorkerDefaults[ReaperArgs]
-	d *Deps
+	d *deps
 }
 
 func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) error {

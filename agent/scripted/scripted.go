@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/repoconfig"
 )
 
 // Env vars the scripted agent reads.
@@ -198,7 +199,7 @@ func act(dir string, t *task, log io.Writer) error {
 		// config instead, which is just as protected.
 		target := t.specPath
 		if target == "" {
-			target = agent.RepoConfigPath
+			target = repoconfig.Path
 		}
 		spec := filepath.Join(dir, filepath.FromSlash(target))
 		f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)

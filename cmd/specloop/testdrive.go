@@ -21,30 +21,6 @@ import (
 	"github.com/specloop/specloop/store"
 )
 
-// testdriveReport is what the testdrive prints, as text or as one JSON line.
-type testdriveReport struct {
-	EmulatorURL string            `json:"emulator_url"`
-	Repo        string            `json:"repo"`
-	Tokens      map[string]string `json:"tokens"`
-	PullRequest struct {
-		Number int    `json:"number"`
-		URL    string `json:"url"`
-	} `json:"pull_request"`
-	CheckRuns []checkRunReport `json:"check_runs"`
-	RunPage   string           `json:"run_page"`
-	Issue     int              `json:"issue"`
-	Cycle     struct {
-		Obligation string `json:"obligation"`
-		Conclusion string `json:"conclusion"`
-		Summary    string `json:"summary"`
-	} `json:"cycle"`
-}
-
-type checkRunReport struct {
-	Name       string `json:"name"`
-	Conclusion string `json:"conclusion"`
-}
-
 func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("specloop testdrive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -72,13 +48,13 @@ func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !*asJSON {
 		fmt.Fprintln(stdout, "Starting PostgreSQL, the GitHub emulator and specloop…")
 	}
-	st, err := startStack(ctx, stackOptions{DatabaseURL: os.Getenv("DATABASE_URL"), Sandbox: *sb, Logger: logger})
+	st, err := stack.Start(ctx, stack.Options{DatabaseURL: os.Getenv("DATABASE_URL"), Sandbox: *sb, Logger: logger})
 	if err != nil {
 		return fail("%v", err)
 	}
 	defer st.Close()
 
-	report, err := st.driveIssue(ctx, *wait)
+	report, err := st.DriveIssue(ctx, *wait)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -86,7 +62,7 @@ func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		b, _ := json.Marshal(report)
 		fmt.Fprintln(stdout, string(b))
 	} else {
-		printReport(stdout, report, st)
+		printReport(stdout, report)
 	}
 	if *exit {
 		return 0
@@ -100,86 +76,7 @@ func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return 0
 }
 
-// driveIssue opens an issue as the maintainer, labels it, waits for the
-// first cycle to finish, and reads back what specloop did.
-func (st *stack) driveIssue(ctx context.Context, wait time.Duration) (*testdriveReport, error) {
-	gh := st.userClient("maintainer")
-	issue, _, err := gh.Issues.Create(ctx, st.Owner, st.Repo, &github.IssueRequest{
-		Title: github.String("Widget counter"), Body: github.String(issueBody),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open an issue on the emulator: %w", err)
-	}
-	if _, _, err := gh.Issues.AddLabelsToIssue(ctx, st.Owner, st.Repo, issue.GetNumber(), []string{"specloop"}); err != nil {
-		return nil, fmt.Errorf("label the issue: %w", err)
-	}
-	run, cycles, err := st.waitCycles(ctx, st.Repo, issue.GetNumber(), 1, wait)
-	if err != nil {
-		return nil, err
-	}
-	cycle := cycles[0]
-	r := &testdriveReport{EmulatorURL: st.Emulator.URL(), Repo: st.Owner + "/" + st.Repo, Tokens: st.Tokens, Issue: issue.GetNumber()}
-	r.Cycle.Obligation, r.Cycle.Conclusion, r.Cycle.Summary = cycle.ObligationID, cycle.Conclusion, cycle.Summary
-	r.RunPage = st.Links.RunURL(run.ID)
-	r.CheckRuns = []checkRunReport{}
-	for _, pr := range st.Emulator.PullRequests(st.Owner, st.Repo) {
-		if pr.GetHead().GetRef() != run.Branch {
-			continue
-		}
-		r.PullRequest.Number, r.PullRequest.URL = pr.GetNumber(), pr.GetHTMLURL()
-		runs, _, err := gh.Checks.ListCheckRunsForRef(ctx, st.Owner, st.Repo, pr.GetHead().GetSHA(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("read check runs: %w", err)
-		}
-		for _, cr := range runs.CheckRuns {
-			r.CheckRuns = append(r.CheckRuns, checkRunReport{Name: cr.GetName(), Conclusion: cr.GetConclusion()})
-		}
-	}
-	return r, nil
-}
-
-// waitCycles waits until the run of an issue (or PR) of repo has n
-// finished cycles, and returns the run and its cycles.
-func (st *stack) waitCycles(ctx context.Context, repo string, number, n int, wait time.Duration) (*store.Run, []*store.Cycle, error) {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		run, err := store.FindRun(ctx, st.Server.pool, st.Owner+"/"+repo, number)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, err
-		}
-		if err == nil {
-			cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID)
-			if err != nil {
-				return nil, nil, err
-			}
-			done := 0
-			for _, c := range cycles {
-				if c.State == "done" {
-					done++
-				}
-			}
-			if done >= n {
-				run, err = store.GetRun(ctx, st.Server.pool, run.ID)
-				return run, cycles, err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil, nil, fmt.Errorf("%w: %d cycle(s) of #%d did not finish within %s (run with -v to see the server's log)", errNoCycle, n, number, wait)
-}
-
-// userClient is a go-github client acting as one of the emulator's users.
-func (st *stack) userClient(user string) *github.Client {
-	c := github.NewClient(&http.Client{Timeout: 30 * time.Second}).WithAuthToken(st.Tokens[user])
-	c.BaseURL, _ = url.Parse(st.Emulator.URL() + "/")
-	return c
-}
-
-func printReport(w io.Writer, r *testdriveReport, st *stack) {
+func printReport(w io.Writer, r *stack.Report) {
 	fmt.Fprintf(w, "\nspecloop testdrive: issue #%d was labelled `specloop` by maintainer; the first cycle worked on %s and concluded %s.\n\n",
 		r.Issue, r.Cycle.Obligation, r.Cycle.Conclusion)
 	fmt.Fprintf(w, "%s\n\n", r.Cycle.Summary)
@@ -209,7 +106,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	em, err := emulator.New(emulator.Options{AppID: stackAppID, AppSlug: stackSlug, WebhookURL: *hook, WebhookSecret: *secret})
+	em, err := emulator.New(emulator.Options{AppID: stack.AppID, AppSlug: stack.AppSlug, WebhookURL: *hook, WebhookSecret: *secret})
 	if err != nil {
 		fmt.Fprintln(stderr, "specloop emulator:", err)
 		return 1
@@ -220,7 +117,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer em.Close()
-	if _, err := em.CreateRepo("acme", "widgets", emulator.RepoOptions{DefaultBranch: "main", Files: sampleRepo("specloop")}); err != nil {
+	if _, err := em.CreateRepo("acme", "widgets", emulator.RepoOptions{DefaultBranch: "main", Files: stack.SampleRepo("specloop")}); err != nil {
 		fmt.Fprintln(stderr, "specloop emulator:", err)
 		return 1
 	}

@@ -1,4 +1,4 @@
-package jobs
+package cycle
 
 import (
 	"bytes"
@@ -7,17 +7,20 @@ import (
 	"strings"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/internal/markdown"
+	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/workspace"
 )
 
 // tampered lists changed paths the agent may not touch: specs and the repo
 // config always; outside the spec's `paths:` when it sets them.
-func (e *Engine) tampered(cfg *RepoConfig, s *spec.Spec, changes []workspace.Change) []string {
+func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change) []string {
 	var bad []string
 	for _, c := range changes {
 		switch {
-		case cfg.Protected(c.Path) || (!isIssueSpec(s) && c.Path == s.Path):
+		case cfg.Protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path):
 			bad = append(bad, c.Path)
 		case len(s.Paths) > 0 && !spec.Match(s.Paths, c.Path):
 			bad = append(bad, c.Path)
@@ -28,7 +31,8 @@ func (e *Engine) tampered(cfg *RepoConfig, s *spec.Spec, changes []workspace.Cha
 
 // refuseTamper discards the agent's changes and concludes action_required
 // with the offending diff as the audit evidence.
-func (e *Engine) refuseTamper(ctx context.Context, wd *workspace.Workdir, res *Result, bad []string, rep Reporter) *Result {
+func (p *pass) refuseTamper(ctx context.Context, bad []string) {
+	e, wd, rep, res := p.e, p.wd, p.rep, p.res
 	rep.StepStarted(ctx, StepAudit)
 	diff, _ := wd.Diff(ctx)
 	diff = e.Redactor.Redact(diff)
@@ -37,12 +41,12 @@ func (e *Engine) refuseTamper(ctx context.Context, wd *workspace.Workdir, res *R
 		e.Logger.Error("discard tampered changes", "err", err)
 	}
 	ev := &Evidence{
-		Step: StepAudit, Conclusion: "action_required",
+		Step: StepAudit, Conclusion: state.ActionRequired,
 		Title: fmt.Sprintf("Tamper check failed: the agent changed %d protected file(s)", len(bad)),
 		Summary: "The agent may not edit spec files, `.github/specloop.yml`, or files outside the spec's `paths:`; only specloop checks an obligation off. " +
 			"The cycle's changes were discarded and nothing was pushed.\n\n**Tamper check:** failed\n\n" +
 			"| protected file |\n| --- |\n| `" + strings.Join(bad, "` |\n| `") + "` |\n",
-		Text: "```diff\n" + tail(string(offending), 60000) + "\n```",
+		Text: "```diff\n" + markdown.Tail(string(offending), 60000) + "\n```",
 		Log:  offending,
 	}
 	for _, p := range bad {
@@ -50,10 +54,8 @@ func (e *Engine) refuseTamper(ctx context.Context, wd *workspace.Workdir, res *R
 	}
 	res.Steps = append(res.Steps, ev)
 	rep.StepFinished(ctx, StepAudit, ev)
-	res.Conclusion = "action_required"
-	res.Summary = "The agent changed protected files (" + strings.Join(bad, ", ") + "); its changes were discarded. A human must look."
 	res.Patch = offending
-	return res
+	p.conclude(state.ActionRequired, "The agent changed protected files ("+strings.Join(bad, ", ")+"); its changes were discarded. A human must look.")
 }
 
 // filterDiff keeps the parts of a unified diff that touch paths.

@@ -1,4 +1,4 @@
-package agent
+package verify
 
 import (
 	"encoding/json"
@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// DetectVerify returns the verify command a repo's files suggest when
+// Detect returns the verify command a repo's files suggest when
 // neither the spec nor the repo config names one, or "" when nothing fits:
 // go.mod → "go test ./...", Cargo.toml → "cargo test", package.json with a
 // test script → "npm test", pyproject.toml, pytest.ini or setup.py →
 // "pytest". The first match in that order wins.
-func DetectVerify(dir string) string {
+func Detect(dir string) string {
 	exists := func(name string) bool {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		return err == nil && fi.Mode().IsRegular()

@@ -1,4 +1,4 @@
-package jobs
+package repoconfig
 
 import (
 	"testing"
@@ -26,7 +26,7 @@ schedule: "0 3 * * 1-5"
 drain: {max_cycles: 3}
 limits: {cycles_per_pr: 4, concurrent: 1}
 `
-	c, err := ParseRepoConfig([]byte(full))
+	c, err := Parse([]byte(full))
 	require.NoError(t, err)
 	require.Equal(t, []string{"docs/specs/*.md"}, c.Specs)
 	require.Equal(t, "bot", c.Label)
@@ -37,7 +37,7 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 	require.True(t, c.IsSpec("docs/specs/a.md"))
 	require.False(t, c.IsSpec("specs/a.md"))
 
-	d, err := ParseRepoConfig(nil)
+	d, err := Parse(nil)
 	require.NoError(t, err)
 	require.Equal(t, "specloop", d.Label)
 	require.Equal(t, DefaultAgentCommand, d.Agent.Command)
@@ -56,9 +56,23 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 		{"branch_prefix: bot", "must end with /"},
 	}
 	for _, b := range bad {
-		_, err := ParseRepoConfig([]byte(b.src))
+		_, err := Parse([]byte(b.src))
 		require.Error(t, err, b.src)
 		require.Contains(t, err.Error(), b.says, b.src)
 		require.Contains(t, err.Error(), ".github/specloop.yml")
+	}
+}
+
+func TestSpecBranch(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("branch_prefix: bot/\nspecs: [\"**/*.md\"]"))
+	require.NoError(t, err)
+	for in, want := range map[string]string{
+		"specs/auth.md":         "bot/spec/auth",
+		"specs/api/v2.md":       "bot/spec/api/v2",
+		"docs/Design Notes.md":  "bot/spec/docs/Design-Notes",
+		"specs/weird:~^name.md": "bot/spec/weird---name",
+	} {
+		require.Equal(t, want, cfg.SpecBranch(in), in)
 	}
 }

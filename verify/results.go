@@ -1,4 +1,4 @@
-package agent
+package verify
 
 import (
 	"regexp"
@@ -15,7 +15,7 @@ type Counts struct {
 	// Failing lists failed tests in the order the output reports them, at
 	// most maxFailing of them.
 	Failing []TestFailure
-	// Known reports that the output had a format ParseTestCounts knows;
+	// Known reports that the output had a format ParseCounts knows;
 	// without it the counts mean nothing.
 	Known bool
 }
@@ -37,7 +37,7 @@ const (
 	maxFailureMessage = 1 << 10
 )
 
-// ParseTestCounts reads test results from verify output. It knows:
+// ParseCounts reads test results from verify output. It knows:
 //
 //   - go test, with and without -v: "--- PASS/FAIL/SKIP: TestX (0.00s)"
 //     lines, counting subtests and not their parents, "file_test.go:12:
@@ -60,7 +60,7 @@ const (
 //
 // Output holding several formats (a script that runs two tools) adds them
 // up.
-func ParseTestCounts(output []byte) Counts {
+func ParseCounts(output []byte) Counts {
 	text := strings.ReplaceAll(string(output), "\r\n", "\n")
 	lines := strings.Split(text, "\n")
 	var total Counts
@@ -85,7 +85,7 @@ func ParseTestCounts(output []byte) Counts {
 func (c *Counts) addFailure(f TestFailure) {
 	f.Message = strings.TrimSpace(f.Message)
 	if len(f.Message) > maxFailureMessage {
-		f.Message = validUTF8Prefix(f.Message[:maxFailureMessage]) + " …"
+		f.Message = strings.ToValidUTF8(f.Message[:maxFailureMessage], "") + " …" // drops a rune the cut split
 	}
 	c.Failing = append(c.Failing, f)
 }

@@ -1,4 +1,4 @@
-package jobs
+package cycle
 
 import (
 	"context"
@@ -12,13 +12,18 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/internal/markdown"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/workspace"
 )
 
-func (e *Engine) audit(ctx context.Context, wd *workspace.Workdir, in CycleInput, rep Reporter, pin agent.PromptInput, env map[string]string, res *Result) *Evidence {
+// audit has an independent agent pass read the obligation and the diff
+// and write a verdict; whatever else it writes is discarded.
+func (p *pass) audit(ctx context.Context) *Evidence {
+	e, in, wd, rep, res := p.e, p.in, p.wd, p.rep, p.res
 	ev := &Evidence{Step: StepAudit}
 	if !*in.Config.Audit {
-		ev.Conclusion, ev.Title = "skipped", "Audit is off in .github/specloop.yml"
+		ev.Conclusion, ev.Title = state.Skipped, "Audit is off in .github/specloop.yml"
 		ev.Summary = "**Tamper check:** passed (no spec or config file changed)\n\nThe auditor pass is disabled (`audit: false`)."
 		res.Steps = append(res.Steps, ev)
 		rep.StepStarted(ctx, StepAudit)
@@ -31,17 +36,17 @@ func (e *Engine) audit(ctx context.Context, wd *workspace.Workdir, in CycleInput
 	// verdict is discarded.
 	saved, err := snapshot(wd, res.Changes)
 	if err != nil {
-		ev.Conclusion, ev.Title, ev.Summary = "failure", "Could not snapshot the change", err.Error()
+		ev.Conclusion, ev.Title, ev.Summary = state.Failure, "Could not snapshot the change", err.Error()
 		rep.StepFinished(ctx, StepAudit, ev)
 		return ev
 	}
-	apin := pin
+	apin := p.pin
 	apin.Diff = string(res.Patch)
 	apin.AuditFile = agent.DefaultAuditFile
 	prompt := agent.Prompt(agent.Auditor, apin)
 	res.Prompts["auditor"] = prompt
 	start := time.Now()
-	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, env, in.Config)
+	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config)
 	ev.Duration = time.Since(start)
 	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
 	if out != nil {
@@ -53,20 +58,20 @@ func (e *Engine) audit(ctx context.Context, wd *workspace.Workdir, in CycleInput
 	tamper := "**Tamper check:** passed (no spec or config file changed)\n\n"
 	switch {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
-		ev.Conclusion, ev.Title = "cancelled", "Stopped"
-		res.Conclusion, res.Summary = "cancelled", "The cycle was stopped during audit; nothing was pushed."
+		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
+		p.conclude(state.Cancelled, "The cycle was stopped during audit; nothing was pushed.")
 	case runErr != nil:
-		ev.Conclusion, ev.Title, ev.Summary = "failure", "The auditor could not be started", tamper+runErr.Error()
+		ev.Conclusion, ev.Title, ev.Summary = state.Failure, "The auditor could not be started", tamper+runErr.Error()
 	case out.TimedOut:
-		ev.Conclusion, ev.Title, ev.Summary = "failure", "The auditor timed out", tamper+"No verdict: the auditor ran past its timeout."
+		ev.Conclusion, ev.Title, ev.Summary = state.Failure, "The auditor timed out", tamper+"No verdict: the auditor ran past its timeout."
 	case verr != nil:
-		ev.Conclusion, ev.Title = "failure", "No valid verdict"
+		ev.Conclusion, ev.Title = state.Failure, "No valid verdict"
 		ev.Summary = tamper + "The audit fails because " + verr.Error() + "."
 	default:
 		ev.Findings = verdict.Findings
-		ev.Conclusion, ev.Title = "success", "Auditor verdict: pass"
+		ev.Conclusion, ev.Title = state.Success, "Auditor verdict: pass"
 		if !verdict.Passed() {
-			ev.Conclusion, ev.Title = "failure", "Auditor verdict: fail"
+			ev.Conclusion, ev.Title = state.Failure, "Auditor verdict: fail"
 		}
 		var b strings.Builder
 		b.WriteString(tamper)
@@ -74,7 +79,7 @@ func (e *Engine) audit(ctx context.Context, wd *workspace.Workdir, in CycleInput
 		if len(verdict.Findings) > 0 {
 			b.WriteString("\n| file | line | finding |\n| --- | --- | --- |\n")
 			for _, f := range verdict.Findings {
-				fmt.Fprintf(&b, "| `%s` | %d | %s |\n", f.File, f.Line, escapeCell(f.Message))
+				fmt.Fprintf(&b, "| `%s` | %d | %s |\n", f.File, f.Line, markdown.Cell(f.Message))
 			}
 		}
 		ev.Summary = b.String()

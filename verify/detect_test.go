@@ -1,4 +1,4 @@
-package agent
+package verify
 
 import (
 	"os"
@@ -37,7 +37,7 @@ func TestDetectVerify(t *testing.T) {
 				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 				require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 			}
-			require.Equal(t, tt.want, DetectVerify(dir))
+			require.Equal(t, tt.want, Detect(dir))
 		})
 	}
 }

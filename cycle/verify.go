@@ -1,4 +1,4 @@
-package jobs
+package cycle
 
 import (
 	"bytes"
@@ -8,29 +8,34 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/agent"
-	"github.com/specloop/specloop/workspace"
+	"github.com/specloop/specloop/internal/markdown"
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/verify"
 )
 
 // verifyCommand picks the verify command: the spec's, the repo config's, or
 // one detected from the project's files.
-func verifyCommand(in CycleInput, dir string) string {
+func verifyCommand(in Input, dir string) string {
 	if in.Spec.Verify != "" {
 		return in.Spec.Verify
 	}
 	if in.Config.Verify.Command != "" {
 		return in.Config.Verify.Command
 	}
-	return agent.DetectVerify(dir)
+	return verify.Detect(dir)
 }
 
-func (e *Engine) verify(ctx context.Context, wd *workspace.Workdir, in CycleInput, rep Reporter, pin agent.PromptInput, env map[string]string, res *Result) *Evidence {
-	cfg := in.Config
+// verify runs the verify command and, while it fails, gives the agent the
+// failure to fix, up to fix_attempts; it concludes the cycle only when it
+// was stopped or a fix touched protected files.
+func (p *pass) verify(ctx context.Context) *Evidence {
+	e, in, cfg, wd, rep, res := p.e, p.in, p.cfg, p.wd, p.rep, p.res
 	rep.StepStarted(ctx, StepVerify)
 	command := verifyCommand(in, wd.Path)
 	ev := &Evidence{Step: StepVerify}
 	res.Steps = append(res.Steps, ev)
 	if command == "" {
-		ev.Conclusion, ev.Title = "neutral", "No verify command"
+		ev.Conclusion, ev.Title = state.Neutral, "No verify command"
 		ev.Summary = "No `verify:` in the spec or `.github/specloop.yml`, and no go.mod, Cargo.toml, package.json or pyproject.toml to detect one from."
 		rep.StepFinished(ctx, StepVerify, ev)
 		return ev
@@ -41,57 +46,57 @@ func (e *Engine) verify(ctx context.Context, wd *workspace.Workdir, in CycleInpu
 	for {
 		r, err := e.Runner.Run(ctx, agent.Command{Dir: wd.Path, Shell: command, Network: cfg.Verify.Network, Timeout: time.Duration(cfg.Verify.Timeout)})
 		if err != nil {
-			ev.Conclusion, ev.Title = "failure", "The verify command could not be run"
+			ev.Conclusion, ev.Title = state.Failure, "The verify command could not be run"
 			ev.Summary = fmt.Sprintf("Command `%s`: %v", command, err)
 			break
 		}
 		output := e.Redactor.Redact(r.Output)
 		fmt.Fprintf(&log, "$ %s   # attempt %d, exit %d\n%s\n", command, attempts+1, r.ExitCode, output)
-		counts := agent.ParseTestCounts(output)
-		ev.Conclusion = "success"
+		counts := verify.ParseCounts(output)
+		ev.Conclusion = state.Success
 		switch {
 		case r.Cancelled || ctx.Err() != nil:
-			ev.Conclusion = "cancelled"
+			ev.Conclusion = state.Cancelled
 		case r.TimedOut:
-			ev.Conclusion = "timed_out"
+			ev.Conclusion = state.TimedOut
 		case r.ExitCode != 0:
-			ev.Conclusion = "failure"
+			ev.Conclusion = state.Failure
 		}
 		ev.Title = fmt.Sprintf("`%s` exited %d", command, r.ExitCode)
 		if r.TimedOut {
 			ev.Title = fmt.Sprintf("`%s` timed out after %s", command, time.Duration(cfg.Verify.Timeout))
 		}
 		ev.Summary = verifySummary(command, r.ExitCode, counts, attempts)
-		ev.Text = "```\n" + tail(string(output), 20000) + "\n```"
+		ev.Text = "```\n" + markdown.Tail(string(output), 20000) + "\n```"
 		ev.Findings = nil
 		for _, f := range counts.Failing {
 			if f.File != "" && f.Line > 0 {
 				ev.Findings = append(ev.Findings, agent.Finding{File: f.File, Line: f.Line, Message: f.Name + ": " + f.Message, Severity: "failure"})
 			}
 		}
-		if ev.Conclusion != "failure" || attempts >= *cfg.FixAttempts {
+		if ev.Conclusion != state.Failure || attempts >= *cfg.FixAttempts {
 			break
 		}
 		// Fix: give the agent the failure and verify again.
 		attempts++
-		fpin := pin
+		fpin := p.pin
 		fpin.VerifyFailure = string(output)
 		prompt := agent.Prompt(agent.Fixer, fpin)
 		res.Prompts[fmt.Sprintf("fixer-%d", attempts)] = prompt
-		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, env, cfg)
+		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg)
 		if err == nil {
 			fmt.Fprintf(&log, "--- fixer attempt %d (exit %d) ---\n%s\n", attempts, out.ExitCode, out.Log)
 		}
 		if ctx.Err() != nil {
-			ev.Conclusion = "cancelled"
+			ev.Conclusion = state.Cancelled
 			break
 		}
 		changes, cerr := wd.Changes(ctx)
 		if cerr == nil {
-			if bad := e.tampered(cfg, in.Spec, withoutScratch(changes)); len(bad) > 0 {
+			if bad := tampered(cfg, in.Spec, withoutScratch(changes)); len(bad) > 0 {
 				ev.Log = log.Bytes()
 				rep.StepFinished(ctx, StepVerify, ev)
-				e.refuseTamper(ctx, wd, res, bad, rep)
+				p.refuseTamper(ctx, bad)
 				return ev
 			}
 		}
@@ -99,13 +104,13 @@ func (e *Engine) verify(ctx context.Context, wd *workspace.Workdir, in CycleInpu
 	ev.Duration = time.Since(start)
 	ev.Log = log.Bytes()
 	rep.StepFinished(ctx, StepVerify, ev)
-	if ev.Conclusion == "cancelled" {
-		res.Conclusion, res.Summary = "cancelled", "The cycle was stopped during verify; nothing was pushed."
+	if ev.Conclusion == state.Cancelled {
+		p.conclude(state.Cancelled, "The cycle was stopped during verify; nothing was pushed.")
 	}
 	return ev
 }
 
-func verifySummary(command string, exit int, c agent.Counts, fixes int) string {
+func verifySummary(command string, exit int, c verify.Counts, fixes int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| | |\n| --- | --- |\n| command | `%s` |\n| exit code | %d |\n| fix attempts | %d |\n", command, exit, fixes)
 	if c.Known {

@@ -1,4 +1,9 @@
-package main
+// Package stack assembles specloop: the server of `specloop serve`, `web`
+// and `worker` (StartServer), and the whole product on one machine (Start):
+// a database, the GitHub emulator with a seeded repo and two users, and
+// specloop wired to both, for `specloop testdrive` and the end-to-end
+// tests.
+package stack
 
 import (
 	"context"
@@ -22,12 +27,11 @@ import (
 	"github.com/specloop/specloop/internal/pgtemp"
 )
 
-// stack is the whole product on one machine: a database, the GitHub
+// Stack is the whole product on one machine: a database, the GitHub
 // emulator with a seeded repo and two users, and specloop wired to both.
-// `specloop testdrive` and the end-to-end tests start it.
-type stack struct {
+type Stack struct {
 	Emulator     *emulator.Server
-	Server       *server
+	Server       *Server
 	URL          string // specloop's base URL
 	Owner, Repo  string
 	Tokens       map[string]string // user → personal token
@@ -40,17 +44,17 @@ type stack struct {
 	secrets []string // the webhook secret and the database URL, for leak checks
 	cfg     *app.Config
 	logger  *slog.Logger
-	workers []*server // more `specloop worker` processes on the same database
+	workers []*Server // more `specloop worker` processes on the same database
 }
 
-// addWorker starts another `specloop worker` against the stack's database
+// AddWorker starts another `specloop worker` against the stack's database
 // and GitHub, as a second replica would be.
-func (st *stack) addWorker(ctx context.Context) (*server, error) {
+func (st *Stack) AddWorker(ctx context.Context) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	w, err := startServer(ctx, "worker", st.cfg, st.logger, l, serverOptions{ExtraRO: []string{st.bin}, LeaseTTL: st.Server.leaseTTL})
+	w, err := StartServer(ctx, "worker", st.cfg, st.logger, l, ServerOptions{ExtraRO: []string{st.bin}, LeaseTTL: st.Server.LeaseTTL})
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -59,10 +63,14 @@ func (st *stack) addWorker(ctx context.Context) (*server, error) {
 	return w, nil
 }
 
-// agentBin is the scripted agent's binary, runnable inside sandboxes.
-func (st *stack) agentBin() string { return st.bin }
+// AgentBin is the scripted agent's binary, runnable inside sandboxes.
+func (st *Stack) AgentBin() string { return st.bin }
 
-type stackOptions struct {
+// Secrets are the webhook secret and the database URL, for leak checks.
+func (st *Stack) Secrets() []string { return st.secrets }
+
+// Options shape a Stack.
+type Options struct {
 	DatabaseURL string            // "" starts a throw-away cluster
 	Files       map[string]string // the sample repo; nil = sampleRepo
 	Sandbox     string            // bwrap (default) or none
@@ -71,13 +79,17 @@ type stackOptions struct {
 	Logger      *slog.Logger
 }
 
+// The app the stack registers with its emulator.
 const (
-	stackAppID = 1
-	stackSlug  = "specloop"
+	AppID   = 1
+	AppSlug = "specloop"
 )
 
-func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
-	st := &stack{Owner: "acme", Repo: "widgets", Tokens: map[string]string{}}
+// Start starts a Stack. The running binary is the scripted agent: run as
+// `<binary> agent-script` it must act as one (the specloop binary and its
+// tests do).
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	st := &Stack{Owner: "acme", Repo: "widgets", Tokens: map[string]string{}}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -109,7 +121,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 	}
 	secret := randomHex(20)
 	st.Emulator, err = emulator.New(emulator.Options{
-		AppID: stackAppID, AppPublicKey: &key.PublicKey, AppSlug: stackSlug, WebhookSecret: secret,
+		AppID: AppID, AppPublicKey: &key.PublicKey, AppSlug: AppSlug, WebhookSecret: secret,
 		Dir: filepath.Join(st.tmp, "github"), Logger: opts.Logger,
 	})
 	if err != nil {
@@ -121,7 +133,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 	}
 	files := opts.Files
 	if files == nil {
-		files = sampleRepo(agentBin)
+		files = SampleRepo(agentBin)
 	}
 	if _, err := st.Emulator.CreateRepo(st.Owner, st.Repo, emulator.RepoOptions{DefaultBranch: "main", Private: true, Files: files}); err != nil {
 		return nil, fmt.Errorf("seed the sample repo: %w", err)
@@ -141,16 +153,16 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 		sb = "bwrap"
 	}
 	cfg := &app.Config{
-		AppID: stackAppID, PrivateKey: key, PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		AppID: AppID, PrivateKey: key, PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 		WebhookSecret: secret, DatabaseURL: dbURL, GitHubAPIURL: emURL + "/", PublicURL: st.URL,
 		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: 30 * 24 * time.Hour, MirrorDir: filepath.Join(st.tmp, "mirrors"),
 	}
-	st.Server, err = startServer(ctx, "serve", cfg, opts.Logger, listener, serverOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
+	st.Server, err = StartServer(ctx, "serve", cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
 	if err != nil {
 		listener.Close()
 		return nil, err
 	}
-	st.Links = newLinker(cfg)
+	st.Links = NewLinker(cfg)
 	st.secrets = cfg.Secrets()
 	st.cfg, st.logger = cfg, opts.Logger
 	st.Emulator.SetWebhookURL(st.URL + "/webhooks")
@@ -159,12 +171,16 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 }
 
 // Close stops everything and removes what the stack created.
-func (st *stack) Close() {
+func (st *Stack) Close() {
 	for _, w := range st.workers {
-		w.shutdown(20 * time.Second)
+		if err := w.Shutdown(20 * time.Second); err != nil {
+			st.logger.Warn("stop worker", "err", err)
+		}
 	}
 	if st.Server != nil {
-		st.Server.shutdown(20 * time.Second)
+		if err := st.Server.Shutdown(20 * time.Second); err != nil {
+			st.logger.Warn("stop server", "err", err)
+		}
 	}
 	if st.Emulator != nil {
 		st.Emulator.Close()
@@ -211,9 +227,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// sampleRepo is the testdrive's repository: a tiny project, a spec with
+// SampleRepo is the testdrive's repository: a tiny project, a spec with
 // three obligations, and a config that runs the scripted agent.
-func sampleRepo(agentBin string) map[string]string {
+func SampleRepo(agentBin string) map[string]string {
 	return map[string]string{
 		"README.md": "# widgets\n\nA sample project for the specloop testdrive.\n",
 		"AGENTS.md": "Keep changes small. Write one file per obligation under impl/.\n",
@@ -245,12 +261,13 @@ The widget service, built one obligation at a time.
 	}
 }
 
-// issueBody is the spec of the issue the testdrive labels.
-const issueBody = `Build the widget counter.
+// IssueBody is the spec of the issue the testdrive labels.
+const IssueBody = `Build the widget counter.
 
 - [ ] [count-1] Count widgets by colour
 - [ ] [count-2] Report the total in the README
 - [ ] [count-3] Add a changelog entry
 `
 
-var errNoCycle = errors.New("no cycle finished in time")
+// ErrNoCycle means the cycles waited for did not finish in time.
+var ErrNoCycle = errors.New("no cycle finished in time")

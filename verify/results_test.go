@@ -1,4 +1,4 @@
-package agent
+package verify
 
 import (
 	"os"
@@ -175,7 +175,7 @@ func TestParseTestCounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, ParseTestCounts([]byte(tt.output)))
+			require.Equal(t, tt.want, ParseCounts([]byte(tt.output)))
 		})
 	}
 }
@@ -186,7 +186,7 @@ func TestParseTestCountsCapsFailures(t *testing.T) {
 	for i := range 300 {
 		out = append(out, []byte("--- FAIL: TestN"+string(rune('a'+i%26))+"x"+itoa(i)+" (0.00s)\n")...)
 	}
-	c := ParseTestCounts(out)
+	c := ParseCounts(out)
 	require.Equal(t, 300, c.Failed)
 	require.Len(t, c.Failing, maxFailing)
 }

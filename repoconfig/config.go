@@ -1,10 +1,11 @@
-package jobs
+package repoconfig
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,16 +18,16 @@ import (
 	"github.com/specloop/specloop/spec"
 )
 
-// ConfigPath is where a repo keeps its specloop config, read from the
-// default branch only: PR content is untrusted.
-const ConfigPath = agent.RepoConfigPath
+// Path is where a repo keeps its specloop config, read from the default
+// branch only: PR content is untrusted. No agent may edit it.
+const Path = ".github/specloop.yml"
 
 // DefaultLabel is the issue label that starts a run unless the config names
 // another.
 const DefaultLabel = "specloop"
 
-// RepoConfig is `.github/specloop.yml`; every field is optional.
-type RepoConfig struct {
+// Config is `.github/specloop.yml`; every field is optional.
+type Config struct {
 	Specs        []string     `yaml:"specs"`
 	Label        string       `yaml:"label"`
 	BranchPrefix string       `yaml:"branch_prefix"`
@@ -83,15 +84,15 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // DefaultAgentCommand runs Codex non-interactively with the prompt on stdin.
 const DefaultAgentCommand = agent.DefaultCommand
 
-// ParseRepoConfig parses and validates a repo config, filling defaults. An
+// Parse parses and validates a repo config, filling defaults. An
 // empty or missing file is the defaults. Errors name the line.
-func ParseRepoConfig(src []byte) (*RepoConfig, error) {
-	c := &RepoConfig{}
+func Parse(src []byte) (*Config, error) {
+	c := &Config{}
 	if len(bytes.TrimSpace(src)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(src))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			return nil, fmt.Errorf("%s: %s", ConfigPath, strings.TrimPrefix(err.Error(), "yaml: "))
+			return nil, fmt.Errorf("%s: %s", Path, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 	}
 	var errs []error
@@ -148,19 +149,19 @@ func ParseRepoConfig(src []byte) (*RepoConfig, error) {
 		c.Limits.Concurrent = 2
 	}
 	for _, name := range c.Agent.Env {
-		if forbiddenEnv(name) {
+		if ForbiddenEnv(name) {
 			errs = append(errs, fmt.Errorf("agent.env: %s may not be passed into the sandbox", name))
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s: %w", ConfigPath, errors.Join(errs...))
+		return nil, fmt.Errorf("%s: %w", Path, errors.Join(errs...))
 	}
 	return c, nil
 }
 
-// forbiddenEnv names the server's own secrets, which never enter a sandbox
+// ForbiddenEnv reports whether name is one of the server's own secrets, which never enter a sandbox
 // whatever a repo config asks.
-func forbiddenEnv(name string) bool {
+func ForbiddenEnv(name string) bool {
 	switch name {
 	case "WEBHOOK_SECRET", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "DATABASE_URL", "GITHUB_TOKEN", "GH_TOKEN", "TEST_DATABASE_URL":
 		return true
@@ -169,10 +170,10 @@ func forbiddenEnv(name string) bool {
 }
 
 // IsSpec reports whether path is a spec under the config's globs.
-func (c *RepoConfig) IsSpec(path string) bool { return spec.Match(c.Specs, path) }
+func (c *Config) IsSpec(path string) bool { return spec.Match(c.Specs, path) }
 
 // SpecFiles lists the spec files of a working copy, in path order.
-func (c *RepoConfig) SpecFiles(dir string) ([]string, error) {
+func (c *Config) SpecFiles(dir string) ([]string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -195,6 +196,23 @@ func (c *RepoConfig) SpecFiles(dir string) ([]string, error) {
 	return paths, nil
 }
 
+// SpecBranch is the branch of a spec's run: the prefix and the spec's path
+// without its extension, e.g. specloop/spec/auth.
+func (c *Config) SpecBranch(specPath string) string {
+	name := strings.TrimSuffix(specPath, path.Ext(specPath))
+	name = strings.TrimPrefix(name, "specs/")
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '/', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	return c.BranchPrefix + "spec/" + strings.Trim(b.String(), "/.")
+}
+
 // Protected reports whether the agent may not change path: specs and the
 // repo config are the bot's alone.
-func (c *RepoConfig) Protected(path string) bool { return path == ConfigPath || c.IsSpec(path) }
+func (c *Config) Protected(path string) bool { return path == Path || c.IsSpec(path) }

@@ -1,0 +1,367 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/internal/markdown"
+	"github.com/specloop/specloop/repoconfig"
+	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/workspace"
+)
+
+// Engine runs the steps of a cycle on a working copy: select, implement,
+// verify, fix, audit. It knows nothing of GitHub or the database, so the
+// same engine serves the workers and `specloop cycle` on a local checkout.
+type Engine struct {
+	Runner   agent.Runner // the sandbox
+	Redactor *agent.Redactor
+	Logger   *slog.Logger
+	// Getenv reads the worker's environment for the names a repo config
+	// passes to the agent (agent.env); nothing else enters the sandbox.
+	Getenv func(string) string
+	// LogCap bounds each stored log.
+	LogCap int
+	// SandboxErr, when set, is why this worker cannot run cycles (bwrap
+	// without user namespaces): cycles fail with it instead of running
+	// unsandboxed.
+	SandboxErr error
+}
+
+// Step names, as check runs and events show them.
+const (
+	StepPrepare   = "prepare"
+	StepSelect    = "select"
+	StepImplement = "implement"
+	StepVerify    = "verify"
+	StepAudit     = "audit"
+	StepPublish   = "publish"
+)
+
+// Reporter receives a cycle's progress: the workers turn it into check runs
+// and events, `specloop cycle` prints it.
+type Reporter interface {
+	// Selected says which obligation the cycle works on (nil: none left).
+	Selected(ctx context.Context, ob *spec.Obligation)
+	StepStarted(ctx context.Context, step string)
+	StepFinished(ctx context.Context, step string, ev *Evidence)
+}
+
+// Evidence is what a step leaves for a reviewer.
+type Evidence struct {
+	Step       string
+	Conclusion state.Conclusion
+	Title      string
+	Summary    string // Markdown
+	Text       string // details: log tail
+	Log        []byte // the full (capped, redacted) log, stored as an artifact
+	Findings   []agent.Finding
+	Duration   time.Duration
+}
+
+// Input is what a cycle works on.
+type Input struct {
+	Config *repoconfig.Config
+	Spec   *spec.Spec
+	// PinnedID, when set, is the obligation to work on (a retry); otherwise
+	// the spec's next open obligation.
+	PinnedID string
+	// PreviousFailures maps an obligation id to how its last cycle failed,
+	// for the next attempt's prompt; obligations that did not fail are
+	// absent.
+	PreviousFailures map[string]string
+}
+
+// Result is a cycle's outcome.
+type Result struct {
+	Conclusion state.Conclusion
+	Summary    string
+	Obligation *spec.Obligation
+	Steps      []*Evidence
+	Changes    []workspace.Change
+	Patch      []byte
+	Prompts    map[string]string // role → prompt, stored as artifacts
+	// Publish says whether to commit and push; Draft marks a failing
+	// verify or audit, pushed so the human sees the evidence.
+	Publish bool
+	Draft   bool
+	// Ticked is the spec file with the obligation checked off, when the
+	// cycle succeeded and the spec is a file.
+	Ticked []byte
+}
+
+// Step returns the evidence of a step, or nil if it did not run.
+func (r *Result) Step(name string) *Evidence {
+	for _, e := range r.Steps {
+		if e.Step == name {
+			return e
+		}
+	}
+	return nil
+}
+
+// Run runs select → implement → verify (→ fix) → audit on wd. It always
+// returns a Result with a conclusion; ctx cancellation concludes
+// `cancelled`.
+func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in Input, rep Reporter) *Result {
+	p := &pass{e: e, wd: wd, in: in, cfg: in.Config, rep: rep, res: &Result{Prompts: map[string]string{}}}
+	p.run(ctx)
+	return p.res
+}
+
+// pass is one cycle on one working copy: what every step reads and the
+// result they fill in.
+type pass struct {
+	e   *Engine
+	wd  *workspace.Workdir
+	in  Input
+	cfg *repoconfig.Config
+	rep Reporter
+	pin agent.PromptInput // the obligation's prompt input, shared by every role
+	env map[string]string // what enters the sandbox besides the working copy
+	res *Result
+}
+
+// conclude sets the cycle's conclusion once; later steps see it set and
+// stop.
+func (p *pass) conclude(c state.Conclusion, summary string) {
+	p.res.Conclusion, p.res.Summary = c, summary
+}
+
+func (p *pass) done() bool { return p.res.Conclusion != "" }
+
+func (p *pass) run(ctx context.Context) {
+	e, in, res := p.e, p.in, p.res
+	if e.SandboxErr != nil {
+		p.conclude(state.Failure, "this worker cannot sandbox cycles: "+e.SandboxErr.Error())
+		return
+	}
+	// Select.
+	ob, ok := selectObligation(in)
+	if !ok {
+		p.rep.Selected(ctx, nil)
+		summary := "Nothing to do: every obligation of the spec is done (or waits on one that is not)."
+		if in.PinnedID != "" {
+			summary = fmt.Sprintf("Nothing to do: obligation `%s` is done or no longer in the spec.", in.PinnedID)
+		}
+		p.conclude(state.Neutral, summary)
+		return
+	}
+	res.Obligation = ob
+	p.rep.Selected(ctx, ob)
+	instructions, _ := p.wd.ReadFile("AGENTS.md")
+	p.pin = agent.PromptInput{
+		Obligation:       agent.Obligation{ID: ob.ID, Text: ob.Text, Headings: ob.Headings, Section: ob.Section},
+		SpecPath:         specPathForPrompt(in.Spec),
+		ConfigPath:       repoconfig.Path,
+		RepoInstructions: string(instructions),
+		PreviousFailure:  in.PreviousFailures[ob.ID],
+		Paths:            in.Spec.Paths,
+	}
+	p.env = e.agentEnv(p.cfg)
+
+	changes := p.implement(ctx)
+	if p.done() {
+		return
+	}
+	if bad := tampered(p.cfg, in.Spec, changes); len(bad) > 0 {
+		p.refuseTamper(ctx, bad)
+		return
+	}
+	if len(changes) == 0 {
+		p.conclude(state.Neutral, "The agent made no change; nothing was pushed.")
+		return
+	}
+
+	// Verify, and fix while it fails.
+	verify := p.verify(ctx)
+	if p.done() { // stopped or tampered during a fix
+		return
+	}
+	changes, err := p.wd.Changes(ctx)
+	if err != nil {
+		p.conclude(state.Failure, "Could not read the changes: "+err.Error())
+		return
+	}
+	res.Changes = withoutScratch(changes)
+	if res.Patch, err = p.wd.Diff(ctx); err != nil {
+		p.conclude(state.Failure, "Could not diff the changes: "+err.Error())
+		return
+	}
+	res.Patch = e.Redactor.Redact(res.Patch)
+
+	audit := p.audit(ctx)
+	if p.done() {
+		return
+	}
+
+	res.Publish = true
+	switch {
+	case verify.Conclusion == state.Failure || verify.Conclusion == state.TimedOut:
+		res.Draft = true
+		p.conclude(state.Failure, "Verify still fails after the fix attempts; pushed as a draft so the evidence can be read.")
+	case audit.Conclusion == state.Failure:
+		res.Draft = true
+		p.conclude(state.Failure, "The auditor failed the change; pushed as a draft with its findings.")
+	default:
+		p.conclude(state.Success, fmt.Sprintf("Obligation `%s` done: %s", ob.ID, ob.Text))
+		p.tick()
+	}
+}
+
+// implement runs the agent on the obligation and returns what it changed
+// (scratch files left out); it concludes the cycle when the agent failed.
+func (p *pass) implement(ctx context.Context) []workspace.Change {
+	p.rep.StepStarted(ctx, StepImplement)
+	prompt := agent.Prompt(agent.Implementer, p.pin)
+	p.res.Prompts["implementer"] = prompt
+	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg)
+	impl := implementEvidence(p.res.Obligation, out, err)
+	changes, cerr := p.wd.Changes(ctx)
+	if cerr != nil {
+		impl.Conclusion, impl.Summary = state.Failure, impl.Summary+"\n\nCould not read the changes: "+cerr.Error()
+	}
+	changes = withoutScratch(changes)
+	impl.Summary += changesTable(changes)
+	p.res.Steps = append(p.res.Steps, impl)
+	p.rep.StepFinished(ctx, StepImplement, impl)
+	switch {
+	case ctx.Err() != nil || (out != nil && out.Cancelled):
+		p.conclude(state.Cancelled, "The cycle was stopped during implement; nothing was pushed.")
+	case out != nil && out.TimedOut:
+		p.conclude(state.TimedOut, fmt.Sprintf("The agent ran past its %s timeout; nothing was pushed.", time.Duration(p.cfg.Agent.Timeout)))
+	case impl.Conclusion != state.Success:
+		p.conclude(state.Failure, "The agent failed; nothing was pushed. "+impl.Title)
+	}
+	return changes
+}
+
+// tick checks the obligation off in the spec file, for the publishing
+// commit; an issue's spec is ticked on GitHub instead.
+func (p *pass) tick() {
+	sp, ob := p.in.Spec, p.res.Obligation
+	if sp.Path == "" || IsIssueSpec(sp) {
+		return
+	}
+	src, err := p.wd.ReadFile(sp.Path)
+	if err != nil {
+		p.e.Logger.Warn("read spec to tick", "spec", sp.Path, "err", err)
+		return
+	}
+	if p.res.Ticked, err = spec.Tick(sp.Path, src, ob.ID); err != nil && !errors.Is(err, spec.ErrNoCheckbox) {
+		p.e.Logger.Warn("tick obligation", "id", ob.ID, "err", err)
+	}
+}
+
+func selectObligation(in Input) (*spec.Obligation, bool) {
+	if in.PinnedID != "" {
+		ob := in.Spec.Obligation(in.PinnedID)
+		if ob == nil || ob.Done {
+			return nil, false
+		}
+		return ob, true
+	}
+	return in.Spec.Next()
+}
+
+// IsIssueSpec reports whether s is the body of an issue (spec.IssuePath)
+// rather than a file of the repository.
+func IsIssueSpec(s *spec.Spec) bool {
+	return strings.HasPrefix(s.Path, "issue-") && !strings.Contains(s.Path, "/")
+}
+
+func specPathForPrompt(s *spec.Spec) string {
+	if IsIssueSpec(s) {
+		return ""
+	}
+	return s.Path
+}
+
+// agentEnv is the environment the repo config passes into the sandbox: the
+// named variables from the worker's environment, never the server's secrets.
+func (e *Engine) agentEnv(cfg *repoconfig.Config) map[string]string {
+	env := map[string]string{}
+	for _, name := range cfg.Agent.Env {
+		if repoconfig.ForbiddenEnv(name) || e.Getenv == nil {
+			continue
+		}
+		if v := e.Getenv(name); v != "" {
+			env[name] = v
+		}
+	}
+	return env
+}
+
+func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, prompt, dir string, env map[string]string, cfg *repoconfig.Config) (*agent.Outcome, error) {
+	network := true // hosted agents need their API; a repo can turn it off
+	if cfg.Agent.Network != nil {
+		network = *cfg.Agent.Network
+	}
+	if role == agent.Auditor && cfg.Auditor != nil && cfg.Auditor.Command != "" {
+		command = cfg.Auditor.Command
+	}
+	return agent.Run(ctx, e.Runner, command, role, prompt, agent.RunOptions{
+		Dir: dir, Env: env, Network: network, Timeout: time.Duration(cfg.Agent.Timeout), LogCap: e.LogCap, Redactor: e.Redactor,
+	})
+}
+
+func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evidence {
+	ev := &Evidence{Step: StepImplement}
+	head := fmt.Sprintf("**Obligation** `%s`: %s\n\n", ob.ID, ob.Text)
+	if err != nil {
+		ev.Conclusion, ev.Title = state.Failure, "The agent could not be started"
+		ev.Summary = head + "Error: `" + err.Error() + "`\n\nCheck `agent.command` in `.github/specloop.yml`."
+		return ev
+	}
+	ev.Duration, ev.Log = out.Duration, out.Log
+	ev.Text = "```\n" + markdown.Tail(string(out.Log), 6000) + "\n```"
+	tokens := "not reported by the agent"
+	if out.Tokens != nil {
+		tokens = fmt.Sprintf("%d in, %d out, %d total", out.Tokens.Input, out.Tokens.Output, out.Tokens.Total)
+	}
+	switch {
+	case out.Cancelled:
+		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
+	case out.TimedOut:
+		ev.Conclusion, ev.Title = state.TimedOut, "The agent timed out"
+	case out.ExitCode != 0:
+		ev.Conclusion, ev.Title = state.Failure, fmt.Sprintf("The agent exited with %d", out.ExitCode)
+	default:
+		ev.Conclusion, ev.Title = state.Success, "The agent finished"
+	}
+	ev.Summary = head + fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
+		out.ExitCode, out.Duration.Round(time.Millisecond), tokens)
+	return ev
+}
+
+func changesTable(changes []workspace.Change) string {
+	if len(changes) == 0 {
+		return "\n**Files changed:** none.\n"
+	}
+	var b strings.Builder
+	b.WriteString("\n**Files changed**\n\n| file | | + | − |\n| --- | --- | --- | --- |\n")
+	for _, c := range changes {
+		fmt.Fprintf(&b, "| `%s` | %c | %d | %d |\n", c.Path, c.Status, c.Added, c.Deleted)
+	}
+	return b.String()
+}
+
+// ScratchDir holds files the bot and the auditor write in a working copy;
+// it is never part of a commit.
+const ScratchDir = ".specloop/"
+
+func withoutScratch(changes []workspace.Change) []workspace.Change {
+	out := changes[:0:0]
+	for _, c := range changes {
+		if !strings.HasPrefix(c.Path, ScratchDir) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,66 @@
+package stack
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/sandbox"
+	"github.com/specloop/specloop/workspace"
+)
+
+// SandboxLimits bound every sandboxed command of a cycle.
+var SandboxLimits = sandbox.Limits{CPU: time.Hour, Memory: 8 << 30, Processes: 512, Output: 4 << 20}
+
+// NewEngine builds the cycle engine for cfg; extraRO are more read-only
+// binds into every sandbox (the scripted agent). With SANDBOX=bwrap on a
+// host where bubblewrap cannot create user namespaces it says so in one
+// line and every cycle fails with that line: it never falls back to no
+// sandbox.
+func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraRO []string) (*cycle.Engine, error) {
+	driver, err := sandbox.New(cfg.Sandbox, logger)
+	if err != nil {
+		return nil, err
+	}
+	e := &cycle.Engine{
+		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits, ExtraRO: extraRO},
+		Redactor: agent.NewRedactor(cfg.Secrets()...),
+		Logger:   logger,
+		Getenv:   os.Getenv,
+	}
+	if cfg.Sandbox == "bwrap" {
+		if err := sandbox.Check(ctx); err != nil {
+			logger.Error("sandbox unavailable: cycles will fail until this is fixed", "err", err)
+			e.SandboxErr = err
+		}
+	}
+	return e, nil
+}
+
+// NewMirrors is the per-repo mirror cache of cfg's MIRROR_DIR, its working
+// copies owned by the sandbox user when bwrap runs them.
+func NewMirrors(cfg *app.Config, logger *slog.Logger) *workspace.Cache {
+	m := &workspace.Cache{Dir: cfg.MirrorDir, Logger: logger}
+	if cfg.Sandbox == "bwrap" {
+		m.TreeOwner = SandboxOwner()
+	}
+	return m
+}
+
+// SandboxOwner is who owns working copies: as root, bwrap runs commands as
+// sandbox.SandboxUID, and trees made for that user need no handing over.
+func SandboxOwner() *workspace.Owner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return &workspace.Owner{UID: sandbox.SandboxUID, GID: sandbox.SandboxUID}
+}
+
+// NewLinker signs run-page links with the webhook secret for a week.
+func NewLinker(cfg *app.Config) *app.Links {
+	return app.NewLinks(cfg.PublicURL, cfg.WebhookSecret, 7*24*time.Hour)
+}
