@@ -139,7 +139,8 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		pool.Close()
 		return nil, err
 	}
-	clients, err := app.NewClients(cfg)
+	metrics := handlers.NewMetrics(pool)
+	clients, err := app.NewClients(cfg, app.WithRegisterer(metrics.Registry))
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -176,7 +177,6 @@ func startServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
 	}
-	metrics := handlers.NewMetrics(pool)
 	var root http.Handler
 	var pages *handlers.RunPages
 	r := handlers.Router(nil, pool, metrics)
