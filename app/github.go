@@ -2,41 +2,87 @@ package app
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v62/github"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Clients makes GitHub API clients: one authenticated as the app (JWT) and
 // one per installation (installation tokens, refreshed before they expire).
+// Every request they send is counted in specloop_github_requests_total.
 type Clients struct {
-	baseURL *url.URL
-	apps    *ghinstallation.AppsTransport
-	base    http.RoundTripper
+	baseURL  *url.URL
+	appID    int64
+	key      *rsa.PrivateKey
+	apps     *ghinstallation.AppsTransport
+	base     http.RoundTripper
+	routes   *routeTable
+	requests *prometheus.CounterVec
 
 	mu    sync.Mutex
 	insts map[int64]*ghinstallation.Transport
 }
 
+// ClientOption configures NewClients.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	registerer prometheus.Registerer
+}
+
+// WithRegisterer registers specloop_github_requests_total with reg, so the
+// server's /metrics shows it. Without it requests are still counted, for
+// Requests, but exported nowhere.
+func WithRegisterer(reg prometheus.Registerer) ClientOption {
+	return func(o *clientOptions) { o.registerer = reg }
+}
+
 // NewClients builds the client factory for the app in cfg.
-func NewClients(cfg *Config) (*Clients, error) {
+func NewClients(cfg *Config, opts ...ClientOption) (*Clients, error) {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	u, err := url.Parse(cfg.GitHubAPIURL)
 	if err != nil {
 		return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
 	}
-	base := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
+	requests, err := newRequestCounter(o.registerer)
+	if err != nil {
+		return nil, err
 	}
-	apps := ghinstallation.NewAppsTransportFromPrivateKey(base, cfg.AppID, cfg.PrivateKey)
-	apps.BaseURL = trimSlash(cfg.GitHubAPIURL)
-	return &Clients{baseURL: u, apps: apps, base: base, insts: map[int64]*ghinstallation.Transport{}}, nil
+	c := &Clients{
+		baseURL:  u,
+		appID:    cfg.AppID,
+		key:      cfg.PrivateKey,
+		routes:   newRouteTable(u, githubRoutes),
+		requests: requests,
+		insts:    map[int64]*ghinstallation.Transport{},
+		base: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	c.apps = c.appsTransport(appInstallation)
+	return c, nil
+}
+
+// appsTransport signs requests with the app's JWT and counts them under
+// installation, below the auth layers so token exchanges are counted too.
+func (c *Clients) appsTransport(installation string) *ghinstallation.AppsTransport {
+	counted := &countingTransport{next: c.base, routes: c.routes, installation: installation, requests: c.requests}
+	t := ghinstallation.NewAppsTransportFromPrivateKey(counted, c.appID, c.key)
+	t.BaseURL = trimSlash(c.baseURL.String())
+	return t
 }
 
 func trimSlash(s string) string {
@@ -60,8 +106,10 @@ func (c *Clients) transport(installationID int64) *ghinstallation.Transport {
 	defer c.mu.Unlock()
 	t, ok := c.insts[installationID]
 	if !ok {
-		t = ghinstallation.NewFromAppsTransport(c.apps, installationID)
-		t.BaseURL = c.apps.BaseURL
+		// An apps transport of its own counts the installation's token
+		// exchanges under its id, and ghinstallation writes to it on every
+		// refresh, which installations sharing one would race on.
+		t = ghinstallation.NewFromAppsTransport(c.appsTransport(strconv.FormatInt(installationID, 10)), installationID)
 		c.insts[installationID] = t
 	}
 	return t
