@@ -1,5 +1,3 @@
-// Package app holds specloop's server configuration and its identity as a
-// GitHub App: the private key, JWT auth and installation clients.
 package app
 
 import (

@@ -1,5 +1,3 @@
-// Package handlers is specloop's HTTP surface: webhook intake and routing,
-// `/loop` command parsing, health and metrics, and the run pages.
 package handlers
 
 import (

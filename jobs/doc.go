@@ -1,5 +1,9 @@
-// Package jobs holds specloop's job kinds and their River workers: the cycle
-// engine, issue and command handling, spec checks on push, drains and
-// retention. The intake queues these jobs in the same transaction as the
+// Package jobs holds specloop's River job kinds and their thin workers:
+// cycles (claim, lease and fence around the engine of package cycle, then
+// publishing and check runs), `/loop` commands, issue labels, spec checks
+// on push, drains, schedules, retention and the reaper of dead workers'
+// cycles. The intake queues these jobs in the same transaction as the
 // delivery that implies them.
+//
+// It must not import the handlers or internal/stack.
 package jobs

@@ -121,4 +121,3 @@ func (d *deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligati
 	d.event(ctx, run.ID, c.ID, "cycle", "", "queued", fmt.Sprintf("cycle %d queued (%s)", c.ID, trigger))
 	return c, nil
 }
-

@@ -82,5 +82,3 @@ func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs])
 	}
 	return nil
 }
-
-

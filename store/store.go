@@ -1,7 +1,3 @@
-// Package store is specloop's Postgres access: the pool, the versioned
-// migrations (specloop's own and River's), and the queries the handlers and
-// jobs run. Every function takes the executor it runs on, so callers can put
-// several writes in one transaction.
 package store
 
 import (

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-github/v62/github"
 
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkCycleChain(b *testing.B) {
 	var overhead, toAgent time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		_, _, err := st.userClient("maintainer").Issues.CreateComment(ctx, st.Owner, repo, run.PR, &github.IssueComment{Body: github.String("/loop next")})
+		_, _, err := st.UserClient("maintainer").Issues.CreateComment(ctx, st.Owner, repo, run.PR, &github.IssueComment{Body: github.String("/loop next")})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,9 +74,9 @@ func BenchmarkCycleChain(b *testing.B) {
 }
 
 // benchStack starts the stack, with a BENCH_FILES-file repo when asked.
-func benchStack(b *testing.B) (*stack, string) {
+func benchStack(b *testing.B) (*stack.Stack, string) {
 	n, _ := strconv.Atoi(os.Getenv("BENCH_FILES"))
-	st, err := startStack(context.Background(), stackOptions{Workers: 1})
+	st, err := stack.Start(context.Background(), stack.Options{Workers: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func benchStack(b *testing.B) (*stack, string) {
 	if n == 0 {
 		return st, st.Repo
 	}
-	files := sampleRepo(st.agentBin())
+	files := stack.SampleRepo(st.AgentBin())
 	for i := range n {
 		files[fmt.Sprintf("src/pkg%03d/file%05d.txt", i/100, i)] = fmt.Sprintf("line %d\n", i)
 	}
@@ -93,11 +94,11 @@ func benchStack(b *testing.B) (*stack, string) {
 
 // cycleCost is a cycle's wall time minus its agent, verify and audit steps,
 // and the time from its claim to the agent's start.
-func cycleCost(ctx context.Context, b *testing.B, st *stack, run *store.Run, c *store.Cycle) (overhead, toAgent time.Duration) {
+func cycleCost(ctx context.Context, b *testing.B, st *stack.Stack, run *store.Run, c *store.Cycle) (overhead, toAgent time.Duration) {
 	if c.Conclusion != "success" {
 		b.Fatalf("cycle %d concluded %s: %s", c.ID, c.Conclusion, c.Summary)
 	}
-	evs, err := store.ListEvents(ctx, st.Server.pool, run.ID, 0, 10000)
+	evs, err := store.ListEvents(ctx, st.Server.Pool, run.ID, 0, 10000)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func cycleCost(ctx context.Context, b *testing.B, st *stack, run *store.Run, c *
 	return c.FinishedAt.Sub(*c.StartedAt) - steps, started["implement"].Sub(*c.StartedAt)
 }
 
-func addRepoB(b *testing.B, st *stack, name string, files map[string]string) {
+func addRepoB(b *testing.B, st *stack.Stack, name string, files map[string]string) {
 	if _, err := st.Emulator.CreateRepo(st.Owner, name, repoOpts(files)); err != nil {
 		b.Fatal(err)
 	}
@@ -124,9 +125,9 @@ func addRepoB(b *testing.B, st *stack, name string, files map[string]string) {
 	st.Emulator.Install(st.Owner, name)
 }
 
-func labelB(b *testing.B, st *stack, repo, body string) int {
+func labelB(b *testing.B, st *stack.Stack, repo, body string) int {
 	ctx := context.Background()
-	gh := st.userClient("maintainer")
+	gh := st.UserClient("maintainer")
 	issue, _, err := gh.Issues.Create(ctx, st.Owner, repo, issueReq(body))
 	if err != nil {
 		b.Fatal(err)
@@ -137,8 +138,8 @@ func labelB(b *testing.B, st *stack, repo, body string) int {
 	return issue.GetNumber()
 }
 
-func waitB(b *testing.B, st *stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
-	run, cycles, err := st.waitCycles(context.Background(), repo, issue, n, 5*time.Minute)
+func waitB(b *testing.B, st *stack.Stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
+	run, cycles, err := st.WaitCycles(context.Background(), repo, issue, n, 5*time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}

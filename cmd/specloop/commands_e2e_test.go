@@ -14,26 +14,28 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/evidence"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/jobs"
 	"github.com/specloop/specloop/store"
 )
 
 // comment posts a comment as user.
-func comment(t *testing.T, st *stack, user, repo string, n int, body string) *github.IssueComment {
+func comment(t *testing.T, st *stack.Stack, user, repo string, n int, body string) *github.IssueComment {
 	t.Helper()
-	c, _, err := st.userClient(user).Issues.CreateComment(context.Background(), st.Owner, repo, n, &github.IssueComment{Body: &body})
+	c, _, err := st.UserClient(user).Issues.CreateComment(context.Background(), st.Owner, repo, n, &github.IssueComment{Body: &body})
 	require.NoError(t, err)
 	return c
 }
 
 // waitComment waits for a comment by the app on n containing text, after
 // the comment with id after.
-func waitComment(t *testing.T, st *stack, repo string, n int, after int64, text string) *github.IssueComment {
+func waitComment(t *testing.T, st *stack.Stack, repo string, n int, after int64, text string) *github.IssueComment {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		for _, c := range st.Emulator.IssueComments(st.Owner, repo, n) {
-			if c.GetID() > after && c.GetUser().GetLogin() == stackSlug+"[bot]" && strings.Contains(c.GetBody(), text) {
+			if c.GetID() > after && c.GetUser().GetLogin() == stack.AppSlug+"[bot]" && strings.Contains(c.GetBody(), text) {
 				return c
 			}
 		}
@@ -47,19 +49,19 @@ func waitComment(t *testing.T, st *stack, repo string, n int, after int64, text 
 	return nil
 }
 
-func botComments(st *stack, repo string, n int, text string) int {
+func botComments(st *stack.Stack, repo string, n int, text string) int {
 	k := 0
 	for _, c := range st.Emulator.IssueComments(st.Owner, repo, n) {
-		if c.GetUser().GetLogin() == stackSlug+"[bot]" && strings.Contains(c.GetBody(), text) {
+		if c.GetUser().GetLogin() == stack.AppSlug+"[bot]" && strings.Contains(c.GetBody(), text) {
 			k++
 		}
 	}
 	return k
 }
 
-func hasEyes(st *stack, repo string, commentID int64) bool {
+func hasEyes(st *stack.Stack, repo string, commentID int64) bool {
 	for _, r := range st.Emulator.Reactions(st.Owner, repo, commentID) {
-		if r.GetContent() == "eyes" && r.GetUser().GetLogin() == stackSlug+"[bot]" {
+		if r.GetContent() == "eyes" && r.GetUser().GetLogin() == stack.AppSlug+"[bot]" {
 			return true
 		}
 	}
@@ -71,24 +73,24 @@ func hasEyes(st *stack, repo string, commentID int64) bool {
 // installation token it got with its JWT.
 func TestLabelAcknowledged(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, stackOptions{})
+	st := newStack(t, stack.Options{})
 	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [a-1] Something [script:nochange]")
 	c := waitComment(t, st, st.Repo, issue, 0, "specloop picked this up")
 	require.Equal(t, "Bot", c.GetUser().GetType())
 	require.Contains(t, c.GetBody(), "/runs/")
 	var n int
-	require.NoError(t, st.Server.pool.QueryRow(context.Background(),
+	require.NoError(t, st.Server.Pool.QueryRow(context.Background(),
 		`SELECT count(*) FROM deliveries WHERE event = 'issues' AND action = 'labeled' AND repo_full_name = $1`, st.Owner+"/"+st.Repo).Scan(&n))
 	require.Equal(t, 1, n)
 	// A label that is not specloop's starts nothing.
-	_, _, err := st.userClient("maintainer").Issues.AddLabelsToIssue(context.Background(), st.Owner, st.Repo, issue, []string{"bug"})
+	_, _, err := st.UserClient("maintainer").Issues.AddLabelsToIssue(context.Background(), st.Owner, st.Repo, issue, []string{"bug"})
 	require.NoError(t, err)
 	require.NoError(t, st.Emulator.WaitDeliveries(context.Background()))
 	waitCycles(t, st, st.Repo, issue, 1)
 	time.Sleep(500 * time.Millisecond)
-	run, err := store.FindRun(context.Background(), st.Server.pool, st.Owner+"/"+st.Repo, issue)
+	run, err := store.FindRun(context.Background(), st.Server.Pool, st.Owner+"/"+st.Repo, issue)
 	require.NoError(t, err)
-	cycles, err := store.ListCycles(context.Background(), st.Server.pool, run.ID)
+	cycles, err := store.ListCycles(context.Background(), st.Server.Pool, run.ID)
 	require.NoError(t, err)
 	require.Len(t, cycles, 1)
 }
@@ -97,8 +99,8 @@ func TestLabelAcknowledged(t *testing.T) {
 func TestLoopCommands(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
-	issue := openLabelledIssue(t, st, st.Repo, issueBody)
+	st := newStack(t, stack.Options{})
+	issue := openLabelledIssue(t, st, st.Repo, stack.IssueBody)
 	run, _ := waitCycles(t, st, st.Repo, issue, 1)
 	require.NotZero(t, run.PR, "the first cycle opened a PR")
 	pr := run.PR
@@ -140,7 +142,7 @@ func TestLoopCommands(t *testing.T) {
 	head := prOf(st, st.Repo, run.Branch).GetHead().GetSHA()
 	checks := checksAt(st, st.Repo, head)
 	require.Contains(t, checks, "specloop/verify")
-	_, err := st.userClient("maintainer").Do(ctx, mustReq(t, st, "POST",
+	_, err := st.UserClient("maintainer").Do(ctx, mustReq(t, st, "POST",
 		fmt.Sprintf("repos/%s/%s/check-runs/%d/rerequest", st.Owner, st.Repo, checks["specloop/verify"].GetID())), nil)
 	require.NoError(t, err)
 	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
@@ -149,7 +151,7 @@ func TestLoopCommands(t *testing.T) {
 	require.Equal(t, "neutral", cycles[2].Conclusion, "it is already done")
 
 	// The "Next cycle" button runs the next obligation.
-	require.NoError(t, st.Emulator.RequestAction(st.Owner, st.Repo, checks["specloop/audit"].GetID(), jobs.ActionNext, "maintainer"))
+	require.NoError(t, st.Emulator.RequestAction(st.Owner, st.Repo, checks["specloop/audit"].GetID(), evidence.ActionNext, "maintainer"))
 	_, cycles = waitCycles(t, st, st.Repo, issue, 4)
 	require.Equal(t, "button", cycles[3].Trigger)
 	require.Equal(t, "count-3", cycles[3].ObligationID)
@@ -157,14 +159,14 @@ func TestLoopCommands(t *testing.T) {
 	// /loop stop stops the run.
 	c = comment(t, st, "maintainer", st.Repo, pr, "/loop stop")
 	waitComment(t, st, st.Repo, pr, c.GetID(), "stopped")
-	run, err = store.GetRun(ctx, st.Server.pool, run.ID)
+	run, err = store.GetRun(ctx, st.Server.Pool, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, "stopped", run.State)
 }
 
-func mustReq(t *testing.T, st *stack, method, path string) *http.Request {
+func mustReq(t *testing.T, st *stack.Stack, method, path string) *http.Request {
 	t.Helper()
-	req, err := st.userClient("maintainer").NewRequest(method, path, nil)
+	req, err := st.UserClient("maintainer").NewRequest(method, path, nil)
 	require.NoError(t, err)
 	return req
 }
@@ -173,7 +175,7 @@ func mustReq(t *testing.T, st *stack, method, path string) *http.Request {
 // a specloop/spec check run listing every obligation.
 // cloneAs clones repo as the maintainer over the emulator's smart HTTP and
 // returns the checkout and a git runner in it.
-func cloneAs(t *testing.T, st *stack, repo string) (string, func(args ...string)) {
+func cloneAs(t *testing.T, st *stack.Stack, repo string) (string, func(args ...string)) {
 	t.Helper()
 	dir := t.TempDir()
 	remote := fmt.Sprintf("http://maintainer:%s@%s/%s/%s.git", st.Tokens["maintainer"], strings.TrimPrefix(st.Emulator.URL(), "http://"), st.Owner, repo)
@@ -191,7 +193,7 @@ func cloneAs(t *testing.T, st *stack, repo string) (string, func(args ...string)
 
 func TestSpecPushCheck(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, stackOptions{})
+	st := newStack(t, stack.Options{})
 	dir, git := cloneAs(t, st, st.Repo)
 	spec := filepath.Join(dir, "specs", "widgets.md")
 	b, err := os.ReadFile(spec)
@@ -227,26 +229,26 @@ func TestSpecPushCheck(t *testing.T) {
 func TestScheduledDrain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
-	files := sampleRepo(st.agentBin())
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
 	files[".github/specloop.yml"] += "schedule: \"0 3 * * *\"\ndrain: {max_cycles: 3}\n"
 	files["specs/other.md"] = "# Other\n\n- [ ] [o-1] One thing\n"
 	addRepo(t, st, "drained", files)
 	require.NoError(t, st.Emulator.WaitDeliveries(ctx))
-	_, err := st.Server.river.Insert(ctx, jobs.DrainArgs{Repo: st.Owner + "/drained"}, nil)
+	_, err := st.Server.River.Insert(ctx, jobs.DrainArgs{Repo: st.Owner + "/drained"}, nil)
 	require.NoError(t, err)
 
 	deadline := time.Now().Add(2 * time.Minute)
 	var done []*store.Cycle
 	for time.Now().Before(deadline) {
-		rows, err := st.Server.pool.Query(ctx, `SELECT c.id FROM cycles c JOIN runs r ON r.id = c.run_id
+		rows, err := st.Server.Pool.Query(ctx, `SELECT c.id FROM cycles c JOIN runs r ON r.id = c.run_id
 			WHERE r.repo_full_name = $1 AND c.state = 'done' ORDER BY c.id`, st.Owner+"/drained")
 		require.NoError(t, err)
 		done = done[:0]
 		for rows.Next() {
 			var id int64
 			require.NoError(t, rows.Scan(&id))
-			c, err := store.GetCycle(ctx, st.Server.pool, id)
+			c, err := store.GetCycle(ctx, st.Server.Pool, id)
 			require.NoError(t, err)
 			done = append(done, c)
 		}
@@ -286,8 +288,8 @@ func TestDue(t *testing.T) {
 func TestBadRepoConfig(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
-	files := sampleRepo(st.agentBin())
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
 	files[".github/specloop.yml"] = "on_push: always\nagent:\n  timeout: soon\n"
 	addRepo(t, st, "misconfigured", files)
 	issue := openLabelledIssue(t, st, "misconfigured", "- [ ] [c-1] Anything")
@@ -302,7 +304,7 @@ func TestBadRepoConfig(t *testing.T) {
 	require.Equal(t, "failure", cr.GetConclusion())
 	require.Contains(t, cr.GetOutput().GetSummary(), "line 3")
 	require.Contains(t, cr.GetOutput().GetSummary(), "soon")
-	_, err = store.FindRun(ctx, st.Server.pool, st.Owner+"/misconfigured", issue)
+	_, err = store.FindRun(ctx, st.Server.Pool, st.Owner+"/misconfigured", issue)
 	require.ErrorIs(t, err, store.ErrNotFound, "nothing else runs for that repo")
 	require.Zero(t, botComments(st, "misconfigured", issue, "picked this up"))
 }
@@ -311,10 +313,10 @@ func TestBadRepoConfig(t *testing.T) {
 // never have cycles running at the same time, though workers are free.
 func TestRepoConcurrencyLimit(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, stackOptions{Workers: 3})
-	files := sampleRepo(st.agentBin())
+	st := newStack(t, stack.Options{Workers: 3})
+	files := stack.SampleRepo(st.AgentBin())
 	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"],
-		"command: "+st.agentBin()+" agent-script", "command: \"sleep 1; "+st.agentBin()+" agent-script\"", 1) +
+		"command: "+st.AgentBin()+" agent-script", "command: \"sleep 1; "+st.AgentBin()+" agent-script\"", 1) +
 		"limits: {concurrent: 1}\naudit: false\n"
 	addRepo(t, st, "serial", files)
 	a := openLabelledIssue(t, st, "serial", "- [ ] [a-1] First")
@@ -333,8 +335,8 @@ func TestRepoConcurrencyLimit(t *testing.T) {
 func TestSpecPushCycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
-	files := sampleRepo(st.agentBin())
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
 	files[".github/specloop.yml"] += "on_push: cycle\n"
 	addRepo(t, st, "pushy", files)
 	dir, git := cloneAs(t, st, "pushy")
@@ -346,9 +348,9 @@ func TestSpecPushCycle(t *testing.T) {
 	var run *store.Run
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		r, err := store.FindRunByBranch(ctx, st.Server.pool, st.Owner+"/pushy", "specloop/spec/new")
+		r, err := store.FindRunByBranch(ctx, st.Server.Pool, st.Owner+"/pushy", "specloop/spec/new")
 		if err == nil {
-			if cycles, _ := store.ListCycles(ctx, st.Server.pool, r.ID); len(cycles) > 0 && cycles[0].State == "done" {
+			if cycles, _ := store.ListCycles(ctx, st.Server.Pool, r.ID); len(cycles) > 0 && cycles[0].State == "done" {
 				run = r
 				break
 			}
@@ -356,7 +358,7 @@ func TestSpecPushCycle(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.NotNil(t, run, "a run on specloop/spec/new finished its cycle")
-	cycles, err := store.ListCycles(ctx, st.Server.pool, run.ID)
+	cycles, err := store.ListCycles(ctx, st.Server.Pool, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, "n-1", cycles[0].ObligationID)
 	require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
@@ -374,7 +376,7 @@ func TestSpecPushCycle(t *testing.T) {
 func TestLoopRetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
+	st := newStack(t, stack.Options{})
 	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [r-1] Hard change [script:breakalways]\n- [ ] [r-2] Next one")
 	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
 	require.Equal(t, "failure", cycles[0].Conclusion, cycles[0].Summary)
@@ -386,12 +388,12 @@ func TestLoopRetry(t *testing.T) {
 	retry := cycles[1]
 	require.Equal(t, "retry", retry.Trigger)
 	require.Equal(t, "r-1", retry.ObligationID)
-	arts, err := store.ListArtifacts(ctx, st.Server.pool, retry.ID)
+	arts, err := store.ListArtifacts(ctx, st.Server.Pool, retry.ID)
 	require.NoError(t, err)
 	var prompt []byte
 	for _, a := range arts {
 		if a.Name == "prompt-implementer.md" {
-			full, err := store.GetArtifact(ctx, st.Server.pool, a.ID)
+			full, err := store.GetArtifact(ctx, st.Server.Pool, a.ID)
 			require.NoError(t, err)
 			prompt = full.Content
 		}
@@ -403,7 +405,7 @@ func TestLoopRetry(t *testing.T) {
 // request (50) all reach the check run, in batches.
 func TestSpecCheckManyAnnotations(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, stackOptions{})
+	st := newStack(t, stack.Options{})
 	dir, git := cloneAs(t, st, st.Repo)
 	var b strings.Builder
 	for range 121 {

@@ -13,9 +13,13 @@ import (
 	"strings"
 
 	"github.com/specloop/specloop/agent"
-	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/publish"
+	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/workspace"
 )
 
@@ -45,8 +49,8 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("%s is not a git checkout with a commit: %v", dir, err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfgSrc, _ := gitOut(ctx, dir, "show", "HEAD:"+jobs.ConfigPath)
-	cfg, err := jobs.ParseRepoConfig([]byte(cfgSrc))
+	cfgSrc, _ := gitOut(ctx, dir, "show", "HEAD:"+repoconfig.Path)
+	cfg, err := repoconfig.Parse([]byte(cfgSrc))
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -70,7 +74,7 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	os.Chmod(cacheDir, 0o755) // the sandbox user must be able to enter it
 	cache := &workspace.Cache{Dir: cacheDir, Logger: logger}
 	if *sb == "bwrap" {
-		cache.TreeOwner = sandboxOwner()
+		cache.TreeOwner = stack.SandboxOwner()
 	}
 	if _, err := cache.Fetch(ctx, dir, ""); err != nil {
 		return fail("%v", err)
@@ -84,41 +88,34 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail("%v", err)
 	}
-	engine := &jobs.Engine{
-		Runner:   jobs.SandboxRunner{Driver: driver, Limits: sandboxLimits, ExtraRO: selfRO()},
-		Mirrors:  cache,
+	engine := &cycle.Engine{
+		Runner:   cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits, ExtraRO: selfRO()},
 		Redactor: agent.NewRedactor(),
 		Logger:   logger,
 		Getenv:   os.Getenv,
 	}
 	fmt.Fprintf(stdout, "specloop cycle on %s at %.12s, spec %s\n", dir, head, sp.Path)
-	res := engine.Run(ctx, wd, jobs.CycleInput{Config: cfg, Spec: sp}, printReporter{w: stdout})
+	res := engine.Run(ctx, wd, cycle.Input{Config: cfg, Spec: sp}, printReporter{w: stdout})
 	fmt.Fprintf(stdout, "\nconclusion: %s\n%s\n", res.Conclusion, res.Summary)
 	if !res.Publish {
 		return exitFor(res.Conclusion)
 	}
-	if res.Ticked != nil {
-		if err := wd.WriteFile(sp.Path, res.Ticked); err != nil {
-			return fail("tick: %v", err)
-		}
-	}
-	os.RemoveAll(filepath.Join(wd.Path, ".specloop"))
-	sha, err := wd.Commit(ctx, fmt.Sprintf("specloop: %s %s", res.Obligation.ID, res.Obligation.Text),
-		workspace.Signature{Name: "specloop", Email: "specloop@localhost"})
+	// The same commit as on GitHub, onto a local branch instead of a PR.
+	branch := cfg.SpecBranch(sp.Path)
+	out, err := publish.Publish(ctx, publish.Local{Dir: dir, BranchPrefix: cfg.BranchPrefix}, wd, &publish.Change{
+		Spec: sp, Obligation: res.Obligation, Conclusion: res.Conclusion, Ticked: res.Ticked, Draft: res.Draft,
+		Context: "a local cycle", Author: workspace.Signature{Name: "specloop", Email: "specloop@localhost"}, Branch: branch,
+	})
 	if err != nil {
-		return fail("commit: %v", err)
-	}
-	branch := jobs.SpecBranch(cfg, sp.Path)
-	if err := wd.Push(ctx, workspace.PushOptions{RemoteURL: dir, SHA: sha, Branch: branch, BranchPrefix: cfg.BranchPrefix, Force: true}); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(stdout, "result: commit %.12s on local branch %s (git log %s)\n", sha, branch, branch)
+	fmt.Fprintf(stdout, "result: commit %.12s on local branch %s (git log %s)\n", out.SHA, branch, branch)
 	return exitFor(res.Conclusion)
 }
 
-func exitFor(conclusion string) int {
+func exitFor(conclusion state.Conclusion) int {
 	switch conclusion {
-	case "success", "neutral":
+	case state.Success, state.Neutral:
 		return 0
 	}
 	return 1
@@ -126,7 +123,7 @@ func exitFor(conclusion string) int {
 
 // pickSpec reads the named spec, or the first spec (in path order) with an
 // open obligation.
-func pickSpec(wd *workspace.Workdir, cfg *jobs.RepoConfig, path string) (*spec.Spec, error) {
+func pickSpec(wd *workspace.Workdir, cfg *repoconfig.Config, path string) (*spec.Spec, error) {
 	if path != "" {
 		src, err := wd.ReadFile(path)
 		if err != nil {
@@ -175,7 +172,7 @@ func (p printReporter) StepStarted(_ context.Context, step string) {
 	fmt.Fprintf(p.w, "\n== %s ==\n", step)
 }
 
-func (p printReporter) StepFinished(_ context.Context, step string, ev *jobs.Evidence) {
+func (p printReporter) StepFinished(_ context.Context, step string, ev *cycle.Evidence) {
 	fmt.Fprintf(p.w, "%s: %s — %s\n%s\n", step, ev.Conclusion, ev.Title, ev.Summary)
 	for _, f := range ev.Findings {
 		fmt.Fprintf(p.w, "  %s:%d: %s\n", f.File, f.Line, f.Message)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -36,7 +37,7 @@ func testSandbox() string {
 	return "bwrap"
 }
 
-func newStack(t *testing.T, opts stackOptions) *stack {
+func newStack(t *testing.T, opts stack.Options) *stack.Stack {
 	t.Helper()
 	ctx := context.Background()
 	opts.DatabaseURL = storetest.URL(t)
@@ -48,17 +49,17 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	} else {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	st, err := startStack(ctx, opts)
+	st, err := stack.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	return st
 }
 
 // openLabelledIssue opens an issue as the maintainer and labels it.
-func openLabelledIssue(t *testing.T, st *stack, repo, body string) int {
+func openLabelledIssue(t *testing.T, st *stack.Stack, repo, body string) int {
 	t.Helper()
 	ctx := context.Background()
-	gh := st.userClient("maintainer")
+	gh := st.UserClient("maintainer")
 	issue, _, err := gh.Issues.Create(ctx, st.Owner, repo, &github.IssueRequest{Title: github.String("Work for " + repo), Body: &body})
 	require.NoError(t, err)
 	_, _, err = gh.Issues.AddLabelsToIssue(ctx, st.Owner, repo, issue.GetNumber(), []string{"specloop"})
@@ -67,15 +68,15 @@ func openLabelledIssue(t *testing.T, st *stack, repo, body string) int {
 }
 
 // waitCycles waits until the run of issue has n finished cycles.
-func waitCycles(t *testing.T, st *stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
+func waitCycles(t *testing.T, st *stack.Stack, repo string, issue, n int) (*store.Run, []*store.Cycle) {
 	t.Helper()
-	run, cycles, err := st.waitCycles(context.Background(), repo, issue, n, 2*time.Minute)
+	run, cycles, err := st.WaitCycles(context.Background(), repo, issue, n, 2*time.Minute)
 	require.NoError(t, err)
 	return run, cycles
 }
 
 // prOf finds the open PR of a branch on the emulator.
-func prOf(st *stack, repo, branch string) *github.PullRequest {
+func prOf(st *stack.Stack, repo, branch string) *github.PullRequest {
 	for _, pr := range st.Emulator.PullRequests(st.Owner, repo) {
 		if pr.GetHead().GetRef() == branch {
 			return pr
@@ -86,7 +87,7 @@ func prOf(st *stack, repo, branch string) *github.PullRequest {
 
 // checksAt returns specloop's check runs on a commit, by name; with a
 // cycle id, only that cycle's (several cycles can start from one commit).
-func checksAt(st *stack, repo, sha string, cycle ...int64) map[string]*github.CheckRun {
+func checksAt(st *stack.Stack, repo, sha string, cycle ...int64) map[string]*github.CheckRun {
 	out := map[string]*github.CheckRun{}
 	for _, cr := range st.Emulator.CheckRuns(st.Owner, repo) {
 		if cr.GetHeadSHA() != sha || !strings.HasPrefix(cr.GetName(), "specloop/") {
@@ -101,9 +102,9 @@ func checksAt(st *stack, repo, sha string, cycle ...int64) map[string]*github.Ch
 }
 
 // fileAt reads a file of a branch through the emulator's contents API.
-func fileAt(t *testing.T, st *stack, repo, ref, path string) (string, bool) {
+func fileAt(t *testing.T, st *stack.Stack, repo, ref, path string) (string, bool) {
 	t.Helper()
-	fc, _, resp, err := st.userClient("maintainer").Repositories.GetContents(context.Background(), st.Owner, repo, path, &github.RepositoryContentGetOptions{Ref: ref})
+	fc, _, resp, err := st.UserClient("maintainer").Repositories.GetContents(context.Background(), st.Owner, repo, path, &github.RepositoryContentGetOptions{Ref: ref})
 	if resp != nil && resp.StatusCode == 404 {
 		return "", false
 	}
@@ -114,7 +115,7 @@ func fileAt(t *testing.T, st *stack, repo, ref, path string) (string, bool) {
 }
 
 // addRepo creates and installs another repo on the stack's emulator.
-func addRepo(t *testing.T, st *stack, name string, files map[string]string) {
+func addRepo(t *testing.T, st *stack.Stack, name string, files map[string]string) {
 	t.Helper()
 	_, err := st.Emulator.CreateRepo(st.Owner, name, emulator.RepoOptions{DefaultBranch: "main", Private: true, Files: files})
 	require.NoError(t, err)
@@ -126,15 +127,15 @@ func addRepo(t *testing.T, st *stack, name string, files map[string]string) {
 
 // repoFiles is a sample repo whose config runs the scripted agent with the
 // given agent timeout.
-func repoFiles(st *stack, agentTimeout string) map[string]string {
-	files := sampleRepo(st.agentBin())
+func repoFiles(st *stack.Stack, agentTimeout string) map[string]string {
+	files := stack.SampleRepo(st.AgentBin())
 	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"], "timeout: 2m", "timeout: "+agentTimeout, 1)
 	return files
 }
 
 func TestCycleEndToEnd(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, stackOptions{Workers: 4})
+	st := newStack(t, stack.Options{Workers: 4})
 	addRepo(t, st, "slow", repoFiles(st, "3s"))
 
 	type want struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
+	st := newStack(t, stack.Options{})
 
 	t.Run("reply to /loop next fails", func(t *testing.T) {
 		issue := openLabelledIssue(t, st, st.Repo, "- [ ] [f-1] One\n- [ ] [f-2] Two")
@@ -30,7 +31,7 @@ func TestFaults(t *testing.T) {
 		require.Equal(t, "f-2", cycles[1].ObligationID)
 		require.NoError(t, st.Emulator.WaitDeliveries(ctx))
 		time.Sleep(2 * time.Second) // a retried job would have queued its duplicate by now
-		cycles, err = store.ListCycles(ctx, st.Server.pool, run.ID)
+		cycles, err = store.ListCycles(ctx, st.Server.Pool, run.ID)
 		require.NoError(t, err)
 		require.Len(t, cycles, 2, "one cycle for one command")
 	})
@@ -43,7 +44,7 @@ func TestFaults(t *testing.T) {
 		run, cycles := waitCycles(t, st, st.Repo, issue, 1)
 		require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
 		var open int
-		require.NoError(t, st.Server.pool.QueryRow(ctx, "SELECT count(*) FROM check_runs WHERE cycle_id = $1 AND NOT completed", cycles[0].ID).Scan(&open))
+		require.NoError(t, st.Server.Pool.QueryRow(ctx, "SELECT count(*) FROM check_runs WHERE cycle_id = $1 AND NOT completed", cycles[0].ID).Scan(&open))
 		require.Zero(t, open, "every check run that started is completed")
 		for _, cr := range checksAt(st, st.Repo, prOf(st, st.Repo, run.Branch).GetHead().GetSHA(), cycles[0].ID) {
 			require.Equal(t, "completed", cr.GetStatus(), cr.GetName())

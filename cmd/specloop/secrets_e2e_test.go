@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
 
@@ -16,12 +17,12 @@ import (
 func TestSecretsStayOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{})
-	files := sampleRepo(st.agentBin())
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
 	const leaked = "ghs_0123456789abcdefghijABCDEFGHIJ012345"
 	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"],
-		"command: "+st.agentBin()+" agent-script",
-		"command: \"echo token "+leaked+"; mkdir -p impl; env | sort > impl/env.txt; "+st.agentBin()+" agent-script\"", 1)
+		"command: "+st.AgentBin()+" agent-script",
+		"command: \"echo token "+leaked+"; mkdir -p impl; env | sort > impl/env.txt; "+st.AgentBin()+" agent-script\"", 1)
 	addRepo(t, st, "secretive", files)
 	issue := openLabelledIssue(t, st, "secretive", "- [ ] [s-1] Print things")
 	run, cycles := waitCycles(t, st, "secretive", issue, 1)
@@ -30,14 +31,14 @@ func TestSecretsStayOut(t *testing.T) {
 	env, ok := fileAt(t, st, "secretive", run.Branch, "impl/env.txt")
 	require.True(t, ok)
 	require.Contains(t, env, "SPECLOOP_ROLE=implementer", "the agent's environment is what specloop gives it")
-	for _, s := range st.secrets {
+	for _, s := range st.Secrets() {
 		require.NotContains(t, env, s, "a server secret reached the sandbox")
 	}
 	require.NotContains(t, env, "ghs_")
 	require.NotContains(t, env, "PRIVATE")
 	require.NotContains(t, env, "DATABASE_URL")
 
-	arts, err := store.ListArtifacts(ctx, st.Server.pool, cycles[0].ID)
+	arts, err := store.ListArtifacts(ctx, st.Server.Pool, cycles[0].ID)
 	require.NoError(t, err)
 	names := map[string]int64{}
 	for _, a := range arts {
@@ -46,7 +47,7 @@ func TestSecretsStayOut(t *testing.T) {
 	for _, want := range []string{"implement.log", "verify.log", "audit.log", "patch.diff", "prompt-implementer.md", "prompt-auditor.md", "audit.md"} {
 		require.Contains(t, names, want, "artifact %s is kept", want)
 	}
-	log, err := store.GetArtifact(ctx, st.Server.pool, names["implement.log"])
+	log, err := store.GetArtifact(ctx, st.Server.Pool, names["implement.log"])
 	require.NoError(t, err)
 	require.NotContains(t, string(log.Content), leaked)
 	require.Contains(t, string(log.Content), "[REDACTED]")
@@ -54,7 +55,7 @@ func TestSecretsStayOut(t *testing.T) {
 		require.NotContains(t, cr.GetOutput().GetText(), leaked, cr.GetName())
 		require.NotContains(t, cr.GetOutput().GetSummary(), leaked, cr.GetName())
 	}
-	events, err := store.ListEvents(ctx, st.Server.pool, run.ID, 0, 100)
+	events, err := store.ListEvents(ctx, st.Server.Pool, run.ID, 0, 100)
 	require.NoError(t, err)
 	var steps []string
 	for _, e := range events {

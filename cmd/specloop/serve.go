@@ -14,30 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-
 	"github.com/specloop/specloop"
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/handlers"
-	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
-
-// server is a running specloop: HTTP, workers or both.
-type server struct {
-	cfg      *app.Config
-	logger   *slog.Logger
-	pool     *pgxpool.Pool
-	river    *river.Client[pgx.Tx]
-	http     *http.Server
-	addr     string
-	appSlug  string
-	clients  *app.Clients
-	intake   *handlers.Intake
-	leaseTTL time.Duration
-}
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
@@ -72,15 +54,15 @@ func runServe(mode string) func(ctx context.Context, args []string, stdout, stde
 			return 1
 		}
 		logger := newLogger(stderr, cfg.LogLevel)
-		s, err := startServer(ctx, mode, cfg, logger, nil, serverOptions{})
+		s, err := stack.StartServer(ctx, mode, cfg, logger, nil, stack.ServerOptions{})
 		if err != nil {
 			fmt.Fprintln(stderr, "specloop: cannot start:", strings.Join(strings.Fields(err.Error()), " "))
 			return 1
 		}
-		logger.Info("specloop started", "mode", mode, "version", version, "addr", s.addr, "workers", cfg.Workers, "sandbox", cfg.Sandbox)
+		logger.Info("specloop started", "mode", mode, "version", version, "addr", s.Addr, "workers", cfg.Workers, "sandbox", cfg.Sandbox)
 		<-ctx.Done()
 		logger.Info("shutting down")
-		if err := s.shutdown(30 * time.Second); err != nil {
+		if err := s.Shutdown(30 * time.Second); err != nil {
 			logger.Error("shutdown", "err", err)
 			return 1
 		}

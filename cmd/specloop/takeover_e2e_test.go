@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
 
@@ -19,13 +20,13 @@ import (
 func TestDeadWorkerTakeover(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{LeaseTTL: 2 * time.Second})
-	gh := st.userClient("maintainer")
+	st := newStack(t, stack.Options{LeaseTTL: 2 * time.Second})
+	gh := st.UserClient("maintainer")
 	issue, _, err := gh.Issues.Create(ctx, st.Owner, st.Repo, &github.IssueRequest{
 		Title: github.String("Take over"), Body: github.String("- [ ] [t-1] Survive a crash"),
 	})
 	require.NoError(t, err)
-	pool := st.Server.pool
+	pool := st.Server.Pool
 	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: st.Owner + "/" + st.Repo, InstallationID: st.Installation,
 		Branch: "specloop/issue-" + itoa(issue.GetNumber()), Kind: "issue", Issue: issue.GetNumber()})
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	require.Equal(t, store.Claimed, res)
 	main, err := st.Emulator.Ref(st.Owner, st.Repo, "heads/main")
 	require.NoError(t, err)
-	orphan, _, err := st.Server.clients.Installation(st.Installation).Checks.CreateCheckRun(ctx, st.Owner, st.Repo, github.CreateCheckRunOptions{
+	orphan, _, err := st.Server.Clients.Installation(st.Installation).Checks.CreateCheckRun(ctx, st.Owner, st.Repo, github.CreateCheckRunOptions{
 		Name: "specloop/implement", HeadSHA: main, Status: github.String("in_progress"),
 	})
 	require.NoError(t, err)

@@ -3,22 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/google/go-github/v62/github"
-
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/sandbox"
-	"github.com/specloop/specloop/store"
 )
 
 func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store"
 )
 
@@ -16,8 +17,8 @@ import (
 func TestTwoWorkers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stackOptions{Workers: 2})
-	_, err := st.addWorker(ctx)
+	st := newStack(t, stack.Options{Workers: 2})
+	_, err := st.AddWorker(ctx)
 	require.NoError(t, err)
 
 	var issues []int
@@ -33,7 +34,7 @@ func TestTwoWorkers(t *testing.T) {
 		require.Equal(t, 1, c.Attempts, "claimed once")
 		worker, _, _ := strings.Cut(c.LeaseOwner, "/job-")
 		owners[worker]++
-		evs, err := store.ListEvents(ctx, st.Server.pool, run.ID, 0, 100)
+		evs, err := store.ListEvents(ctx, st.Server.Pool, run.ID, 0, 100)
 		require.NoError(t, err)
 		started := 0
 		for _, e := range evs {

@@ -1,7 +1,3 @@
-// Package markdown holds the few text helpers every writer of GitHub
-// Markdown in specloop needs (the engine's summaries, check runs, PR
-// bodies): table cells, log tails and length caps that never split a
-// character.
 package markdown
 
 import "strings"

@@ -54,7 +54,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		return nil, err
 	}
 	metrics := handlers.NewMetrics(pool)
-	if s.Clients, err = app.NewClients(cfg); err != nil {
+	if s.Clients, err = app.NewClients(cfg, app.WithRegisterer(metrics.Registry)); err != nil {
 		pool.Close()
 		return nil, err
 	}

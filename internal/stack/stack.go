@@ -1,8 +1,3 @@
-// Package stack assembles specloop: the server of `specloop serve`, `web`
-// and `worker` (StartServer), and the whole product on one machine (Start):
-// a database, the GitHub emulator with a seeded repo and two users, and
-// specloop wired to both, for `specloop testdrive` and the end-to-end
-// tests.
 package stack
 
 import (

@@ -1,0 +1,7 @@
+// Package handlers is specloop's HTTP surface: webhook intake and routing,
+// `/loop` command parsing, health and metrics, and the run pages.
+//
+// A delivery and the jobs it implies are written in one transaction before
+// the reply. The handlers queue jobs (package jobs' args) and read the
+// store; they must not import internal/stack.
+package handlers
