@@ -16,6 +16,7 @@ func samplePromptInput() PromptInput {
 			Section:  "## Login\n\n- [ ] [auth-1] Log in with a personal token\n",
 		},
 		SpecPath:         "specs/auth.md",
+		ConfigPath:       ".github/specloop.yml",
 		RepoInstructions: "Run `make lint` before you finish.",
 		PreviousFailure:  "verify failed: TestLogin: got 401, want 200",
 		VerifyFailure:    "--- FAIL: TestLogin (0.00s)\n    login_test.go:12: got 401",

@@ -21,6 +21,7 @@ import (
 
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/handlers"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -105,7 +106,7 @@ func seedRun(t *testing.T, ctx context.Context, pool *pgxpool.Pool, repo, branch
 		require.NoError(t, err)
 		require.Equal(t, store.Claimed, res)
 		require.NoError(t, store.UpdateCycle(ctx, pool, cy.ID, fence, c.obl, c.text, fmt.Sprintf("%040d", i+1)))
-		require.NoError(t, store.FinishCycle(ctx, pool, cy.ID, fence, c.conclusion, "summary of "+c.obl))
+		require.NoError(t, store.FinishCycle(ctx, pool, cy.ID, fence, state.Conclusion(c.conclusion), "summary of "+c.obl))
 		a := &store.Artifact{CycleID: cy.ID, Name: c.art, Content: []byte(c.content)}
 		require.NoError(t, store.InsertArtifact(ctx, pool, a))
 		f.cycles = append(f.cycles, cy)

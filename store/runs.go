@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/specloop/specloop/state"
 )
 
 // Run is the chain of cycles on one branch and its PR.
@@ -15,11 +17,11 @@ type Run struct {
 	Repo           string
 	InstallationID int64
 	Branch         string
-	Kind           string // issue | spec
-	Issue          int    // 0 for spec runs
+	Kind           state.RunKind
+	Issue          int // 0 for spec runs
 	SpecPath       string
 	PR             int // 0 until opened
-	State          string
+	State          state.RunState
 	CreatedAt      time.Time
 }
 
@@ -100,8 +102,8 @@ func SetRunPR(ctx context.Context, db DB, runID int64, pr int) error {
 }
 
 // SetRunState marks a run active or stopped.
-func SetRunState(ctx context.Context, db DB, runID int64, state string) error {
-	_, err := db.Exec(ctx, `UPDATE runs SET state = $2, updated_at = now() WHERE id = $1`, runID, state)
+func SetRunState(ctx context.Context, db DB, runID int64, s state.RunState) error {
+	_, err := db.Exec(ctx, `UPDATE runs SET state = $2, updated_at = now() WHERE id = $1`, runID, s)
 	if err != nil {
 		return fmt.Errorf("set state of run %d: %w", runID, err)
 	}
@@ -113,8 +115,8 @@ type Cycle struct {
 	ID             int64
 	RunID          int64
 	Trigger        string
-	State          string // queued | running | done
-	Conclusion     string
+	State          state.CycleState
+	Conclusion     state.Conclusion // "" until done
 	Summary        string
 	ObligationID   string
 	ObligationText string
@@ -242,7 +244,7 @@ func ClaimCycle(ctx context.Context, db Beginner, id int64, owner string, ttl ti
 	if err != nil {
 		return 0, 0, err
 	}
-	if c.State == "done" {
+	if c.State == state.CycleDone {
 		return Finished, 0, nil
 	}
 	return Waiting, 0, nil
@@ -282,7 +284,7 @@ func UpdateCycle(ctx context.Context, db DB, id, fence int64, obligationID, obli
 
 // FinishCycle concludes a cycle under its fence. The last lease owner is
 // kept: it says which worker ran the cycle.
-func FinishCycle(ctx context.Context, db DB, id, fence int64, conclusion, summary string) error {
+func FinishCycle(ctx context.Context, db DB, id, fence int64, conclusion state.Conclusion, summary string) error {
 	tag, err := db.Exec(ctx, `UPDATE cycles SET state = 'done', conclusion = $3, summary = $4, finished_at = now(),
 		lease_expires_at = NULL WHERE id = $1 AND fence = $2 AND state <> 'done'`, id, fence, conclusion, summary)
 	if err != nil {

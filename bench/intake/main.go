@@ -40,6 +40,7 @@ import (
 
 	"github.com/specloop/specloop/handlers"
 	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/store"
 )
 
@@ -122,7 +123,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("-log %q: want discard, stderr or none", o.logTo)
 	}
 	// The web half of serve: an insert-only River client, no workers.
-	riverClient, err := jobs.NewClient(&jobs.Deps{Pool: pool, Logger: quiet}, jobs.ClientOptions{})
+	riverClient, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: quiet})
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,7 @@ func loadPayloads(dir, mix, secret string) ([]payload, error) {
 		m["installation"] = map[string]any{"id": installationID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
 	}
 	labeled := spec{"issues/labeled.payload.json", "issues", func(m map[string]any) {
-		m["label"].(map[string]any)["name"] = jobs.DefaultLabel
+		m["label"].(map[string]any)["name"] = repoconfig.DefaultLabel
 		withInstallation(m)
 	}, 1}
 	specs := []spec{labeled}
@@ -478,7 +479,7 @@ func (r *result) print(w io.Writer) {
 // unique key). The GUID is a fresh UUID per transaction.
 func pgbenchScript(p payload) string {
 	args, _ := json.Marshal(jobs.IssueLabelArgs{
-		Repo: "Codertocat/Hello-World", InstallationID: installationID, Issue: 1, Label: jobs.DefaultLabel,
+		Repo: "Codertocat/Hello-World", InstallationID: installationID, Issue: 1, Label: repoconfig.DefaultLabel,
 		Labeled: true, Sender: "Codertocat", Delivery: "00000000-0000-4000-8000-000000000000",
 	})
 	var b strings.Builder

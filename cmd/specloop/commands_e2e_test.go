@@ -17,6 +17,7 @@ import (
 	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -161,7 +162,7 @@ func TestLoopCommands(t *testing.T) {
 	waitComment(t, st, st.Repo, pr, c.GetID(), "stopped")
 	run, err = store.GetRun(ctx, st.Server.Pool, run.ID)
 	require.NoError(t, err)
-	require.Equal(t, "stopped", run.State)
+	require.Equal(t, state.RunStopped, run.State)
 }
 
 func mustReq(t *testing.T, st *stack.Stack, method, path string) *http.Request {

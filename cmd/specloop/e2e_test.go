@@ -16,6 +16,7 @@ import (
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -139,7 +140,7 @@ func TestCycleEndToEnd(t *testing.T) {
 	addRepo(t, st, "slow", repoFiles(st, "3s"))
 
 	type want struct {
-		conclusion string
+		conclusion state.Conclusion
 		pushed     bool
 		draft      bool
 		checks     map[string]string // check run → conclusion on the pushed commit (or start commit when nothing is pushed)
