@@ -149,7 +149,7 @@ func (c *cycleRun) prBody(ctx context.Context, sp *spec.Spec, res *Result) strin
 	if res.Draft {
 		b.WriteString("\n:warning: A check fails: this PR stays a draft until a cycle passes. `/loop retry` runs the failed obligation again.\n")
 	}
-	b.WriteString("\nCommands: `/loop next`, `/loop retry`, `/loop stop`, `/loop status`, `/loop help`.\n")
+	b.WriteString("\nCommands: " + CommandList() + ".\n")
 	return b.String()
 }
 
