@@ -2,20 +2,20 @@ package handlers
 
 import (
 	"strings"
+
+	"github.com/specloop/specloop/jobs"
 )
 
 // Command is a parsed `/loop` comment.
 type Command struct {
-	Name string   // next, retry, stop, status, help, or what the user typed
+	Name string   // a registered command (jobs.CommandNames) or what the user typed, lower case
 	Args []string // words after the name
 }
 
-// Known commands; anything else gets the help text.
-var knownCommands = []string{"next", "retry", "stop", "status", "help"}
-
 // ParseCommand finds a `/loop` command in a comment body: the first
 // non-blank line, skipping fenced code blocks and quoted lines, must start
-// with `/loop`. A bare `/loop` is `help`.
+// with `/loop`. A bare `/loop` is `help`. Every `/loop` word is returned,
+// known or not: the command worker answers unknown ones with the help.
 func ParseCommand(body string) (Command, bool) {
 	inFence := false
 	fence := ""
@@ -50,12 +50,5 @@ func ParseCommand(body string) (Command, bool) {
 	return Command{}, false
 }
 
-// Known reports whether c names a command specloop has.
-func (c Command) Known() bool {
-	for _, k := range knownCommands {
-		if c.Name == k {
-			return true
-		}
-	}
-	return false
-}
+// Known reports whether c names a command registered in jobs.
+func (c Command) Known() bool { return jobs.IsCommand(c.Name) }

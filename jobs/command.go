@@ -20,15 +20,6 @@ type CommandWorker struct {
 	d *deps
 }
 
-// Usage is the reply to `/loop help` and to unknown commands.
-const Usage = "**specloop commands** (on a specloop PR; you need write access):\n\n" +
-	"| command | what it does |\n| --- | --- |\n" +
-	"| `/loop next` | run the next cycle: the next open obligation of the spec |\n" +
-	"| `/loop retry` | run the last failed cycle again |\n" +
-	"| `/loop stop` | cancel queued cycles and stop the running one |\n" +
-	"| `/loop status` | show the run: its cycles, their conclusions and the queue |\n" +
-	"| `/loop help` | show this help |\n"
-
 // refusalMarker tags the one refusal a user gets on an issue or PR.
 func refusalMarker(login string) string { return "<!-- specloop:refused:" + login + " -->" }
 
@@ -55,7 +46,7 @@ func (w *CommandWorker) Work(ctx context.Context, job *river.Job[CommandArgs]) e
 		w.d.Logger.Error("command", "repo", a.Repo, "issue", a.Issue, "command", a.Command, "err", err)
 	}
 	err = w.d.reply(ctx, rc, a.Issue, fmt.Sprintf("@%s %s", a.Sender, reply))
-	if err != nil && (a.Command == "next" || a.Command == "retry") && strings.HasPrefix(reply, "queued cycle") {
+	if cmd, _ := lookupCommand(a.Command); err != nil && cmd.queuesCycle && strings.HasPrefix(reply, "queued cycle") {
 		// The cycle is queued and will post its check runs; retrying the job
 		// would queue a second one.
 		w.d.Logger.Error("reply to command (cycle already queued; not retrying)", "repo", a.Repo, "issue", a.Issue, "err", err)
@@ -71,72 +62,102 @@ func (w *CommandWorker) run(ctx context.Context, rc *repoContext, a CommandArgs)
 	} else if err != nil {
 		return "", err
 	}
-	switch a.Command {
-	case "help":
-		return "\n\n" + Usage, nil
-	case "status":
-		if run == nil {
-			return "there is no specloop run here. Label an issue `" + rc.Config.Label + "` to start one.", nil
-		}
-		return w.d.status(ctx, run)
-	case "next", "retry":
-		if run == nil {
-			return "there is no specloop run here. Label an issue `" + rc.Config.Label + "` to start one.", nil
-		}
-		if a.IsPR {
-			pr, _, err := rc.GH.PullRequests.Get(ctx, rc.Owner, rc.Name, a.Issue)
-			if err != nil {
-				return "", fmt.Errorf("get PR #%d: %w", a.Issue, err)
-			}
-			if pr.GetHead().GetRepo().GetFullName() != a.Repo {
-				return "this PR comes from a fork; specloop never pushes to forks.", nil
-			}
-		}
-		obligation, trigger := "", "command"
-		if a.Command == "retry" {
-			last, err := lastFailed(ctx, w.d, run.ID)
-			if err != nil {
-				return "", err
-			}
-			if last == nil {
-				return "no failed cycle to retry. Use `/loop next` for the next obligation.", nil
-			}
-			obligation, trigger = last.ObligationID, "retry"
-		}
-		if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
-			return "", err
-		} else if n >= rc.Config.Limits.CyclesPerPR {
-			return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, repoconfig.Path), nil
-		}
-		c, err := w.d.queueCycle(ctx, run, trigger, obligation)
-		if err != nil {
-			return "", err
-		}
-		pos, err := store.QueuePosition(ctx, w.d.Pool, c)
-		if err != nil {
-			return "", err
-		}
-		what := "the next obligation"
-		if obligation != "" {
-			what = "`" + obligation + "` again"
-		}
-		return fmt.Sprintf("queued cycle %d for %s (%s). [Run page](%s).", c.ID, what, position(pos), w.d.runURL(run.ID)), nil
-	case "stop":
-		if run == nil {
-			return "there is no specloop run here to stop.", nil
-		}
-		n, err := store.CancelQueuedCycles(ctx, w.d.Pool, run.ID, "stopped by @"+a.Sender)
-		if err != nil {
-			return "", err
-		}
-		if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
-			return "", err
-		}
-		w.d.event(ctx, run.ID, 0, "note", "", "cancelled", "stopped by @"+a.Sender)
-		return fmt.Sprintf("stopped: %d cycle(s) cancelled. Nothing more is pushed. `/loop next` starts again.", n), nil
-	default:
-		return fmt.Sprintf("`%s` is not a specloop command.\n\n%s", a.Command, Usage), nil
+	return w.dispatch(ctx, rc, a, run)
+}
+
+// dispatch hands a to its registered command; unknown commands get the help.
+func (w *CommandWorker) dispatch(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run) (string, error) {
+	cmd, ok := lookupCommand(a.Command)
+	if !ok {
+		return unknownCommand(a.Command), nil
 	}
+	return cmd.run(w, ctx, rc, a, run)
+}
+
+// The command handlers, registered in commands.go.
+
+func (w *CommandWorker) help(context.Context, *repoContext, CommandArgs, *store.Run) (string, error) {
+	return "\n\n" + CommandHelp(), nil
+}
+
+func (w *CommandWorker) status(ctx context.Context, rc *repoContext, _ CommandArgs, run *store.Run) (string, error) {
+	if run == nil {
+		return noRun(rc), nil
+	}
+	return w.d.status(ctx, run)
+}
+
+func (w *CommandWorker) next(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run) (string, error) {
+	return w.queue(ctx, rc, a, run, false)
+}
+
+func (w *CommandWorker) retry(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run) (string, error) {
+	return w.queue(ctx, rc, a, run, true)
+}
+
+// queue queues the next cycle, or with retry the last failed one again.
+func (w *CommandWorker) queue(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run, retry bool) (string, error) {
+	if run == nil {
+		return noRun(rc), nil
+	}
+	if a.IsPR {
+		pr, _, err := rc.GH.PullRequests.Get(ctx, rc.Owner, rc.Name, a.Issue)
+		if err != nil {
+			return "", fmt.Errorf("get PR #%d: %w", a.Issue, err)
+		}
+		if pr.GetHead().GetRepo().GetFullName() != a.Repo {
+			return "this PR comes from a fork; specloop never pushes to forks.", nil
+		}
+	}
+	obligation, trigger := "", "command"
+	if retry {
+		last, err := lastFailed(ctx, w.d, run.ID)
+		if err != nil {
+			return "", err
+		}
+		if last == nil {
+			return "no failed cycle to retry. Use `/loop next` for the next obligation.", nil
+		}
+		obligation, trigger = last.ObligationID, "retry"
+	}
+	if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
+		return "", err
+	} else if n >= rc.Config.Limits.CyclesPerPR {
+		return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, repoconfig.Path), nil
+	}
+	c, err := w.d.queueCycle(ctx, run, trigger, obligation)
+	if err != nil {
+		return "", err
+	}
+	pos, err := store.QueuePosition(ctx, w.d.Pool, c)
+	if err != nil {
+		return "", err
+	}
+	what := "the next obligation"
+	if obligation != "" {
+		what = "`" + obligation + "` again"
+	}
+	return fmt.Sprintf("queued cycle %d for %s (%s). [Run page](%s).", c.ID, what, position(pos), w.d.runURL(run.ID)), nil
+}
+
+func (w *CommandWorker) stop(ctx context.Context, _ *repoContext, a CommandArgs, run *store.Run) (string, error) {
+	if run == nil {
+		return "there is no specloop run here to stop.", nil
+	}
+	n, err := store.CancelQueuedCycles(ctx, w.d.Pool, run.ID, "stopped by @"+a.Sender)
+	if err != nil {
+		return "", err
+	}
+	if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
+		return "", err
+	}
+	w.d.event(ctx, run.ID, 0, "note", "", "cancelled", "stopped by @"+a.Sender)
+	return fmt.Sprintf("stopped: %d cycle(s) cancelled. Nothing more is pushed. `/loop next` starts again.", n), nil
+}
+
+// noRun is the reply to a command that needs a run where there is none.
+func noRun(rc *repoContext) string {
+	return "there is no specloop run here. Label an issue `" + rc.Config.Label + "` to start one."
 }
 
 func position(pos int) string {

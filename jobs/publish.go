@@ -111,6 +111,6 @@ func (c *cycleRun) prBody(sp *spec.Spec, res *cycle.Result, cycles []*store.Cycl
 	if res.Draft {
 		b.WriteString("\n:warning: A check fails: this PR stays a draft until a cycle passes. `/loop retry` runs the failed obligation again.\n")
 	}
-	b.WriteString("\nCommands: `/loop next`, `/loop retry`, `/loop stop`, `/loop status`, `/loop help`.\n")
+	b.WriteString("\nCommands: " + CommandList() + ".\n")
 	return b.String()
 }
