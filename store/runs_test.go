@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -84,7 +85,7 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 	require.Equal(t, store.Finished, res)
 	got, err := store.GetCycle(ctx, pool, second.ID)
 	require.NoError(t, err)
-	require.Equal(t, "cancelled", got.Conclusion)
+	require.Equal(t, state.Cancelled, got.Conclusion)
 }
 
 func TestEventsAndPrune(t *testing.T) {

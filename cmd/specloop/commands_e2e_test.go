@@ -121,7 +121,7 @@ func TestLoopCommands(t *testing.T) {
 	require.True(t, hasEyes(st, st.Repo, c.GetID()))
 	_, cycles := waitCycles(t, st, st.Repo, issue, 2)
 	require.Equal(t, "count-2", cycles[1].ObligationID)
-	require.Equal(t, "success", cycles[1].Conclusion, cycles[1].Summary)
+	require.Equal(t, state.Success, cycles[1].Conclusion, cycles[1].Summary)
 	body := st.Emulator.Issue(st.Owner, st.Repo, issue).GetBody()
 	require.Contains(t, body, "- [x] [count-1]")
 	require.Contains(t, body, "- [x] [count-2]")
@@ -149,7 +149,7 @@ func TestLoopCommands(t *testing.T) {
 	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
 	require.Equal(t, "rerun", cycles[2].Trigger)
 	require.Equal(t, "count-2", cycles[2].ObligationID, "the re-run is pinned to that cycle's obligation")
-	require.Equal(t, "neutral", cycles[2].Conclusion, "it is already done")
+	require.Equal(t, state.Neutral, cycles[2].Conclusion, "it is already done")
 
 	// The "Next cycle" button runs the next obligation.
 	require.NoError(t, st.Emulator.RequestAction(st.Owner, st.Repo, checks["specloop/audit"].GetID(), evidence.ActionNext, "maintainer"))
@@ -262,7 +262,7 @@ func TestScheduledDrain(t *testing.T) {
 	require.Len(t, done, 3, "max_cycles bounds the drain")
 	var obligations []string
 	for _, c := range done {
-		require.Equal(t, "success", c.Conclusion, c.Summary)
+		require.Equal(t, state.Success, c.Conclusion, c.Summary)
 		obligations = append(obligations, c.ObligationID)
 	}
 	require.ElementsMatch(t, []string{"o-1", "store-1", "store-2"}, obligations)
@@ -325,8 +325,8 @@ func TestRepoConcurrencyLimit(t *testing.T) {
 	_, ca := waitCycles(t, st, "serial", a, 1)
 	_, cb := waitCycles(t, st, "serial", b, 1)
 	x, y := ca[0], cb[0]
-	require.Equal(t, "success", x.Conclusion, x.Summary)
-	require.Equal(t, "success", y.Conclusion, y.Summary)
+	require.Equal(t, state.Success, x.Conclusion, x.Summary)
+	require.Equal(t, state.Success, y.Conclusion, y.Summary)
 	overlap := x.StartedAt.Before(*y.FinishedAt) && y.StartedAt.Before(*x.FinishedAt)
 	require.False(t, overlap, "cycles %d (%s–%s) and %d (%s–%s) ran at once", x.ID, x.StartedAt, x.FinishedAt, y.ID, y.StartedAt, y.FinishedAt)
 }
@@ -362,7 +362,7 @@ func TestSpecPushCycle(t *testing.T) {
 	cycles, err := store.ListCycles(ctx, st.Server.Pool, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, "n-1", cycles[0].ObligationID)
-	require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
+	require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
 	require.Equal(t, "push", cycles[0].Trigger)
 	spec, ok := fileAt(t, st, "pushy", "specloop/spec/new", "specs/new.md")
 	require.True(t, ok)
@@ -380,7 +380,7 @@ func TestLoopRetry(t *testing.T) {
 	st := newStack(t, stack.Options{})
 	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [r-1] Hard change [script:breakalways]\n- [ ] [r-2] Next one")
 	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
-	require.Equal(t, "failure", cycles[0].Conclusion, cycles[0].Summary)
+	require.Equal(t, state.Failure, cycles[0].Conclusion, cycles[0].Summary)
 	require.NotZero(t, run.PR, "a failing verify is pushed as a draft PR")
 
 	c := comment(t, st, "maintainer", st.Repo, run.PR, "/loop retry")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -42,7 +43,7 @@ func TestFaults(t *testing.T) {
 		defer remove()
 		issue := openLabelledIssue(t, st, st.Repo, "- [ ] [g-1] Survive flaky GitHub")
 		run, cycles := waitCycles(t, st, st.Repo, issue, 1)
-		require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
+		require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
 		var open int
 		require.NoError(t, st.Server.Pool.QueryRow(ctx, "SELECT count(*) FROM check_runs WHERE cycle_id = $1 AND NOT completed", cycles[0].ID).Scan(&open))
 		require.Zero(t, open, "every check run that started is completed")

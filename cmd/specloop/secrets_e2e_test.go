@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -26,7 +27,7 @@ func TestSecretsStayOut(t *testing.T) {
 	addRepo(t, st, "secretive", files)
 	issue := openLabelledIssue(t, st, "secretive", "- [ ] [s-1] Print things")
 	run, cycles := waitCycles(t, st, "secretive", issue, 1)
-	require.Equal(t, "success", cycles[0].Conclusion, cycles[0].Summary)
+	require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
 
 	env, ok := fileAt(t, st, "secretive", run.Branch, "impl/env.txt")
 	require.True(t, ok)

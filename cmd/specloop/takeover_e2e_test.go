@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -49,7 +50,7 @@ func TestDeadWorkerTakeover(t *testing.T) {
 
 	run, cycles := waitCycles(t, st, st.Repo, issue.GetNumber(), 1)
 	c := cycles[0]
-	require.Equal(t, "success", c.Conclusion, c.Summary)
+	require.Equal(t, state.Success, c.Conclusion, c.Summary)
 	require.Equal(t, 2, c.Attempts, "claimed by the dead worker, then once by the taker")
 	require.Greater(t, c.Fence, deadFence)
 	_, err = store.Heartbeat(ctx, pool, c.ID, deadFence, time.Minute)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
@@ -30,7 +31,7 @@ func TestTwoWorkers(t *testing.T) {
 		run, cycles := waitCycles(t, st, st.Repo, issue, 1)
 		require.Len(t, cycles, 1)
 		c := cycles[0]
-		require.Equal(t, "success", c.Conclusion, c.Summary)
+		require.Equal(t, state.Success, c.Conclusion, c.Summary)
 		require.Equal(t, 1, c.Attempts, "claimed once")
 		worker, _, _ := strings.Cut(c.LeaseOwner, "/job-")
 		owners[worker]++
