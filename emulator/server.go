@@ -63,6 +63,9 @@ type Server struct {
 	manifestCodes map[string]*github.AppConfig
 	rate          map[string]*rateBucket
 	bot           *user
+	// served counts REST requests by "METHOD path", for tests and
+	// benchmarks that hold a client to a request budget.
+	served map[string]int
 
 	httpServer *http.Server
 }
@@ -87,6 +90,7 @@ func New(opts Options) (*Server, error) {
 		installations: map[int64]*installation{},
 		manifestCodes: map[string]*github.AppConfig{},
 		rate:          map[string]*rateBucket{},
+		served:        map[string]int{},
 		faults:        &faultSet{},
 	}
 	if s.now == nil {
@@ -175,11 +179,15 @@ func nodeID(kind string, id int64) string {
 
 // ServeHTTP serves the REST API and git's smart HTTP protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	owner, name, rest, isGit := gitPath(r.URL.Path)
 	s.mu.Lock()
 	if s.url == "" {
 		// Served through httptest or another listener: learn the URL
 		// from the first request so links in payloads still work.
 		s.url = "http://" + r.Host
+	}
+	if !isGit {
+		s.served[r.Method+" "+r.URL.Path]++
 	}
 	s.mu.Unlock()
 	if !s.rateLimit(w, r) {
@@ -188,11 +196,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.faults.apply(w, r) {
 		return
 	}
-	if owner, name, rest, ok := gitPath(r.URL.Path); ok {
+	if isGit {
 		s.serveGit(w, r, owner, name, rest)
 		return
 	}
 	s.router.ServeHTTP(w, r)
+}
+
+// Served returns how many REST API requests (git traffic aside) the
+// emulator has answered, by "METHOD path", faults and rate limits included.
+func (s *Server) Served() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.served))
+	for k, v := range s.served {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Server) routes() {
