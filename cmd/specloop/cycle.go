@@ -71,7 +71,9 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("%v", err)
 	}
 	defer os.RemoveAll(cacheDir)
-	os.Chmod(cacheDir, 0o755) // the sandbox user must be able to enter it
+	if err := os.Chmod(cacheDir, 0o755); err != nil { // the sandbox user must be able to enter it
+		return fail("%v", err)
+	}
 	cache := &workspace.Cache{Dir: cacheDir, Logger: logger}
 	if *sb == "bwrap" {
 		cache.TreeOwner = stack.SandboxOwner()

@@ -94,7 +94,9 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	if listener == nil {
 		listener, err = net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 		if err != nil {
-			s.stopWorkers(5 * time.Second)
+			if serr := s.stopWorkers(5 * time.Second); serr != nil {
+				logger.Error("stop workers", "err", serr)
+			}
 			pool.Close()
 			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
 		}

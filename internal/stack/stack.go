@@ -97,7 +97,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	// The sandbox runs as another user: it must be able to enter these.
-	os.Chmod(st.tmp, 0o755)
+	if err := os.Chmod(st.tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("open the stack's directory to the sandbox user: %w", err)
+	}
 	agentBin, err := installSelf(st.tmp)
 	if err != nil {
 		return nil, err
