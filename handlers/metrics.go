@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/specloop/specloop/store"
 )
 
 // Metrics are the intake's Prometheus series, on a registry of the server's
@@ -58,18 +59,12 @@ func (q *queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
 func (q *queueDepth) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := q.pool.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY kind, state`)
+	counts, err := store.PendingJobs(ctx, q.pool)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(q.desc, err)
 		return
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind, state string
-		var n int64
-		if rows.Scan(&kind, &state, &n) == nil {
-			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(n), kind, state)
-		}
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(c.N), c.Kind, c.State)
 	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,7 +197,7 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		last = n
-		first, newest, err := p.keptSeqs(ctx, id)
+		first, newest, err := store.KeptEventSeqs(ctx, p.Pool, id)
 		if err != nil {
 			p.fail(w, err)
 			return
@@ -251,17 +250,6 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 		case <-poll.C:
 		}
 	}
-}
-
-// keptSeqs is the lowest and highest seq still kept for a run (0, 0 if
-// none).
-func (p *RunPages) keptSeqs(ctx context.Context, runID int64) (first, last int64, err error) {
-	err = p.Pool.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).
-		Scan(&first, &last)
-	if err != nil {
-		return 0, 0, fmt.Errorf("kept events of run %d: %w", runID, err)
-	}
-	return first, last, nil
 }
 
 // eventJSON is an event's data line: JSON on one line (encoding/json

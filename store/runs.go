@@ -381,15 +381,14 @@ func ListEvents(ctx context.Context, db DB, runID, afterSeq int64, limit int) ([
 	return out, rows.Err()
 }
 
-// FirstEventSeq is the lowest seq still kept for a run (0 if none): a
-// client resuming from below it has missed pruned events.
-func FirstEventSeq(ctx context.Context, db DB, runID int64) (int64, error) {
-	var seq int64
-	err := db.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM events WHERE run_id = $1`, runID).Scan(&seq)
+// KeptEventSeqs is the lowest and highest seq still kept for a run (0, 0
+// if none): a client resuming below first missed pruned events.
+func KeptEventSeqs(ctx context.Context, db DB, runID int64) (first, last int64, err error) {
+	err = db.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).Scan(&first, &last)
 	if err != nil {
-		return 0, fmt.Errorf("first event of run %d: %w", runID, err)
+		return 0, 0, fmt.Errorf("kept events of run %d: %w", runID, err)
 	}
-	return seq, nil
+	return first, last, nil
 }
 
 // Artifact is a stored log, prompt, patch or audit of a cycle.

@@ -114,9 +114,10 @@ func TestEventsAndPrune(t *testing.T) {
 	pruned, _, err := store.Prune(ctx, pool, time.Now().Add(-30*24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, int64(5), pruned)
-	first, err := store.FirstEventSeq(ctx, pool, run.ID)
+	first, last, err := store.KeptEventSeqs(ctx, pool, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, int64(6), first)
+	require.Equal(t, int64(20), last)
 
 	// Pruning everything does not restart the numbering.
 	_, err = pool.Exec(ctx, "UPDATE events SET created_at = now() - interval '40 days'")
