@@ -418,3 +418,44 @@ func TestIntakeConcurrentDeliveries(t *testing.T) {
 	require.Equal(t, 50, b.count(t, "SELECT count(*) FROM river_job WHERE args->>'delivery' LIKE 'many-%'"), "one job per labeled delivery, none for pings")
 	require.Equal(t, 50, b.count(t, "SELECT count(DISTINCT args->>'delivery') FROM river_job WHERE args->>'delivery' LIKE 'many-%'"))
 }
+
+// TestIntakeInvalidatesRepoConfig: a push to the default branch marks the
+// repo's cached config stale in the delivery's transaction, a push to
+// another branch does not, and an installation event forgets its repos'.
+func TestIntakeInvalidatesRepoConfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, handlers.RouteConfig{AppID: 1})
+	const repo = "Codertocat/Hello-World"
+	cache := func(installation int64) {
+		require.NoError(t, store.SaveRepoConfig(ctx, b.pool, &store.RepoConfig{Repo: repo, InstallationID: installation,
+			DefaultBranch: "master", CloneURL: "x", HeadSHA: "old"}))
+	}
+	stale := func() bool {
+		c, err := store.GetRepoConfig(ctx, b.pool, repo)
+		require.NoError(t, err)
+		return c.Stale
+	}
+	push := readPayload(t, "push/with-new-branch.payload.json")
+
+	cache(1)
+	status, body := b.post(t, post{event: "push", guid: "other-branch", body: edit(t, push, map[string]any{"ref": "refs/heads/feature"})})
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.False(t, stale(), "a push to another branch leaves the config alone")
+
+	status, body = b.post(t, post{event: "push", guid: "default-branch", body: edit(t, push, map[string]any{"commits": []any{map[string]any{
+		"id": "abc", "added": []any{"main.go"}, "modified": []any{}, "removed": []any{}}}})})
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.True(t, stale(), "any push to the default branch may change the config")
+
+	added := readPayload(t, "installation_repositories/added.payload.json")
+	var inst struct {
+		Installation struct{ ID int64 } `json:"installation"`
+	}
+	require.NoError(t, json.Unmarshal(added, &inst))
+	cache(inst.Installation.ID)
+	status, body = b.post(t, post{event: "installation_repositories", guid: "repos-added", body: added})
+	require.Equal(t, http.StatusAccepted, status, body)
+	_, err := store.GetRepoConfig(ctx, b.pool, repo)
+	require.ErrorIs(t, err, store.ErrNotFound, "an installation event forgets its repos' configs")
+}
