@@ -190,11 +190,14 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	res.Changes = withoutScratch(changes)
-	if res.Patch, err = p.wd.Diff(ctx); err != nil {
+	patch, err := p.wd.Diff(ctx)
+	if err != nil {
 		p.conclude(state.Failure, "Could not diff the changes: "+err.Error())
 		return
 	}
-	res.Patch = e.Redactor.Redact(res.Patch)
+	// The patch is the change as published, which never holds scratch
+	// files: the auditor reads it and it is stored as the cycle's artifact.
+	res.Patch = e.Redactor.Redact(keepFiles(patch, func(path string) bool { return !strings.HasPrefix(path, ScratchDir) }))
 
 	audit := p.audit(ctx)
 	if p.done() {
@@ -223,7 +226,9 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	p.res.Prompts["implementer"] = prompt
 	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg)
 	impl := implementEvidence(p.res.Obligation, out, err)
-	changes, cerr := p.wd.Changes(ctx)
+	// Read what the agent left even when the cycle was stopped: the
+	// evidence says so, and a stop is not a failure to read the changes.
+	changes, cerr := p.wd.Changes(context.WithoutCancel(ctx))
 	if cerr != nil {
 		impl.Conclusion, impl.Summary = state.Failure, impl.Summary+"\n\nCould not read the changes: "+cerr.Error()
 	}

@@ -64,19 +64,25 @@ func filterDiff(diff []byte, paths []string) []byte {
 	for _, p := range paths {
 		want[p] = true
 	}
+	out := keepFiles(diff, func(path string) bool { return want[path] })
+	if len(out) == 0 {
+		return diff
+	}
+	return out
+}
+
+// keepFiles keeps the parts of a unified diff whose file keep accepts.
+func keepFiles(diff []byte, keep func(path string) bool) []byte {
 	var out bytes.Buffer
-	keep := false
+	keeping := false
 	for _, line := range bytes.SplitAfter(diff, []byte("\n")) {
 		if bytes.HasPrefix(line, []byte("diff --git ")) {
 			fields := strings.Fields(string(line))
-			keep = len(fields) >= 4 && want[strings.TrimPrefix(fields[3], "b/")]
+			keeping = len(fields) >= 4 && keep(strings.TrimPrefix(fields[3], "b/"))
 		}
-		if keep {
+		if keeping {
 			out.Write(line)
 		}
-	}
-	if out.Len() == 0 {
-		return diff
 	}
 	return out.Bytes()
 }
