@@ -52,7 +52,8 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	if out != nil {
 		ev.Log = out.Log
 	}
-	if err := restore(ctx, wd, saved); err != nil {
+	// Restore even when stopped: the auditor's edits never outlive its pass.
+	if err := restore(context.WithoutCancel(ctx), wd, saved); err != nil {
 		e.Logger.Error("restore after audit", "err", err)
 	}
 	tamper := "**Tamper check:** passed (no spec or config file changed)\n\n"
