@@ -168,7 +168,7 @@ func TestClientsCountRequests(t *testing.T) {
 			}
 			remove, err := emu.Inject(emulator.Fault{Method: "PATCH", Path: "/repos/{owner}/{repo}/check-runs/{id}", Count: 1, Status: http.StatusBadGateway})
 			require.NoError(t, err)
-			t.Cleanup(remove)
+			t.Cleanup(remove.Remove)
 			_, _, err = gh.Checks.UpdateCheckRun(ctx, "acme", "widgets", last.GetID(), github.UpdateCheckRunOptions{Name: "specloop/check-2"})
 			require.Error(t, err, "the injected 502")
 			_, _, err = gh.Checks.UpdateCheckRun(ctx, "acme", "widgets", last.GetID(), github.UpdateCheckRunOptions{Name: "specloop/check-2"})

@@ -15,6 +15,11 @@ import (
 type Fault struct {
 	// Method matches the request method; "" matches any.
 	Method string
+	// Login matches who the request authenticates as: a user's login, or
+	// "<slug>[bot]" for an installation token; "" matches anyone,
+	// unauthenticated requests included. It lets a test fail the app's
+	// reply on a path a user also posts to.
+	Login string
 	// Path matches the URL path. "{name}" stands for one path segment
 	// (or part of one, as in "{repo}.git") and "{name...}" for the rest of
 	// the path: "/repos/{owner}/{repo}/check-runs".
@@ -36,8 +41,38 @@ type Fault struct {
 
 type activeFault struct {
 	Fault
-	re   *regexp.Regexp
-	left int // remaining when Count > 0
+	re    *regexp.Regexp
+	left  int // remaining when Count > 0
+	fired int // requests answered with this fault so far
+}
+
+// Injection is an injected fault: Remove takes it out, Fired says how many
+// requests it has failed so far, so a test can prove its fault hit.
+type Injection struct {
+	fs *faultSet
+	af *activeFault
+}
+
+// Remove takes the fault out; requests after it go through. Removing a
+// fault that was used up or already removed does nothing.
+func (in *Injection) Remove() {
+	fs := in.fs
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, x := range fs.list {
+		if x == in.af {
+			fs.list = append(fs.list[:i], fs.list[i+1:]...)
+			return
+		}
+	}
+}
+
+// Fired is how many requests the fault has answered, including hangs whose
+// client gave up.
+func (in *Injection) Fired() int {
+	in.fs.mu.Lock()
+	defer in.fs.mu.Unlock()
+	return in.af.fired
 }
 
 type faultSet struct {
@@ -84,8 +119,8 @@ func compilePath(p string) (*regexp.Regexp, error) {
 	return regexp.Compile(b.String())
 }
 
-// Inject adds a fault and returns a function that removes it.
-func (s *Server) Inject(f Fault) (remove func(), err error) {
+// Inject adds a fault.
+func (s *Server) Inject(f Fault) (*Injection, error) {
 	re, err := compilePath(f.Path)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: inject fault %q: %w", f.Path, err)
@@ -95,16 +130,22 @@ func (s *Server) Inject(f Fault) (remove func(), err error) {
 	fs.mu.Lock()
 	fs.list = append(fs.list, af)
 	fs.mu.Unlock()
-	return func() {
-		fs.mu.Lock()
-		defer fs.mu.Unlock()
-		for i, x := range fs.list {
-			if x == af {
-				fs.list = append(fs.list[:i], fs.list[i+1:]...)
-				return
-			}
-		}
-	}, nil
+	return &Injection{fs: fs, af: af}, nil
+}
+
+// requestLogin is who r authenticates as by token ("" if no one).
+func (s *Server) requestLogin(r *http.Request) string {
+	secret, _, ok := credentials(r)
+	if !ok {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.callerLocked(secret)
+	if !ok || c.user == nil {
+		return ""
+	}
+	return c.user.login
 }
 
 // ClearFaults removes every injected fault.
@@ -114,17 +155,22 @@ func (s *Server) ClearFaults() {
 	s.faults.list = nil
 }
 
-// take finds the first fault matching r and uses up one of its count.
-func (fs *faultSet) take(r *http.Request) *Fault {
+// take finds the first fault matching r (made by login) and uses up one of
+// its count.
+func (fs *faultSet) take(r *http.Request, login string) *Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i, af := range fs.list {
 		if af.Method != "" && !strings.EqualFold(af.Method, r.Method) {
 			continue
 		}
+		if af.Login != "" && !strings.EqualFold(af.Login, login) {
+			continue
+		}
 		if !af.re.MatchString(r.URL.Path) {
 			continue
 		}
+		af.fired++
 		f := af.Fault
 		if af.Count > 0 {
 			af.left--
@@ -137,9 +183,10 @@ func (fs *faultSet) take(r *http.Request) *Fault {
 	return nil
 }
 
-// apply answers r with a matching fault, if any, and reports whether it did.
-func (fs *faultSet) apply(w http.ResponseWriter, r *http.Request) bool {
-	f := fs.take(r)
+// apply answers r (made by login) with a matching fault, if any, and
+// reports whether it did.
+func (fs *faultSet) apply(w http.ResponseWriter, r *http.Request, login string) bool {
+	f := fs.take(r, login)
 	if f == nil {
 		return false
 	}

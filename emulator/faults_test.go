@@ -23,19 +23,41 @@ func TestFaults(t *testing.T) {
 	}
 
 	for _, status := range []int{http.StatusInternalServerError, http.StatusBadGateway} {
-		_, err := b.s.Inject(Fault{Method: "POST", Path: "/repos/{owner}/{repo}/check-runs", Count: 1, Status: status})
+		f, err := b.s.Inject(Fault{Method: "POST", Path: "/repos/{owner}/{repo}/check-runs", Count: 1, Status: status})
 		require.NoError(t, err)
+		require.Zero(t, f.Fired())
 		resp, err := create()
 		require.Error(t, err)
 		require.Equal(t, status, resp.StatusCode)
+		require.Equal(t, 1, f.Fired())
 		// Count 1: the next call goes through.
 		_, err = create()
 		require.NoError(t, err)
+		require.Equal(t, 1, f.Fired(), "a used-up fault fires no more")
 	}
+
+	// Login: only the app's comment fails; the maintainer's on the same
+	// path goes through.
+	botOnly, err := b.s.Inject(Fault{Method: "POST", Path: "/repos/{owner}/{repo}/issues/{n}/comments", Login: "specloop[bot]", Status: http.StatusBadGateway})
+	require.NoError(t, err)
+	issue, _, err := b.maintainer.Issues.Create(ctx, "acme", "widgets", &github.IssueRequest{Title: github.String("faults")})
+	require.NoError(t, err)
+	body := &github.IssueComment{Body: github.String("hello")}
+	_, _, err = b.maintainer.Issues.CreateComment(ctx, "acme", "widgets", issue.GetNumber(), body)
+	require.NoError(t, err, "the maintainer's comment is not the fault's")
+	require.Zero(t, botOnly.Fired())
+	_, resp, err := b.app.Issues.CreateComment(ctx, "acme", "widgets", issue.GetNumber(), body)
+	require.Error(t, err)
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	require.Equal(t, 1, botOnly.Fired())
+	botOnly.Remove()
+	_, _, err = b.app.Issues.CreateComment(ctx, "acme", "widgets", issue.GetNumber(), body)
+	require.NoError(t, err, "removed")
+	require.Equal(t, 1, botOnly.Fired())
 
 	_, err = b.s.Inject(Fault{Path: "/repos/{owner}/{repo}/check-runs", Count: 1, Status: http.StatusForbidden, RetryAfter: 7 * time.Second})
 	require.NoError(t, err)
-	resp, err := create()
+	resp, err = create()
 	var abuse *github.AbuseRateLimitError
 	require.ErrorAs(t, err, &abuse)
 	require.Equal(t, 7*time.Second, abuse.GetRetryAfter())
@@ -45,7 +67,7 @@ func TestFaults(t *testing.T) {
 	app := clientFor(t, b.url, nil).WithAuthToken(b.appToken(t))
 
 	// A hang lasts until the client gives up.
-	remove, err := b.s.Inject(Fault{Path: "/repos/{owner}/{repo}", Hang: true})
+	hang, err := b.s.Inject(Fault{Path: "/repos/{owner}/{repo}", Hang: true})
 	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
@@ -53,7 +75,7 @@ func TestFaults(t *testing.T) {
 	_, _, err = app.Repositories.Get(short, "acme", "widgets")
 	require.True(t, errors.Is(err, context.DeadlineExceeded), err)
 	require.Less(t, time.Since(start), 5*time.Second)
-	remove()
+	hang.Remove()
 	_, _, err = app.Repositories.Get(ctx, "acme", "widgets")
 	require.NoError(t, err)
 

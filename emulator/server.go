@@ -193,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.rateLimit(w, r) {
 		return
 	}
-	if s.faults.apply(w, r) {
+	if s.faults.apply(w, r, s.requestLogin(r)) {
 		return
 	}
 	if isGit {

@@ -76,8 +76,18 @@ func (b *bundle) post(t *testing.T, p post) (int, string) {
 
 func postTo(t *testing.T, url string, p post) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/webhooks", bytes.NewReader(p.body))
+	status, body, err := tryPost(url, p)
 	require.NoError(t, err)
+	return status, body
+}
+
+// tryPost is postTo for goroutines other than the test's: it returns the
+// error for the test goroutine to check (require must not run elsewhere).
+func tryPost(url string, p post) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url+"/webhooks", bytes.NewReader(p.body))
+	if err != nil {
+		return 0, "", err
+	}
 	if p.contentType == "" {
 		p.contentType = "application/json"
 	}
@@ -91,10 +101,12 @@ func postTo(t *testing.T, url string, p post) (int, string) {
 	req.Header.Set("X-GitHub-Event", p.event)
 	req.Header.Set("X-GitHub-Delivery", p.guid)
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, "", err
+	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }
 
 type queued struct {
@@ -297,19 +309,19 @@ func TestIntakeSameGUID(t *testing.T) {
 	require.Len(t, b.jobsFor(t, "once"), 1)
 
 	var wg sync.WaitGroup
-	statuses := make(chan int, 50)
-	for range 50 {
+	statuses := make([]int, 50)
+	errs := make([]error, 50)
+	for i := range statuses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, _ := b.post(t, post{event: "issues", guid: "burst", body: body})
-			statuses <- s
+			statuses[i], _, errs[i] = tryPost(b.url, post{event: "issues", guid: "burst", body: body})
 		}()
 	}
 	wg.Wait()
-	close(statuses)
 	counts := map[int]int{}
-	for s := range statuses {
+	for i, s := range statuses {
+		require.NoError(t, errs[i], "post %d", i)
 		counts[s]++
 	}
 	require.Equal(t, map[int]int{http.StatusAccepted: 1, http.StatusOK: 49}, counts)
@@ -396,8 +408,9 @@ func TestIntakeConcurrentDeliveries(t *testing.T) {
 	body := edit(t, readPayload(t, "issues/labeled.payload.json"), map[string]any{"label.name": "specloop"})
 	ping := readPayload(t, "ping/payload.json")
 	var wg sync.WaitGroup
-	statuses := make(chan int, 100)
-	for i := range 100 {
+	statuses := make([]int, 100)
+	errs := make([]error, 100)
+	for i := range statuses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -405,14 +418,13 @@ func TestIntakeConcurrentDeliveries(t *testing.T) {
 			if i%2 == 1 {
 				p = post{event: "ping", guid: fmt.Sprintf("many-%03d", i), body: ping}
 			}
-			s, _ := b.post(t, p)
-			statuses <- s
+			statuses[i], _, errs[i] = tryPost(b.url, p)
 		}()
 	}
 	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		require.Equal(t, http.StatusAccepted, s)
+	for i, s := range statuses {
+		require.NoError(t, errs[i], "post %d", i)
+		require.Equal(t, http.StatusAccepted, s, "post %d", i)
 	}
 	require.Equal(t, 100, b.count(t, "SELECT count(*) FROM deliveries WHERE guid LIKE 'many-%'"))
 	require.Equal(t, 50, b.count(t, "SELECT count(*) FROM river_job WHERE args->>'delivery' LIKE 'many-%'"), "one job per labeled delivery, none for pings")

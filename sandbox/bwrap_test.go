@@ -95,10 +95,19 @@ func TestBwrapIsolation(t *testing.T) {
 		port, accepted := listen(t)
 		res := run(t, d, sandbox.Spec{Dir: workDir(t), Argv: tcpSend(port)})
 		require.NotEqual(t, 0, res.ExitCode, "connected to the host without Network: %s", res.Output)
+		// The sandbox has exited: a connection it made is already in the
+		// listener's queue, ahead of one the host makes now. The first
+		// connection accepted being the host's proves the sandbox made none.
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		require.NoError(t, err)
+		_, err = io.WriteString(c, "probe from the host\n")
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
 		select {
-		case <-accepted:
-			t.Fatal("the host listener accepted a connection from the sandbox")
-		case <-time.After(100 * time.Millisecond):
+		case got := <-accepted:
+			require.Equal(t, "probe from the host\n", got, "the host listener accepted a connection from the sandbox first")
+		case <-time.After(readWait):
+			t.Fatal("the host listener got nothing, not even the host's probe")
 		}
 	})
 
@@ -110,7 +119,7 @@ func TestBwrapIsolation(t *testing.T) {
 		select {
 		case got := <-accepted:
 			require.Equal(t, "hello from the sandbox\n", got)
-		case <-time.After(5 * time.Second):
+		case <-time.After(readWait):
 			t.Fatal("the host listener got nothing")
 		}
 	})
@@ -231,6 +240,9 @@ func TestBwrapIsolation(t *testing.T) {
 		require.Equal(t, uint32(4242), fi.Sys().(*syscall.Stat_t).Uid)
 	})
 }
+
+// readWait bounds how long a test waits for something that must happen.
+const readWait = 30 * time.Second
 
 // listen starts a TCP listener on the host's loopback and returns its port
 // and a channel that receives what the first connection sends.

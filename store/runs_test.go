@@ -36,23 +36,25 @@ func TestClaimCycleOrderAndFence(t *testing.T) {
 	require.Equal(t, 1, pos)
 
 	// Many workers race for the first cycle: exactly one wins.
+	// The goroutines only record; require runs on the test goroutine.
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for range 10 {
+	results := make([]store.ClaimResult, 10)
+	errs := make([]error, 10)
+	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, _, err := store.ClaimCycle(ctx, pool, first.ID, "racer", time.Minute, 0)
-			require.NoError(t, err)
-			if res == store.Claimed {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
+			results[i], _, errs[i] = store.ClaimCycle(ctx, pool, first.ID, "racer", time.Minute, 0)
 		}()
 	}
 	wg.Wait()
+	wins := 0
+	for i, res := range results {
+		require.NoError(t, errs[i], "racer %d", i)
+		if res == store.Claimed {
+			wins++
+		}
+	}
 	require.Equal(t, 1, wins)
 
 	// A dead worker's lease expires; a takeover gets a new fence and the old
@@ -95,14 +97,18 @@ func TestEventsAndPrune(t *testing.T) {
 	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "b", Kind: "spec"})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
-	for range 20 {
+	errs := make([]error, 20)
+	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			require.NoError(t, store.AppendEvent(ctx, pool, &store.Event{RunID: run.ID, Kind: "note", Message: "x"}))
+			errs[i] = store.AppendEvent(ctx, pool, &store.Event{RunID: run.ID, Kind: "note", Message: "x"})
 		}()
 	}
 	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "append %d", i)
+	}
 	evs, err := store.ListEvents(ctx, pool, run.ID, 0, 100)
 	require.NoError(t, err)
 	require.Len(t, evs, 20)

@@ -27,7 +27,7 @@ func flock(ctx context.Context, path string) (unlock func(), err error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return func() { unlockFile(f) }, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
@@ -54,5 +54,13 @@ func tryFlock(path string) (unlock func(), ok bool) {
 		f.Close()
 		return nil, false
 	}
-	return func() { f.Close() }, true
+	return func() { unlockFile(f) }, true
+}
+
+// unlockFile releases f's lock, then closes it. Closing alone is not enough:
+// a child process forked elsewhere in this process between the open and the
+// close holds the same open file (until its exec), and with it the lock.
+func unlockFile(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
 }

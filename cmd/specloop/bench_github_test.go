@@ -114,7 +114,7 @@ func tick(b *testing.B, st *stack.Stack) {
 
 // waitRunning waits until the issue's first cycle is in its agent step.
 func waitRunning(b *testing.B, st *stack.Stack, repo string, issue int) {
-	waitFor(b, func() bool {
+	waitFor(b, "the first cycle in its agent", func() bool {
 		cy := firstCycle(b, st, repo, issue)
 		if cy == nil || cy.State != state.CycleRunning {
 			return false
@@ -135,7 +135,7 @@ func waitRunning(b *testing.B, st *stack.Stack, repo string, issue int) {
 // waitQueuedAndAcknowledged waits until the issue's cycle is queued and the
 // label was answered, so only the waiting cycle asks GitHub anything.
 func waitQueuedAndAcknowledged(b *testing.B, st *stack.Stack, repo string, issue int) {
-	waitFor(b, func() bool {
+	waitFor(b, "the second cycle queued and its label answered", func() bool {
 		cy := firstCycle(b, st, repo, issue)
 		return cy != nil && cy.State == state.CycleQueued && botComments(st, repo, issue, "specloop picked this up") == 1
 	})
@@ -155,16 +155,6 @@ func firstCycle(b *testing.B, st *stack.Stack, repo string, issue int) *store.Cy
 		return nil
 	}
 	return cycles[0]
-}
-
-func waitFor(b *testing.B, cond func() bool) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("condition not met in time")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func diff(before, after map[string]int) map[string]int {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,11 +139,8 @@ func testCLIServe(t *testing.T, bin string) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	goodKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closedPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	// A port nothing listens on, held for the test so no one else can.
+	closedPort := refusedPort(t)
 	const password = "hunter2-S3cr3t-pw"
 	unreachable := fmt.Sprintf("postgres://specloop:%s@127.0.0.1:%d/specloop?sslmode=disable", password, closedPort)
 	const garbageKey = "this-is-not-a-pem-key-0xDEADBEEF"
@@ -562,4 +559,20 @@ func testCLITestdrive(t *testing.T, bin string) {
 			}
 		})
 	}
+}
+
+// refusedPort returns a loopback port that refuses connections for as long
+// as t runs: a socket is bound to it but never listens. Closing a listener
+// instead would free the port for anyone (a parallel test's server, another
+// cluster) to take before it is used.
+func refusedPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Close(fd) })
+	// No SO_REUSEADDR: nobody else can bind the port while this holds it.
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	return sa.(*syscall.SockaddrInet4).Port
 }

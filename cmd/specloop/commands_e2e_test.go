@@ -83,17 +83,19 @@ func TestLabelAcknowledged(t *testing.T) {
 	require.NoError(t, st.Server.Pool.QueryRow(context.Background(),
 		`SELECT count(*) FROM deliveries WHERE event = 'issues' AND action = 'labeled' AND repo_full_name = $1`, st.Owner+"/"+st.Repo).Scan(&n))
 	require.Equal(t, 1, n)
-	// A label that is not specloop's starts nothing.
+	// A label that is not specloop's starts nothing. It comes once the first
+	// cycle is done: while a cycle is active even specloop's label would
+	// add none.
+	run, _ := waitCycles(t, st, st.Repo, issue, 1)
 	_, _, err := st.UserClient("maintainer").Issues.AddLabelsToIssue(context.Background(), st.Owner, st.Repo, issue, []string{"bug"})
 	require.NoError(t, err)
-	require.NoError(t, st.Emulator.WaitDeliveries(context.Background()))
-	waitCycles(t, st, st.Repo, issue, 1)
-	time.Sleep(500 * time.Millisecond)
-	run, err := store.FindRun(context.Background(), st.Server.Pool, st.Owner+"/"+st.Repo, issue)
-	require.NoError(t, err)
+	// The job for the "bug" label has run (and was not retried): whatever
+	// it would queue is queued by now.
+	requireRanOnce(t, waitJobsDone(t, st, "issue_label", map[string]any{"repo": st.Owner + "/" + st.Repo, "issue": issue, "label": "bug"}))
 	cycles, err := store.ListCycles(context.Background(), st.Server.Pool, run.ID)
 	require.NoError(t, err)
-	require.Len(t, cycles, 1)
+	require.Len(t, cycles, 1, "no cycle for another label")
+	require.Equal(t, 1, botComments(st, st.Repo, issue, "picked this up"))
 }
 
 // TestLoopCommands drives a run from its PR the way a maintainer does.
@@ -110,8 +112,9 @@ func TestLoopCommands(t *testing.T) {
 	c := comment(t, st, "reader", st.Repo, pr, "/loop next")
 	waitComment(t, st, st.Repo, pr, c.GetID(), "only people with write access")
 	c2 := comment(t, st, "reader", st.Repo, pr, "/loop next")
-	require.NoError(t, st.Emulator.WaitDeliveries(ctx))
-	time.Sleep(time.Second)
+	// The second command's job has run: a second refusal or a 👀 would be
+	// posted by now.
+	requireRanOnce(t, waitJobsDone(t, st, "command", map[string]any{"comment_id": c2.GetID()}))
 	require.Equal(t, 1, botComments(st, st.Repo, pr, "only people with write access"), "one polite refusal")
 	require.False(t, hasEyes(st, st.Repo, c2.GetID()))
 

@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "agent-script" {
 		os.Exit(scripted.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	}
+	// TestTwoWorkers holds agents at a barrier with it.
+	if len(os.Args) == 3 && os.Args[1] == "await-barrier" {
+		os.Exit(awaitBarrier(os.Args[2]))
+	}
 	storetest.Main(m)
 }
 

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -13,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,25 +48,33 @@ func testCLIShutdown(t *testing.T, bin string) {
 	require.NoError(t, err)
 	t.Cleanup(func() { em.Close() })
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// PORT=0: serve binds a free port itself and logs it, so no port is
+	// picked here, closed, and maybe taken by someone else before serve
+	// binds it.
 	const secret = "shutdown-secret"
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "WEBHOOK_SECRET=" + secret, "APP_ID=7",
-		"PRIVATE_KEY_PATH=" + keyPath, "DATABASE_URL=" + dbURL, "GITHUB_API_URL=" + emURL, "PORT=" + fmt.Sprint(port),
-		"PUBLIC_URL=" + base, "SANDBOX=none", "MIRROR_DIR=" + filepath.Join(dir, "mirrors")}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+		"PRIVATE_KEY_PATH=" + keyPath, "DATABASE_URL=" + dbURL, "GITHUB_API_URL=" + emURL, "PORT=0",
+		"SANDBOX=none", "MIRROR_DIR=" + filepath.Join(dir, "mirrors")}
+	// The child writes stderr from exec's copying goroutine while the test
+	// reads it: a locked buffer, not a bare strings.Builder.
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill() })
 
+	var base string
 	ready := false
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !ready; time.Sleep(100 * time.Millisecond) {
+		if base == "" {
+			port, ok := startedPort(stderr.String())
+			if !ok {
+				continue
+			}
+			base = fmt.Sprintf("http://127.0.0.1:%d", port)
+		}
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			ready = resp.StatusCode == 200
 			resp.Body.Close()
@@ -120,4 +132,43 @@ func testCLIShutdown(t *testing.T, bin string) {
 	d, err := store.GetDelivery(ctx, pool, "before-sigterm")
 	require.NoError(t, err)
 	require.Equal(t, "ping", d.Event)
+}
+
+// lockedBuffer is an io.Writer a child process's output can be copied into
+// while the test reads what has arrived so far.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startedPort finds the port in serve's "specloop started" log line.
+func startedPort(log string) (int, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "specloop started" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(rec.Addr)
+		if err != nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(port)
+		return n, err == nil
+	}
+	return 0, false
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // TestDeadWorkerTakeover: a worker claimed a cycle, opened a check run and
-// died. Its lease runs out, another worker takes the cycle over within
-// seconds (not after River's stuck-job rescue), completes the orphaned
-// check run, and runs the cycle once.
+// died. Once its lease has run out, another worker takes the cycle over
+// (the reaper runs every LeaseTTL/2, not River's stuck-job rescue),
+// completes the orphaned check run, and runs the cycle once.
 func TestDeadWorkerTakeover(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -34,9 +34,9 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	cycle, err := store.InsertCycle(ctx, pool, run.ID, "label", "")
 	require.NoError(t, err)
 
-	// The dead worker: it claimed the cycle and started implement, then
-	// stopped beating.
-	res, deadFence, err := store.ClaimCycle(ctx, pool, cycle.ID, "dead-worker", 500*time.Millisecond, 0)
+	// The dead worker: it claimed the cycle and started implement. Its
+	// lease is long, so nothing takes the cycle over before it has.
+	res, deadFence, err := store.ClaimCycle(ctx, pool, cycle.ID, "dead-worker", time.Hour, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Claimed, res)
 	main, err := st.Emulator.Ref(st.Owner, st.Repo, "heads/main")
@@ -48,25 +48,61 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	require.NoError(t, store.RecordCheckRun(ctx, pool, &store.CheckRun{ID: orphan.GetID(), CycleID: cycle.ID,
 		Repo: run.Repo, Name: "specloop/implement", HeadSHA: main}))
 
+	// The situation under test happened: the dead worker holds the cycle
+	// and its check run is open.
+	held, err := store.GetCycle(ctx, pool, cycle.ID)
+	require.NoError(t, err)
+	require.Equal(t, "running", held.State)
+	require.Equal(t, "dead-worker", held.LeaseOwner)
+	require.Equal(t, deadFence, held.Fence)
+	require.Equal(t, 1, held.Attempts)
+	require.Equal(t, "in_progress", emulatorCheckRun(t, st, orphan.GetID()).GetStatus())
+
+	// It dies: no more heartbeats, and its last one has run out.
+	tag, err := pool.Exec(ctx, "UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND fence = $2", cycle.ID, deadFence)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+
 	run, cycles := waitCycles(t, st, st.Repo, issue.GetNumber(), 1)
 	c := cycles[0]
 	require.Equal(t, state.Success, c.Conclusion, c.Summary)
 	require.Equal(t, 2, c.Attempts, "claimed by the dead worker, then once by the taker")
 	require.Greater(t, c.Fence, deadFence)
+	require.NotEqual(t, "dead-worker", c.LeaseOwner, "a live worker took it over")
 	_, err = store.Heartbeat(ctx, pool, c.ID, deadFence, time.Minute)
 	require.ErrorIs(t, err, store.ErrFenced, "the dead worker can write nothing more")
 
-	for _, cr := range st.Emulator.CheckRuns(st.Owner, st.Repo) {
-		if cr.GetID() == orphan.GetID() {
-			require.Equal(t, "completed", cr.GetStatus(), "the orphaned check run is completed")
-			require.Equal(t, "cancelled", cr.GetConclusion())
-			require.Contains(t, cr.GetOutput().GetSummary(), "took it over")
+	cr := emulatorCheckRun(t, st, orphan.GetID())
+	require.Equal(t, "completed", cr.GetStatus(), "the orphaned check run is completed")
+	require.Equal(t, "cancelled", cr.GetConclusion())
+	require.Contains(t, cr.GetOutput().GetSummary(), "took it over")
+
+	evs, err := store.ListEvents(ctx, pool, run.ID, 0, 1000)
+	require.NoError(t, err)
+	started := 0
+	for _, e := range evs {
+		if e.CycleID == c.ID && e.Step == "implement" && e.Outcome == "started" {
+			started++
 		}
 	}
+	require.Equal(t, 1, started, "the agent ran once, for the taker")
 	require.NotZero(t, run.PR, "the taken-over cycle published")
 	var open int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM check_runs WHERE NOT completed").Scan(&open))
 	require.Zero(t, open, "every check run that started is completed")
+}
+
+// emulatorCheckRun is the check run with id as the emulator holds it; the
+// test fails if there is none.
+func emulatorCheckRun(t *testing.T, st *stack.Stack, id int64) *github.CheckRun {
+	t.Helper()
+	for _, cr := range st.Emulator.CheckRuns(st.Owner, st.Repo) {
+		if cr.GetID() == id {
+			return cr
+		}
+	}
+	t.Fatalf("the emulator has no check run %d", id)
+	return nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -61,6 +61,9 @@ func (st *Stack) AddWorker(ctx context.Context) (*Server, error) {
 // AgentBin is the scripted agent's binary, runnable inside sandboxes.
 func (st *Stack) AgentBin() string { return st.bin }
 
+// Workers is how many cycles each of the stack's processes runs at once.
+func (st *Stack) Workers() int { return st.cfg.Workers }
+
 // Secrets are the webhook secret and the database URL, for leak checks.
 func (st *Stack) Secrets() []string { return st.secrets }
 
