@@ -354,7 +354,7 @@ func TestSpecPushCycle(t *testing.T) {
 	for time.Now().Before(deadline) {
 		r, err := store.FindRunByBranch(ctx, st.Server.Pool, st.Owner+"/pushy", "specloop/spec/new")
 		if err == nil {
-			if cycles, _ := store.ListCycles(ctx, st.Server.Pool, r.ID); len(cycles) > 0 && cycles[0].State == "done" {
+			if cycles, _ := store.ListCycles(ctx, st.Server.Pool, r.ID); len(cycles) > 0 && cycles[0].State == state.CycleDone {
 				run = r
 				break
 			}

@@ -52,7 +52,7 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	// and its check run is open.
 	held, err := store.GetCycle(ctx, pool, cycle.ID)
 	require.NoError(t, err)
-	require.Equal(t, "running", held.State)
+	require.Equal(t, state.CycleRunning, held.State)
 	require.Equal(t, "dead-worker", held.LeaseOwner)
 	require.Equal(t, deadFence, held.Fence)
 	require.Equal(t, 1, held.Attempts)

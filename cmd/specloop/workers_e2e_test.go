@@ -113,7 +113,7 @@ func TestTwoWorkers(t *testing.T) {
 		require.NoError(t, err)
 		var got []string
 		for _, c := range cycles {
-			require.Equal(t, "done", c.State, "cycle %d", c.ID)
+			require.Equal(t, state.CycleDone, c.State, "cycle %d", c.ID)
 			require.Equal(t, state.Success, c.Conclusion, "cycle %d: %s", c.ID, c.Summary)
 			require.Equal(t, 1, c.Attempts, "cycle %d was claimed once", c.ID)
 			got = append(got, c.ObligationID)
