@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/store"
+	"github.com/specloop/specloop/store/storetest"
+)
+
+// TestPruneBefore places rows just before, at and after the cutoff. Every
+// time comes from the database's clock (created_at defaults to now()), so
+// the test does not depend on Go's clock agreeing with the server's.
+func TestPruneBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "b", Kind: state.RunSpec})
+	require.NoError(t, err)
+	cycle, err := store.InsertCycle(ctx, pool, run.ID, "push", "")
+	require.NoError(t, err)
+	var cutoff time.Time
+	require.NoError(t, pool.QueryRow(ctx, "SELECT now() - interval '1 day'").Scan(&cutoff))
+
+	offsets := []string{"-1 microsecond", "0", "1 microsecond"} // before, at and after the cutoff
+	for i, off := range offsets {
+		e := &store.Event{RunID: run.ID, Kind: "note"}
+		require.NoError(t, store.AppendEvent(ctx, pool, e))
+		a := &store.Artifact{CycleID: cycle.ID, Name: "log", Content: []byte{byte(i)}}
+		require.NoError(t, store.InsertArtifact(ctx, pool, a))
+		_, err = pool.Exec(ctx, `UPDATE events SET created_at = $2::timestamptz + $3::interval WHERE run_id = $1 AND seq = $4`,
+			run.ID, cutoff, off, e.Seq)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `UPDATE artifacts SET created_at = $2::timestamptz + $3::interval WHERE id = $1`, a.ID, cutoff, off)
+		require.NoError(t, err)
+	}
+	fresh := &store.Event{RunID: run.ID, Kind: "note"}
+	require.NoError(t, store.AppendEvent(ctx, pool, fresh))
+
+	events, artifacts, err := store.Prune(ctx, pool, cutoff)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, events, "only the event before the cutoff")
+	require.EqualValues(t, 1, artifacts, "only the artifact before the cutoff")
+	first, last, err := store.KeptEventSeqs(ctx, pool, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, [2]int64{2, fresh.Seq}, [2]int64{first, last})
+	kept, err := store.ListArtifacts(ctx, pool, cycle.ID)
+	require.NoError(t, err)
+	require.Len(t, kept, 2)
+
+	events, artifacts, err = store.Prune(ctx, pool, cutoff)
+	require.NoError(t, err)
+	require.Zero(t, events+artifacts, "pruning again removes nothing")
+}
