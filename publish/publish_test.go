@@ -483,7 +483,7 @@ func TestTickIssue(t *testing.T) {
 		remove, err := g.emu.Inject(emulator.Fault{Method: "PATCH", Path: path, Status: http.StatusInternalServerError})
 		require.NoError(t, err)
 		err = b.TickIssue(t.Context(), is.GetNumber(), "i-1")
-		remove()
+		remove.Remove()
 		require.ErrorContains(t, err, fmt.Sprintf("tick i-1 in issue #%d: ", is.GetNumber()))
 		got, _, err := g.user.Issues.Get(t.Context(), owner, repo, is.GetNumber())
 		require.NoError(t, err)
