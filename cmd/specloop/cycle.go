@@ -91,7 +91,7 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("%v", err)
 	}
 	engine := &cycle.Engine{
-		Runner:   cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits, ExtraRO: selfRO()},
+		Runner:   cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits(), ExtraRO: selfRO()},
 		Redactor: agent.NewRedactor(),
 		Logger:   logger,
 		Getenv:   os.Getenv,

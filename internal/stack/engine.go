@@ -14,7 +14,9 @@ import (
 )
 
 // SandboxLimits bound every sandboxed command of a cycle.
-var SandboxLimits = sandbox.Limits{CPU: time.Hour, Memory: 8 << 30, Processes: 512, Output: 4 << 20}
+func SandboxLimits() sandbox.Limits {
+	return sandbox.Limits{CPU: time.Hour, Memory: 8 << 30, Processes: 512, Output: 4 << 20}
+}
 
 // NewEngine builds the cycle engine for cfg; extraRO are more read-only
 // binds into every sandbox (the scripted agent). With SANDBOX=bwrap on a
@@ -27,7 +29,7 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 		return nil, err
 	}
 	e := &cycle.Engine{
-		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits, ExtraRO: extraRO},
+		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO},
 		Redactor: agent.NewRedactor(cfg.Secrets()...),
 		Logger:   logger,
 		Getenv:   os.Getenv,
