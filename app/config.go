@@ -37,6 +37,10 @@ type Config struct {
 // Getenv is how Load reads the environment; tests pass a map's lookup.
 type Getenv func(string) string
 
+// DefaultRetention is how long events and artifacts are kept when
+// RETENTION is not set.
+const DefaultRetention = 30 * 24 * time.Hour
+
 // Load reads and validates the configuration. need lists what the
 // subcommand requires ("webhook", "app", "database"); anything missing or
 // unusable is an error naming the variable and what to do.
@@ -46,7 +50,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		Port:         3000,
 		Workers:      2,
 		Sandbox:      "bwrap",
-		Retention:    30 * 24 * time.Hour,
+		Retention:    DefaultRetention,
 	}
 	needs := map[string]bool{}
 	for _, n := range need {

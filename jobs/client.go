@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/workspace"
 )
@@ -47,7 +48,8 @@ type Config struct {
 	Engine  *cycle.Engine
 	Mirrors *workspace.Cache
 	Links   Linker // signs run-page links; nil leaves links unsigned
-	// Retention is how long events and artifacts are kept (30 days).
+	// Retention is how long events and artifacts are kept
+	// (app.DefaultRetention).
 	Retention time.Duration
 	// LeaseTTL is how long a cycle's lease lasts without a heartbeat (30
 	// s); a dead worker's cycle is taken over this soon after it stops.
@@ -62,7 +64,6 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultRetention    = 30 * 24 * time.Hour
 	DefaultLeaseTTL     = 30 * time.Second
 	DefaultRepoCacheTTL = 6 * time.Hour
 )
@@ -73,7 +74,7 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Retention <= 0 {
-		c.Retention = DefaultRetention
+		c.Retention = app.DefaultRetention
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL

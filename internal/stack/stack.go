@@ -155,7 +155,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg := &app.Config{
 		AppID: AppID, PrivateKey: key, PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 		WebhookSecret: secret, DatabaseURL: dbURL, GitHubAPIURL: emURL + "/", PublicURL: st.URL,
-		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: 30 * 24 * time.Hour, MirrorDir: filepath.Join(st.tmp, "mirrors"),
+		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: app.DefaultRetention, MirrorDir: filepath.Join(st.tmp, "mirrors"),
 	}
 	st.Server, err = StartServer(ctx, "serve", cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
 	if err != nil {
