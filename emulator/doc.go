@@ -32,7 +32,8 @@
 //     not sent, and neither is pull_request "synchronize" after a push.
 //   - POST .../check-runs/{id}/rerequest accepts a person's token with
 //     write access (GitHub limits it), so tests can play the "Re-run" button.
-//   - Forks are not emulated: a PR's head is a branch of the same repo.
+//   - Forks are not emulated: a PR's head is a branch of the same repo;
+//     MarkFork makes a PR report its head as a fork's.
 //   - HTML URLs point at the emulator, which serves no HTML.
 //   - Pagination is not implemented: list endpoints return everything.
 package emulator

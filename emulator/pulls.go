@@ -17,6 +17,9 @@ type pull struct {
 	// branch is deleted; while it exists the live tip is reported.
 	headSHA, baseSHA string
 	draft            bool
+	// fork, when set, owns the fork the head is reported to come from
+	// (MarkFork); the head branch itself still lives in this repo.
+	fork *user
 }
 
 func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
@@ -35,6 +38,14 @@ func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
 			Repo: s.repoJSON(rp), User: s.userJSON(rp.ownerUser),
 		}
 	}
+	head := branch(p.headRef, p.headSHA)
+	if p.fork != nil {
+		head.Label = github.String(p.fork.login + ":" + p.headRef)
+		head.User = s.userJSON(p.fork)
+		head.Repo.FullName = github.String(p.fork.login + "/" + rp.name)
+		head.Repo.Owner = s.userJSON(p.fork)
+		head.Repo.Fork = github.Bool(true)
+	}
 	return &github.PullRequest{
 		ID:                  github.Int64(p.id),
 		NodeID:              github.String(nodeID("PullRequest", p.id)),
@@ -52,7 +63,7 @@ func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
 		CreatedAt:           iss.CreatedAt,
 		UpdatedAt:           iss.UpdatedAt,
 		ClosedAt:            iss.ClosedAt,
-		Head:                branch(p.headRef, p.headSHA),
+		Head:                head,
 		Base:                branch(p.baseRef, p.baseSHA),
 		URL:                 github.String(fmt.Sprintf("%s/pulls/%d", api, is.number)),
 		HTMLURL:             github.String(fmt.Sprintf("%s/%s/pull/%d", s.url, rp.fullName(), is.number)),
@@ -255,6 +266,21 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 		s.hooks.send("pull_request", rp.key(), ev)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// MarkFork makes pull request n report its head as coming from forkOwner's
+// fork of the repo (head.repo.full_name "<forkOwner>/<repo>"), as a PR
+// from a fork does. Forks are not emulated: the head branch still lives in
+// the repo itself.
+func (s *Server) MarkFork(owner, repoName string, n int, forkOwner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(owner, repoName)
+	if rp == nil || rp.pulls[n] == nil {
+		return fmt.Errorf("emulator: mark fork: no pull request %s/%s#%d", owner, repoName, n)
+	}
+	rp.pulls[n].fork = s.accountLocked(forkOwner)
+	return nil
 }
 
 // PullRequests returns copies of a repo's pull requests, oldest first.

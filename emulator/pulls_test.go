@@ -87,3 +87,26 @@ func TestPulls(t *testing.T) {
 	require.Equal(t, "maintainer", pe.GetSender().GetLogin())
 	require.Equal(t, 2, pe.GetNumber())
 }
+
+func TestMarkFork(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.pushBranch(t, "feature", map[string]string{"f.txt": "f\n"})
+	pr, _, err := b.maintainer.PullRequests.Create(ctx, "acme", "widgets", &github.NewPullRequest{
+		Title: github.String("from a fork"), Head: github.String("feature"), Base: github.String("main"),
+	})
+	require.NoError(t, err)
+	require.Equal(t, "acme/widgets", pr.GetHead().GetRepo().GetFullName(), "a branch of the repo itself")
+
+	require.NoError(t, b.s.MarkFork("acme", "widgets", pr.GetNumber(), "mallory"))
+	got, _, err := b.maintainer.PullRequests.Get(ctx, "acme", "widgets", pr.GetNumber())
+	require.NoError(t, err)
+	require.Equal(t, "mallory/widgets", got.GetHead().GetRepo().GetFullName())
+	require.True(t, got.GetHead().GetRepo().GetFork())
+	require.Equal(t, "mallory:feature", got.GetHead().GetLabel())
+	require.Equal(t, "mallory", got.GetHead().GetUser().GetLogin())
+	require.Equal(t, "acme/widgets", got.GetBase().GetRepo().GetFullName(), "the base stays the repo")
+
+	require.Error(t, b.s.MarkFork("acme", "widgets", 99, "mallory"))
+}

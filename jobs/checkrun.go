@@ -45,13 +45,36 @@ func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs])
 	if err != nil {
 		return err
 	}
+	var trigger, obligation string
 	switch {
 	case a.Action == "rerequested":
-		_, err = w.d.queueCycle(ctx, run, "rerun", cycle.ObligationID)
+		trigger, obligation = "rerun", cycle.ObligationID
 	case a.Action == "requested_action" && a.Identifier == evidence.ActionNext:
-		_, err = w.d.queueCycle(ctx, run, "button", "")
+		trigger = "button"
 	default:
 		w.d.Logger.Info("unknown check run action", "identifier", a.Identifier)
+		return nil
 	}
+	// The buttons are `/loop retry` and `/loop next`: the same limit holds.
+	if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
+		return err
+	} else if n >= rc.Config.Limits.CyclesPerPR {
+		return w.limitReached(ctx, rc, run, a.Sender, n)
+	}
+	_, err = w.d.queueCycle(ctx, run, trigger, obligation)
 	return err
+}
+
+// limitReached says on the run's PR (or issue) that a button queued
+// nothing because of limits.cycles_per_pr.
+func (w *CheckRunWorker) limitReached(ctx context.Context, rc *repoContext, run *store.Run, sender string, n int) error {
+	target := run.PR
+	if target == 0 {
+		target = run.Issue
+	}
+	if target == 0 {
+		w.d.Logger.Info("check run action past limits.cycles_per_pr", "repo", run.Repo, "run", run.ID, "cycles", n)
+		return nil
+	}
+	return w.d.reply(ctx, rc, target, fmt.Sprintf("@%s %s", sender, cyclesLimitReached(n)))
 }

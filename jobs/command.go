@@ -123,7 +123,7 @@ func (w *CommandWorker) queue(ctx context.Context, rc *repoContext, a CommandArg
 	if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
 		return "", err
 	} else if n >= rc.Config.Limits.CyclesPerPR {
-		return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, repoconfig.Path), nil
+		return cyclesLimitReached(n), nil
 	}
 	c, err := w.d.queueCycle(ctx, run, trigger, obligation)
 	if err != nil {
@@ -153,6 +153,11 @@ func (w *CommandWorker) stop(ctx context.Context, _ *repoContext, a CommandArgs,
 	}
 	w.d.event(ctx, run.ID, 0, "note", "", "cancelled", "stopped by @"+a.Sender)
 	return fmt.Sprintf("stopped: %d cycle(s) cancelled. Nothing more is pushed. `/loop next` starts again.", n), nil
+}
+
+// cyclesLimitReached says a run has had n cycles, its limits.cycles_per_pr.
+func cyclesLimitReached(n int) string {
+	return fmt.Sprintf("this run has had %d cycles, the limit (`limits.cycles_per_pr`). Raise it in `%s` to go on.", n, repoconfig.Path)
 }
 
 // noRun is the reply to a command that needs a run where there is none.

@@ -124,14 +124,19 @@ func (c *repoCache) read(ctx context.Context, full string, installationID int64,
 	if r.Config, err = rc.file(ctx, repoconfig.Path, r.HeadSHA); err != nil {
 		return nil, err
 	}
+	cfg, perr := repoconfig.Parse(r.Config)
+	if perr != nil {
+		// Post the check before caching the read: a cached bad config is
+		// never posted again, so a failed post must leave nothing cached
+		// and fail the job, to be retried, rather than cancel it.
+		if _, err := evidence.NewCheckRuns(rc.GH, rc.Owner, rc.Name).Create(ctx, evidence.ConfigCheck(rc.HeadSHA, perr)); err != nil {
+			return nil, fmt.Errorf("post the config check of %s: %w", full, err)
+		}
+	}
 	if err := store.SaveRepoConfig(ctx, c.pool, r); err != nil {
 		return nil, err
 	}
-	cfg, perr := repoconfig.Parse(r.Config)
 	if perr != nil {
-		if _, err := evidence.NewCheckRuns(rc.GH, rc.Owner, rc.Name).Create(ctx, evidence.ConfigCheck(rc.HeadSHA, perr)); err != nil {
-			c.logger.Error("post config check", "repo", full, "err", err)
-		}
 		return nil, fmt.Errorf("%w: %v", errBadConfig, perr)
 	}
 	rc.Config = cfg

@@ -1,0 +1,191 @@
+package jobs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/repoconfig"
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/store"
+)
+
+func TestDue(t *testing.T) {
+	t.Parallel()
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		return v
+	}
+	tests := []struct {
+		schedule string
+		minute   string
+		want     bool
+	}{
+		{"* * * * *", "2025-03-04T10:17:00Z", true},
+		{"0 3 * * 1-5", "2025-03-04T03:00:00Z", true}, // a Tuesday
+		{"0 3 * * 1-5", "2025-03-04T03:01:00Z", false},
+		{"0 3 * * 1-5", "2025-03-04T02:59:00Z", false},
+		{"0 3 * * 1-5", "2025-03-08T03:00:00Z", false}, // a Saturday
+		{"*/15 * * * *", "2025-03-04T10:45:00Z", true},
+		{"*/15 * * * *", "2025-03-04T10:46:00Z", false},
+		{"", "2025-03-04T10:00:00Z", false},
+		{"not a schedule", "2025-03-04T10:00:00Z", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.schedule+" at "+tt.minute, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, Due(tt.schedule, at(tt.minute)))
+		})
+	}
+}
+
+// drainSpecs are a repo's specs for a drain: a has three open obligations,
+// b one, done none, and broken does not parse.
+var drainSpecs = map[string]string{
+	"specs/a.md":      "# A\n\n- [ ] [a-1] one\n- [ ] [a-2] two\n- [ ] [a-3] three\n",
+	"specs/b.md":      "# B\n\n- [ ] [b-1] one\n",
+	"specs/done.md":   doneSpec,
+	"specs/broken.md": brokenSpec,
+}
+
+func withConfig(files map[string]string, cfg string) map[string]string {
+	out := map[string]string{repoconfig.Path: cfg}
+	for k, v := range files {
+		out[k] = v
+	}
+	return out
+}
+
+// TestDrain: a drain queues up to drain.max_cycles cycles, round-robin over
+// the specs with work left in path order, one run per spec; draining again
+// while they are queued adds nothing.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(drainSpecs, "drain: {max_cycles: 3}\n"))
+	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+
+	counts := map[string]int{}
+	for _, branch := range []string{"specloop/spec/a", "specloop/spec/b", "specloop/spec/done", "specloop/spec/broken"} {
+		run, err := store.FindRunByBranch(h.ctx, h.pool, testFull, branch)
+		if err != nil {
+			continue
+		}
+		require.Equal(t, state.RunSpec, run.Kind)
+		for _, c := range h.cycles(run.ID) {
+			require.Equal(t, "schedule", c.Trigger)
+			counts[run.SpecPath]++
+		}
+	}
+	require.Equal(t, map[string]int{"specs/a.md": 2, "specs/b.md": 1}, counts)
+	require.Len(t, h.cycleJobs(), 3)
+
+	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+	require.Len(t, h.cycleJobs(), 3, "the planned cycles are already queued")
+}
+
+// TestDrainBudget: a budget larger than the open obligations queues one
+// cycle per open obligation and no more.
+func TestDrainBudget(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(drainSpecs, "drain: {max_cycles: 10}\n"))
+	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+	require.Len(t, h.cycleJobs(), 4)
+	require.Equal(t, 2, h.runCount())
+}
+
+// TestDrainWebOnly: a process without a mirror cache cannot drain; the job
+// fails (and is retried where one can) rather than queueing blind.
+func TestDrainWebOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, drainSpecs, func(c *Config) { c.Mirrors = nil })
+	_, err := work(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+	require.ErrorContains(t, err, "drain needs a worker with a mirror cache")
+	require.Zero(t, h.runCount())
+}
+
+// TestSchedule: the minutely tick queues a drain for each active repo whose
+// schedule is due this minute, and only those.
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: "schedule: \"* * * * *\"\n"})
+	// A schedule half an hour away is not due now, and a repo without one
+	// never is.
+	later := fmt.Sprintf("schedule: \"%d * * * *\"\n", (time.Now().Minute()+30)%60)
+	for name, cfg := range map[string]string{"gadgets": later, "plain": "label: x\n", "broken": "on_push: sometimes\n"} {
+		_, err := h.emu.CreateRepo(testOwner, name, emulator.RepoOptions{Files: map[string]string{repoconfig.Path: cfg}})
+		require.NoError(t, err)
+	}
+	_, err := h.emu.CreateRepo(testOwner, "removed", emulator.RepoOptions{Files: map[string]string{repoconfig.Path: "schedule: \"* * * * *\"\n"}})
+	require.NoError(t, err)
+	require.NoError(t, store.UpsertInstallation(h.ctx, h.pool, &store.Installation{ID: h.inst, AccountLogin: testOwner, AccountType: "Organization"}))
+	for i, name := range []string{testRepo, "gadgets", "plain", "broken", "removed"} {
+		require.NoError(t, store.UpsertRepo(h.ctx, h.pool, &store.Repo{ID: int64(100 + i), InstallationID: h.inst,
+			FullName: testOwner + "/" + name, DefaultBranch: "main", Removed: name == "removed"}))
+	}
+
+	mustWork(h, h.schedule(), ScheduleArgs{})
+	drains := jobs[DrainArgs](h)
+	require.Equal(t, []DrainArgs{{Repo: testFull, InstallationID: h.inst}}, drains)
+	job := rivertest.RequireInserted(h.ctx, t, riverpgxv5.New(h.pool), DrainArgs{}, nil)
+	require.Equal(t, testFull, job.Args.Repo)
+}
+
+// TestScheduleSuspended: a suspended installation's repos are not drained.
+func TestScheduleSuspended(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: "schedule: \"* * * * *\"\n"})
+	require.NoError(t, store.UpsertInstallation(h.ctx, h.pool, &store.Installation{ID: h.inst, AccountLogin: testOwner, Suspended: true}))
+	require.NoError(t, store.UpsertRepo(h.ctx, h.pool, &store.Repo{ID: 1, InstallationID: h.inst, FullName: testFull}))
+	mustWork(h, h.schedule(), ScheduleArgs{})
+	require.Empty(t, jobs[DrainArgs](h))
+}
+
+// TestRetention: events and artifacts older than the retention are pruned;
+// newer ones stay.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, func(c *Config) { c.Retention = 7 * 24 * time.Hour })
+	run := h.specRun("specs/widgets.md", "specloop/spec/widgets")
+	c := h.queued(run.ID, "push")
+	for i := range 3 {
+		h.d.event(h.ctx, run.ID, c.ID, "note", "", "", fmt.Sprintf("event %d", i))
+		require.NoError(t, store.InsertArtifact(h.ctx, h.pool, &store.Artifact{CycleID: c.ID, Name: fmt.Sprintf("log-%d", i), Content: []byte("x")}))
+	}
+	_, err := h.pool.Exec(h.ctx, `UPDATE events SET created_at = now() - interval '8 days' WHERE message <> 'event 2'`)
+	require.NoError(t, err)
+	_, err = h.pool.Exec(h.ctx, `UPDATE artifacts SET created_at = now() - interval '8 days' WHERE name <> 'log-2'`)
+	require.NoError(t, err)
+	_, err = h.pool.Exec(h.ctx, `UPDATE artifacts SET created_at = now() - interval '6 days' WHERE name = 'log-2'`)
+	require.NoError(t, err)
+
+	mustWork(h, h.retention(), RetentionArgs{})
+	evs := h.events(run.ID)
+	require.Len(t, evs, 1)
+	require.Equal(t, "event 2", evs[0].Message)
+	arts, err := store.ListArtifacts(h.ctx, h.pool, c.ID)
+	require.NoError(t, err)
+	require.Len(t, arts, 1)
+	require.Equal(t, "log-2", arts[0].Name)
+}
+
+// TestReaper: a running cycle whose lease ran out (its worker died) gets a
+// takeover job on the cycles queue; a live one does not.
+func TestReaper(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	dead, deadFence := h.running(h.specRun("specs/a.md", "specloop/spec/a").ID)
+	_, err := h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, dead.ID)
+	require.NoError(t, err)
+	h.running(h.specRun("specs/b.md", "specloop/spec/b").ID)
+	h.queued(h.specRun("specs/c.md", "specloop/spec/c").ID, "push")
+
+	mustWork(h, h.reaper(), ReaperArgs{})
+	job := rivertest.RequireInserted(h.ctx, t, riverpgxv5.New(h.pool), CycleArgs{}, &rivertest.RequireInsertedOpts{Queue: QueueCycles})
+	require.Equal(t, CycleArgs{CycleID: dead.ID, Takeover: deadFence}, job.Args)
+}
