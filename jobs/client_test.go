@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
@@ -19,7 +20,7 @@ func TestConfigWithDefaults(t *testing.T) {
 	t.Parallel()
 	c := Config{}.WithDefaults()
 	require.NotNil(t, c.Logger)
-	require.Equal(t, DefaultRetention, c.Retention)
+	require.Equal(t, app.DefaultRetention, c.Retention)
 	require.Equal(t, DefaultLeaseTTL, c.LeaseTTL)
 	require.Equal(t, DefaultRepoCacheTTL, c.RepoCacheTTL)
 	require.Contains(t, c.WorkerID, fmt.Sprintf("/%d/", os.Getpid()))

@@ -256,7 +256,7 @@ func TestCommandReplyFails(t *testing.T) {
 	status := h.comment("maintainer", pr, "/loop status")
 	remove, err := h.emu.Inject(emulator.Fault{Method: "POST", Path: "/repos/{owner}/{repo}/issues/{n}/comments", Status: http.StatusBadGateway})
 	require.NoError(t, err)
-	defer remove()
+	defer remove.Remove()
 
 	mustWork(h, h.command(), CommandArgs{Repo: testFull, InstallationID: h.inst, Issue: pr, IsPR: true, CommentID: next, Command: "next", Sender: "maintainer"})
 	require.Len(t, h.cycles(run.ID), 1, "queued once")

@@ -166,7 +166,7 @@ func TestIssueCommentFails(t *testing.T) {
 	issue := h.createIssue("Widgets", widgetsSpec)
 	remove, err := h.emu.Inject(emulator.Fault{Method: "POST", Path: "/repos/{owner}/{repo}/issues/{n}/comments", Status: http.StatusBadGateway})
 	require.NoError(t, err)
-	defer remove()
+	defer remove.Remove()
 	mustWork(h, h.issueLabel(), labelArgs(h, issue, "specloop", true))
 	require.Len(t, h.cycleJobs(), 1)
 	require.Empty(t, h.botComments(issue))

@@ -177,7 +177,7 @@ func TestBadConfigCheckRetried(t *testing.T) {
 	args := IssueLabelArgs{Repo: testFull, InstallationID: h.inst, Issue: issue, Label: "specloop", Labeled: true, Sender: "maintainer"}
 	remove, err := h.emu.Inject(emulator.Fault{Method: "POST", Path: "/repos/{owner}/{repo}/check-runs", Count: 1, Status: http.StatusBadGateway})
 	require.NoError(t, err)
-	defer remove()
+	defer remove.Remove()
 
 	res, err := work(h, h.issueLabel(), args)
 	require.Error(t, err)
