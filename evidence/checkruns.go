@@ -23,6 +23,17 @@ const (
 // check run.
 const ActionNext = "next"
 
+// Status is where a check run is, as GitHub names it.
+//
+// Can be one of: queued, in_progress, completed.
+type Status string
+
+const (
+	Queued     Status = "queued"
+	InProgress Status = "in_progress"
+	Completed  Status = "completed" // needs a Conclusion
+)
+
 // CheckRuns creates and updates the check runs of one repository.
 type CheckRuns struct {
 	client      *github.Client
@@ -37,11 +48,9 @@ func NewCheckRuns(client *github.Client, owner, repo string) *CheckRuns {
 
 // Run is a check run to create.
 type Run struct {
-	Name    string // e.g. "specloop/verify"
-	HeadSHA string
-	// Status is queued, in_progress or completed; completed needs a
-	// Conclusion.
-	Status     string
+	Name       string // e.g. "specloop/verify"
+	HeadSHA    string
+	Status     Status
 	Conclusion state.Conclusion
 	Title      string
 	Summary    string // Markdown, capped on the way out
@@ -56,14 +65,14 @@ func (c *CheckRuns) Create(ctx context.Context, r Run) (*github.CheckRun, error)
 	out := &github.CheckRunOutput{Title: github.String(r.Title), Summary: github.String(Cap(r.Summary, r.DetailsURL))}
 	first, rest := splitAnnotations(r.Annotations)
 	out.Annotations = first
-	opts := github.CreateCheckRunOptions{Name: r.Name, HeadSHA: r.HeadSHA, Status: github.String(r.Status), Output: out}
+	opts := github.CreateCheckRunOptions{Name: r.Name, HeadSHA: r.HeadSHA, Status: github.String(string(r.Status)), Output: out}
 	if r.ExternalID != "" {
 		opts.ExternalID = github.String(r.ExternalID)
 	}
 	if r.DetailsURL != "" {
 		opts.DetailsURL = github.String(r.DetailsURL)
 	}
-	if r.Status == "completed" {
+	if r.Status == Completed {
 		if !r.Conclusion.Valid() {
 			return nil, fmt.Errorf("create check run %s: %q is not a conclusion", r.Name, r.Conclusion)
 		}
@@ -82,7 +91,7 @@ func (c *CheckRuns) Create(ctx context.Context, r Run) (*github.CheckRun, error)
 // Start moves a queued check run to in progress.
 func (c *CheckRuns) Start(ctx context.Context, id int64, name, title, summary string) error {
 	_, _, err := c.client.Checks.UpdateCheckRun(ctx, c.owner, c.repo, id, github.UpdateCheckRunOptions{
-		Name: name, Status: github.String("in_progress"),
+		Name: name, Status: github.String(string(InProgress)),
 		Output: &github.CheckRunOutput{Title: github.String(title), Summary: github.String(Cap(summary, ""))},
 	})
 	if err != nil {
@@ -109,7 +118,7 @@ func (c *CheckRuns) CompleteStep(ctx context.Context, id int64, ev *cycle.Eviden
 		out.Text = github.String(Cap(ev.Text, link))
 	}
 	_, _, err := c.client.Checks.UpdateCheckRun(ctx, c.owner, c.repo, id, github.UpdateCheckRunOptions{
-		Name: name, Status: github.String("completed"), Conclusion: github.String(string(ev.Conclusion)),
+		Name: name, Status: github.String(string(Completed)), Conclusion: github.String(string(ev.Conclusion)),
 		CompletedAt: &github.Timestamp{Time: time.Now()}, Output: out,
 		Actions: []*github.CheckRunAction{{Label: "Next cycle", Description: "Run the next obligation", Identifier: ActionNext}},
 	})
@@ -126,7 +135,7 @@ func (c *CheckRuns) Complete(ctx context.Context, id int64, name string, conclus
 		return fmt.Errorf("complete check run %s: %q is not a conclusion", name, conclusion)
 	}
 	_, _, err := c.client.Checks.UpdateCheckRun(ctx, c.owner, c.repo, id, github.UpdateCheckRunOptions{
-		Name: name, Status: github.String("completed"), Conclusion: github.String(string(conclusion)),
+		Name: name, Status: github.String(string(Completed)), Conclusion: github.String(string(conclusion)),
 		CompletedAt: &github.Timestamp{Time: time.Now()},
 		Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(Cap(summary, ""))},
 	})

@@ -24,7 +24,7 @@ func SpecCheck(sha string, specs []*spec.Spec, problems []*spec.Error) Run {
 	if len(problems) > 0 {
 		title = fmt.Sprintf("%d problem(s) in specs; %s", len(problems), title)
 	}
-	return Run{Name: "specloop/spec", HeadSHA: sha, Status: "completed", Conclusion: conclusion,
+	return Run{Name: "specloop/spec", HeadSHA: sha, Status: Completed, Conclusion: conclusion,
 		Title: title, Summary: summary, Annotations: annotations}
 }
 
@@ -63,7 +63,7 @@ func SpecSummary(specs []*spec.Spec, problems []*spec.Error) (string, []*github.
 // ConfigCheck is the failing specloop/config check run on the default
 // branch's head when the repo config does not parse: it says where.
 func ConfigCheck(sha string, perr error) Run {
-	return Run{Name: "specloop/config", HeadSHA: sha, Status: "completed", Conclusion: state.Failure,
+	return Run{Name: "specloop/config", HeadSHA: sha, Status: Completed, Conclusion: state.Failure,
 		Title:   ".github/specloop.yml does not parse",
 		Summary: fmt.Sprintf("specloop does nothing in this repo until its config is fixed.\n\n```\n%s\n```", perr)}
 }

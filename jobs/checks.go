@@ -22,7 +22,7 @@ func (c *cycleRun) queueChecks(ctx context.Context) {
 	c.checks = map[string]int64{}
 	for _, step := range evidenceSteps {
 		summary := fmt.Sprintf("Cycle %d of run %d: %s has not started yet. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))
-		id, err := c.createCheck(ctx, step, c.start, "queued", step+" queued", summary)
+		id, err := c.createCheck(ctx, step, c.start, evidence.Queued, step+" queued", summary)
 		if err != nil {
 			c.d.Logger.Warn("create check run", "step", step, "err", err)
 			continue
@@ -50,7 +50,7 @@ func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 	if c.checks == nil {
 		c.checks = map[string]int64{}
 	}
-	id, err := c.createCheck(ctx, step, c.start, "in_progress", title, summary)
+	id, err := c.createCheck(ctx, step, c.start, evidence.InProgress, title, summary)
 	if err != nil {
 		c.d.Logger.Warn("create check run", "step", step, "err", err)
 		return
@@ -75,7 +75,7 @@ func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *cycle.Evid
 
 // createCheck creates a check run of the cycle and records it, so it is
 // completed whatever happens to the cycle.
-func (c *cycleRun) createCheck(ctx context.Context, step, sha, status, title, summary string) (int64, error) {
+func (c *cycleRun) createCheck(ctx context.Context, step, sha string, status evidence.Status, title, summary string) (int64, error) {
 	name := "specloop/" + step
 	cr, err := c.rc.checks().Create(ctx, evidence.Run{
 		Name: name, HeadSHA: sha, Status: status, Title: title, Summary: summary,

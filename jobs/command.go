@@ -151,7 +151,7 @@ func (w *CommandWorker) stop(ctx context.Context, _ *repoContext, a CommandArgs,
 	if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
 		return "", err
 	}
-	w.d.event(ctx, run.ID, 0, "note", "", "cancelled", "stopped by @"+a.Sender)
+	w.d.event(ctx, run.ID, 0, "note", "", string(state.Cancelled), "stopped by @"+a.Sender)
 	return fmt.Sprintf("stopped: %d cycle(s) cancelled. Nothing more is pushed. `/loop next` starts again.", n), nil
 }
 

@@ -357,10 +357,10 @@ func (h *harness) checkRuns(sha string) []*github.CheckRun {
 
 // createCheckRun posts a check run as the app and records it for cycleID,
 // as a cycle does.
-func (h *harness) createCheckRun(cycleID int64, name, sha, status string) int64 {
+func (h *harness) createCheckRun(cycleID int64, name, sha string, status evidence.Status) int64 {
 	h.t.Helper()
 	r := evidence.Run{Name: name, HeadSHA: sha, Status: status, Title: name, Summary: "…", ExternalID: fmt.Sprintf("cycle:%d", cycleID)}
-	if status == "completed" {
+	if status == evidence.Completed {
 		r.Conclusion = state.Failure
 	}
 	cr, err := evidence.NewCheckRuns(h.gh.Installation(h.inst), testOwner, testRepo).Create(h.ctx, r)

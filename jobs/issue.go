@@ -47,7 +47,7 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 		if err := store.SetRunState(ctx, w.d.Pool, run.ID, state.RunStopped); err != nil {
 			return err
 		}
-		w.d.event(ctx, run.ID, 0, "note", "", "cancelled", fmt.Sprintf("label removed by @%s: %d cycle(s) cancelled", a.Sender, n))
+		w.d.event(ctx, run.ID, 0, "note", "", string(state.Cancelled), fmt.Sprintf("label removed by @%s: %d cycle(s) cancelled", a.Sender, n))
 		return nil
 	}
 	issue, _, err := rc.GH.Issues.Get(ctx, rc.Owner, rc.Name, a.Issue)
@@ -118,6 +118,6 @@ func (d *deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligati
 	if err != nil {
 		return nil, fmt.Errorf("queue cycle on run %d: %w", run.ID, err)
 	}
-	d.event(ctx, run.ID, c.ID, "cycle", "", "queued", fmt.Sprintf("cycle %d queued (%s)", c.ID, trigger))
+	d.event(ctx, run.ID, c.ID, "cycle", "", string(state.CycleQueued), fmt.Sprintf("cycle %d queued (%s)", c.ID, trigger))
 	return c, nil
 }

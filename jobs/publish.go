@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/internal/markdown"
 	"github.com/specloop/specloop/publish"
 	"github.com/specloop/specloop/spec"
@@ -64,7 +65,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		c.run.PR = out.PR.Number
 	}
 	for _, ev := range res.Steps {
-		id, err := c.createCheck(ctx, ev.Step, out.SHA, "in_progress", ev.Title, "…")
+		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
 		if err != nil {
 			return err
 		}
