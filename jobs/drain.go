@@ -57,17 +57,18 @@ func (w *DrainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error
 		if n == 0 {
 			continue
 		}
-		run, err := store.UpsertRun(ctx, d.Pool, &store.Run{
-			Repo: rc.Full, InstallationID: rc.InstallationID, Branch: rc.Config.SpecBranch(s.Path), Kind: state.RunSpec, SpecPath: s.Path,
-		})
+		run, room, err := d.specRun(ctx, rc, s.Path)
 		if err != nil {
 			return err
+		}
+		if run == nil {
+			continue
 		}
 		active, err := activeCycles(ctx, d.Pool, run.ID)
 		if err != nil {
 			return err
 		}
-		for i := active; i < n; i++ {
+		for i := active; i < n && i-active < room; i++ {
 			if _, err := d.queueCycle(ctx, run, "schedule", ""); err != nil {
 				return err
 			}
@@ -122,4 +123,31 @@ func (w *DrainWorker) openSpecs(ctx context.Context, rc *repoContext) ([]*spec.S
 		}
 	}
 	return specs, nil
+}
+
+// specRun is the run of a spec for a cycle nobody asked for by hand (a
+// drain, a push), with room for how many more cycles it may take: none
+// when a maintainer stopped it (`/loop next` restarts it, not a schedule),
+// and never past limits.cycles_per_pr. A stopped run is returned as nil.
+func (d *deps) specRun(ctx context.Context, rc *repoContext, specPath string) (*store.Run, int, error) {
+	branch := rc.Config.SpecBranch(specPath)
+	existing, err := store.FindRunByBranch(ctx, d.Pool, rc.Full, branch)
+	switch {
+	case err == nil && existing.State == state.RunStopped:
+		d.Logger.Info("run stopped by a maintainer: no automatic cycle", "repo", rc.Full, "branch", branch)
+		return nil, 0, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, 0, err
+	}
+	run, err := store.UpsertRun(ctx, d.Pool, &store.Run{
+		Repo: rc.Full, InstallationID: rc.InstallationID, Branch: branch, Kind: state.RunSpec, SpecPath: specPath,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := cycleCount(ctx, d, run.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	return run, max(rc.Config.Limits.CyclesPerPR-n, 0), nil
 }

@@ -189,3 +189,22 @@ func TestReaper(t *testing.T) {
 	job := rivertest.RequireInserted(h.ctx, t, riverpgxv5.New(h.pool), CycleArgs{}, &rivertest.RequireInsertedOpts{Queue: QueueCycles})
 	require.Equal(t, CycleArgs{CycleID: dead.ID, Takeover: deadFence}, job.Args)
 }
+
+// TestDrainRespectsStopsAndLimits: a schedule never restarts a run a
+// maintainer stopped, and never takes a run past limits.cycles_per_pr.
+func TestDrainRespectsStopsAndLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(drainSpecs, "drain: {max_cycles: 10}\nlimits: {cycles_per_pr: 2}\n"))
+	stopped := h.specRun("specs/b.md", "specloop/spec/b")
+	require.NoError(t, store.SetRunState(h.ctx, h.pool, stopped.ID, state.RunStopped))
+	full := h.specRun("specs/a.md", "specloop/spec/a")
+	h.finished(full.ID, "a-1", state.Failure)
+
+	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+	require.Empty(t, h.cycles(stopped.ID), "a stopped run takes no scheduled cycle")
+	require.Equal(t, state.RunStopped, h.run(stopped.ID).State, "and stays stopped")
+	require.Len(t, h.cycles(full.ID), 2, "one more cycle brings a to its limit of 2, not the 3 it has open")
+
+	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
+	require.Len(t, h.cycles(full.ID), 2, "at its limit, a run takes no more")
+}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/spec"
-	"github.com/specloop/specloop/state"
-	"github.com/specloop/specloop/store"
 )
 
 // SpecPushWorker posts the specloop/spec check run for a push to the
@@ -65,11 +63,12 @@ func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs])
 		if _, ok := s.Next(); !ok {
 			continue
 		}
-		run, err := store.UpsertRun(ctx, w.d.Pool, &store.Run{
-			Repo: a.Repo, InstallationID: rc.InstallationID, Branch: rc.Config.SpecBranch(s.Path), Kind: state.RunSpec, SpecPath: s.Path,
-		})
+		run, room, err := w.d.specRun(ctx, rc, s.Path)
 		if err != nil {
 			return err
+		}
+		if run == nil || room == 0 {
+			continue
 		}
 		if n, err := activeCycles(ctx, w.d.Pool, run.ID); err != nil {
 			return err

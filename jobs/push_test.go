@@ -124,3 +124,16 @@ func TestSpecPushNone(t *testing.T) {
 	require.Empty(t, h.cycleJobs())
 	require.Equal(t, 1, h.sent(before)[routeContents], "the config is read, the spec is not")
 }
+
+// TestSpecPushStoppedRun: with on_push: cycle, a push does not restart a
+// run a maintainer stopped.
+func TestSpecPushStoppedRun(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: "on_push: cycle\n", "specs/widgets.md": widgetsSpec})
+	run := h.specRun("specs/widgets.md", "specloop/spec/widgets")
+	require.NoError(t, store.SetRunState(h.ctx, h.pool, run.ID, state.RunStopped))
+	mustWork(h, h.specPush(), pushArgs(h, "specs/widgets.md"))
+	require.Empty(t, h.cycles(run.ID))
+	require.Equal(t, state.RunStopped, h.run(run.ID).State)
+	require.Len(t, h.checkRuns(""), 1, "the spec check is still posted")
+}
