@@ -180,11 +180,13 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return state.Failure, "Could not fetch the repository: " + err.Error()
 	}
 	fetchTook := time.Since(fetchStart)
-	c.start = rc.HeadSHA
+	// A run continues its branch; a new one starts where its PR will go.
 	if ref, resp, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+c.run.Branch); err == nil {
 		c.start = ref.GetObject().GetSHA()
 	} else if resp == nil || resp.StatusCode != 404 {
 		return state.Failure, "Could not read the run's branch: " + err.Error()
+	} else if c.start, err = rc.baseHead(ctx); err != nil {
+		return state.Failure, err.Error()
 	}
 	checkoutStart := time.Now()
 	c.queueChecks(ctx)

@@ -583,3 +583,26 @@ func TestLastFailures(t *testing.T) {
 		"d": "Cycle 5 concluded action_required: s5",
 	}, lastFailures(cycles, 8))
 }
+
+// TestCycleBase: with `base:` set, a new run starts from that branch's head
+// and its PR goes there.
+func TestCycleBase(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, specRepo(passingConfig+"base: develop\n"))
+	develop := h.push("develop", map[string]string{"develop.txt": "only on develop\n"})
+	run := h.specRun("specs/widgets.md", widgetsBranch)
+	c := h.queued(run.ID, "push")
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	require.Equal(t, state.Success, h.cycle(c.ID).Conclusion, h.cycle(c.ID).Summary)
+
+	sha, err := h.ref(widgetsBranch)
+	require.NoError(t, err)
+	commit, _, err := h.maintainer.Repositories.GetCommit(h.ctx, testOwner, testRepo, sha, nil)
+	require.NoError(t, err)
+	require.Len(t, commit.Parents, 1)
+	require.Equal(t, develop, commit.Parents[0].GetSHA(), "the cycle starts from develop's head")
+	require.Equal(t, "only on develop\n", h.fileAt("develop.txt", sha))
+	prs := h.emu.PullRequests(testOwner, testRepo)
+	require.Len(t, prs, 1)
+	require.Equal(t, "develop", prs[0].GetBase().GetRef())
+}

@@ -199,6 +199,20 @@ func (rc *repoContext) base() string {
 	return rc.DefaultBranch
 }
 
+// baseHead is the head of the branch PRs go into: the default branch's
+// from the cache, another base's from GitHub.
+func (rc *repoContext) baseHead(ctx context.Context) (string, error) {
+	base := rc.base()
+	if base == rc.DefaultBranch {
+		return rc.HeadSHA, nil
+	}
+	ref, _, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+base)
+	if err != nil {
+		return "", fmt.Errorf("read the base branch %s (base: in %s): %w", base, repoconfig.Path, err)
+	}
+	return ref.GetObject().GetSHA(), nil
+}
+
 // splitRepo splits "owner/name".
 func splitRepo(full string) (string, string) {
 	owner, name, _ := strings.Cut(full, "/")
