@@ -1,6 +1,10 @@
 package jobs
 
-import "github.com/riverqueue/river"
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+)
 
 // The job kinds the intake queues. Each carries what its worker needs so the
 // worker never re-reads the delivery body.
@@ -82,6 +86,8 @@ func (CycleArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: 
 type DrainArgs struct {
 	Repo           string `json:"repo"`
 	InstallationID int64  `json:"installation_id"`
+	// Due is the minute the schedule fell due; it makes the drain unique.
+	Due time.Time `json:"due,omitzero"`
 }
 
 func (DrainArgs) Kind() string { return "drain" }

@@ -150,12 +150,21 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 			return args, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true})
 	}
+	schedule := river.NewPeriodicJob(everyMinute{}, func() (river.JobArgs, *river.InsertOpts) {
+		return ScheduleArgs{}, nil
+	}, &river.PeriodicJobOpts{RunOnStart: true})
 	return []*river.PeriodicJob{
-		every(time.Minute, ScheduleArgs{}),
+		schedule,
 		every(time.Hour, RetentionArgs{}),
 		every(d.LeaseTTL/2, ReaperArgs{}),
 	}
 }
+
+// everyMinute fires at the start of every minute, so each schedule tick is
+// scheduled for the minute it checks.
+type everyMinute struct{}
+
+func (everyMinute) Next(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }
 
 func (d *deps) runURL(runID int64) string {
 	if d.Links != nil {

@@ -26,9 +26,11 @@ type ReaperArgs struct{}
 
 func (ReaperArgs) Kind() string { return "reaper" }
 
-// ScheduleWorker queues a drain for each repo whose schedule fell due in the
-// last minute. The drain job is unique per repo and minute, so several
-// processes ticking at once queue it once.
+// ScheduleWorker queues a drain for each repo whose schedule is due in the
+// minute the tick was scheduled for (not the one it happens to run in, so
+// a late tick misses nothing). The drain job is unique per repo and due
+// minute, so several processes ticking at once, or a late tick and the
+// next one, queue it once.
 type ScheduleWorker struct {
 	river.WorkerDefaults[ScheduleArgs]
 	d *deps
@@ -39,7 +41,7 @@ func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 	if err != nil {
 		return err
 	}
-	now := time.Now().Truncate(time.Minute)
+	minute := job.ScheduledAt.Truncate(time.Minute)
 	client := river.ClientFromContext[pgx.Tx](ctx)
 	for _, r := range repos {
 		rc, err := w.d.repos.open(ctx, r.FullName, r.InstallationID)
@@ -47,17 +49,21 @@ func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 			w.d.Logger.Warn("schedule: open repo", "repo", r.FullName, "err", err)
 			continue
 		}
-		if !Due(rc.Config.Schedule, now) {
+		if !Due(rc.Config.Schedule, minute) {
 			continue
 		}
-		_, err = client.Insert(ctx, DrainArgs{Repo: r.FullName, InstallationID: r.InstallationID}, &river.InsertOpts{
-			UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute},
-		})
+		_, err = client.Insert(ctx, DrainArgs{Repo: r.FullName, InstallationID: r.InstallationID, Due: minute}, drainInsertOpts())
 		if err != nil {
 			return fmt.Errorf("queue drain of %s: %w", r.FullName, err)
 		}
 	}
 	return nil
+}
+
+// drainInsertOpts make a drain unique by its args: one per repo and due
+// minute, whichever tick queues it.
+func drainInsertOpts() *river.InsertOpts {
+	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // Due reports whether a cron schedule fires in the minute starting at t.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
@@ -129,9 +130,12 @@ func TestSchedule(t *testing.T) {
 			FullName: testOwner + "/" + name, DefaultBranch: "main", Removed: name == "removed"}))
 	}
 
-	mustWork(h, h.schedule(), ScheduleArgs{})
+	res := mustWork(h, h.schedule(), ScheduleArgs{})
 	drains := jobs[DrainArgs](h)
-	require.Equal(t, []DrainArgs{{Repo: testFull, InstallationID: h.inst}}, drains)
+	require.Len(t, drains, 1)
+	require.Equal(t, testFull, drains[0].Repo)
+	require.Equal(t, h.inst, drains[0].InstallationID)
+	require.True(t, res.Job.ScheduledAt.Truncate(time.Minute).Equal(drains[0].Due), "the drain is for the tick's minute")
 	job := rivertest.RequireInserted(h.ctx, t, riverpgxv5.New(h.pool), DrainArgs{}, nil)
 	require.Equal(t, testFull, job.Args.Repo)
 }
@@ -207,4 +211,43 @@ func TestDrainRespectsStopsAndLimits(t *testing.T) {
 
 	mustWork(h, h.drain(), DrainArgs{Repo: testFull, InstallationID: h.inst})
 	require.Len(t, h.cycles(full.ID), 2, "at its limit, a run takes no more")
+}
+
+// TestScheduleLateTick: a tick that runs late checks the minute it was
+// scheduled for, so a due minute is never skipped; the drain for a minute
+// is queued once, however many ticks see it.
+func TestScheduleLateTick(t *testing.T) {
+	t.Parallel()
+	due := time.Now().Add(-3 * time.Minute).Truncate(time.Minute)
+	h := newHarness(t, map[string]string{repoconfig.Path: fmt.Sprintf("schedule: \"%d %d * * *\"\n", due.Minute(), due.Hour())})
+	require.NoError(t, store.UpsertInstallation(h.ctx, h.pool, &store.Installation{ID: h.inst, AccountLogin: testOwner, AccountType: "Organization"}))
+	require.NoError(t, store.UpsertRepo(h.ctx, h.pool, &store.Repo{ID: 1, InstallationID: h.inst, FullName: testFull, DefaultBranch: "main"}))
+	tick := func(at time.Time) {
+		tw := rivertest.NewWorker(t, riverpgxv5.New(h.pool), &river.Config{Logger: discard()}, h.schedule())
+		tx, err := h.pool.Begin(h.ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(h.ctx)
+		res, err := tw.Work(h.ctx, t, tx, ScheduleArgs{}, &river.InsertOpts{ScheduledAt: at})
+		require.NoError(t, err)
+		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+		require.NoError(t, tx.Commit(h.ctx))
+	}
+	tick(due.Add(-time.Minute)) // the minute before: not due
+	require.Empty(t, jobs[DrainArgs](h))
+	tick(due.Add(45 * time.Second)) // the due minute's tick, running now, minutes late
+	tick(due.Add(50 * time.Second)) // another process's tick for the same minute
+	drains := jobs[DrainArgs](h)
+	require.Len(t, drains, 2, "both ticks of the due minute asked (rivertest does not enforce uniqueness)")
+	require.Equal(t, drains[0], drains[1], "for the same repo and minute")
+	require.True(t, due.Equal(drains[0].Due))
+
+	// River, enforcing uniqueness, keeps one of them.
+	client, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{Logger: discard()})
+	require.NoError(t, err)
+	first, err := client.Insert(h.ctx, drains[0], drainInsertOpts())
+	require.NoError(t, err)
+	second, err := client.Insert(h.ctx, drains[1], drainInsertOpts())
+	require.NoError(t, err)
+	require.False(t, first.UniqueSkippedAsDuplicate)
+	require.True(t, second.UniqueSkippedAsDuplicate, "one drain for the due minute")
 }
