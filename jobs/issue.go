@@ -71,6 +71,11 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 		// Re-adding the label while a cycle is queued or running adds nothing.
 		return nil
 	}
+	if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
+		return err
+	} else if n >= rc.Config.Limits.CyclesPerPR {
+		return w.d.reply(ctx, rc, a.Issue, fmt.Sprintf("@%s %s", a.Sender, cyclesLimitReached(n)))
+	}
 	c, err := w.d.queueCycle(ctx, run, "label", "")
 	if err != nil {
 		return err

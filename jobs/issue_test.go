@@ -171,3 +171,24 @@ func TestIssueCommentFails(t *testing.T) {
 	require.Len(t, h.cycleJobs(), 1)
 	require.Empty(t, h.botComments(issue))
 }
+
+// TestIssueRelabelAtLimit: a relabel never takes a run past
+// limits.cycles_per_pr; the maintainer is told which limit it hit.
+func TestIssueRelabelAtLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: "limits: {cycles_per_pr: 1}\n"})
+	issue := h.createIssue("Widgets", widgetsSpec)
+	mustWork(h, h.issueLabel(), labelArgs(h, issue, "specloop", true))
+	run, err := store.FindRun(h.ctx, h.pool, testFull, issue)
+	require.NoError(t, err)
+	first := h.cycles(run.ID)[0]
+	res, fence, err := store.ClaimCycle(h.ctx, h.pool, first.ID, "w", DefaultLeaseTTL, 0)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res)
+	require.NoError(t, store.FinishCycle(h.ctx, h.pool, first.ID, fence, state.Success, "done"))
+
+	mustWork(h, h.issueLabel(), labelArgs(h, issue, "specloop", true))
+	require.Len(t, h.cycles(run.ID), 1, "no cycle past the limit")
+	comments := h.botComments(issue)
+	require.Contains(t, comments[len(comments)-1], "limits.cycles_per_pr")
+}
