@@ -32,6 +32,9 @@ type Config struct {
 	LogLevel              slog.Level
 	Retention             time.Duration
 	MirrorDir             string
+	// ShutdownGrace is how long a stopping worker lets its cycles finish
+	// before it hands them over to another worker.
+	ShutdownGrace time.Duration
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -41,16 +44,22 @@ type Getenv func(string) string
 // RETENTION is not set.
 const DefaultRetention = 30 * 24 * time.Hour
 
+// DefaultShutdownGrace stays under Kubernetes' default 30 s termination
+// grace period, so a stopping pod hands its cycles over before it is
+// killed.
+const DefaultShutdownGrace = 25 * time.Second
+
 // Load reads and validates the configuration. need lists what the
 // subcommand requires ("webhook", "app", "database"); anything missing or
 // unusable is an error naming the variable and what to do.
 func Load(getenv Getenv, need ...string) (*Config, error) {
 	c := &Config{
-		GitHubAPIURL: "https://api.github.com/",
-		Port:         3000,
-		Workers:      2,
-		Sandbox:      "bwrap",
-		Retention:    DefaultRetention,
+		GitHubAPIURL:  "https://api.github.com/",
+		Port:          3000,
+		Workers:       2,
+		Sandbox:       "bwrap",
+		Retention:     DefaultRetention,
+		ShutdownGrace: DefaultShutdownGrace,
 	}
 	needs := map[string]bool{}
 	for _, n := range need {
@@ -125,6 +134,13 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("RETENTION %q: %v", v, err)
 		}
 		c.Retention = d
+	}
+	if v := getenv("SHUTDOWN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			fail("SHUTDOWN_GRACE %q is not a duration like 25s", v)
+		}
+		c.ShutdownGrace = d
 	}
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {

@@ -44,4 +44,10 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, "none", c.Sandbox)
 	_, err = Load(env(map[string]string{"SANDBOX": "chroot"}))
 	require.ErrorContains(t, err, "use bwrap, docker or none")
+	require.Equal(t, DefaultShutdownGrace, c.ShutdownGrace)
+	c, err = Load(env(map[string]string{"SHUTDOWN_GRACE": "5s"}))
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Second, c.ShutdownGrace)
+	_, err = Load(env(map[string]string{"SHUTDOWN_GRACE": "soon"}))
+	require.ErrorContains(t, err, "SHUTDOWN_GRACE \"soon\" is not a duration")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/agent"
@@ -95,8 +96,13 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		return nil
 	case errors.Is(cause, errStopRequested):
 		conclusion, summary = state.Cancelled, "Stopped on request; nothing more was pushed."
-	case ctx.Err() != nil:
-		conclusion, summary = state.Cancelled, "The worker shut down during the cycle; `/loop retry` runs it again."
+	case ctx.Err() != nil && !c.published:
+		// The worker is stopping and its grace is over: hand the cycle to
+		// another worker rather than cost the maintainer a retry. (A cycle
+		// that published is finished as it ended.)
+		cancel(nil)
+		<-beatDone
+		return c.handOver(ctx, fence)
 	}
 	cancel(nil)
 	<-beatDone
@@ -113,6 +119,34 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	}
 	d.event(fctx, run.ID, cy.ID, "cycle", "", string(conclusion), summary)
 	d.Logger.Info("cycle finished", "cycle", cy.ID, "run", run.ID, "repo", run.Repo, "conclusion", conclusion)
+	return nil
+}
+
+// handOver ends this attempt of a cycle whose worker is shutting down: its
+// check runs complete saying so, its lease is released and a takeover job
+// is queued, so a live worker resumes it at once from a clean working copy
+// (or the next worker to start does).
+func (c *cycleRun) handOver(jobCtx context.Context, fence int64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), 15*time.Second)
+	defer cancel()
+	d, id := c.d, c.cycle.ID
+	c.completeOpenChecks(ctx, state.Cancelled, "Interrupted by a worker shutdown; specloop resumes the cycle on another worker.")
+	if err := store.ReleaseCycle(ctx, d.Pool, id, fence); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			return nil // already someone else's
+		}
+		return fmt.Errorf("hand over cycle %d: %w", id, err)
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](jobCtx)
+	if err != nil {
+		return fmt.Errorf("hand over cycle %d: %w", id, err)
+	}
+	if _, err := client.Insert(ctx, CycleArgs{CycleID: id, Takeover: fence}, takeoverOpts()); err != nil {
+		// The reaper queues the takeover once it sees the expired lease.
+		d.Logger.Error("queue takeover", "cycle", id, "err", err)
+	}
+	d.event(ctx, c.run.ID, id, "cycle", "", "interrupted", "interrupted by a worker shutdown; handed over")
+	d.Logger.Info("cycle handed over at shutdown", "cycle", id, "run", c.run.ID)
 	return nil
 }
 
@@ -157,6 +191,8 @@ type cycleRun struct {
 	// started holds those whose step began.
 	checks  map[string]int64
 	started map[int64]bool
+	// published: the change is pushed and its PR and check runs posted.
+	published bool
 }
 
 func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {

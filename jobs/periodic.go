@@ -60,6 +60,12 @@ func (w *ScheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 	return nil
 }
 
+// takeoverOpts make a takeover job unique per cycle and fence, so the
+// reaper and a worker handing over queue it once.
+func takeoverOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: QueueCycles, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
 // drainInsertOpts make a drain unique by its args: one per repo and due
 // minute, whichever tick queues it.
 func drainInsertOpts() *river.InsertOpts {
@@ -107,10 +113,7 @@ func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) err
 	}
 	client := river.ClientFromContext[pgx.Tx](ctx)
 	for _, c := range expired {
-		_, err := client.Insert(ctx, CycleArgs{CycleID: c.ID, Takeover: c.Fence}, &river.InsertOpts{
-			Queue:      QueueCycles,
-			UniqueOpts: river.UniqueOpts{ByArgs: true},
-		})
+		_, err := client.Insert(ctx, CycleArgs{CycleID: c.ID, Takeover: c.Fence}, takeoverOpts())
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("queue takeover of cycle %d: %w", c.ID, err)
 		}

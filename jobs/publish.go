@@ -78,6 +78,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			d.Logger.Warn("tick issue", "repo", rc.Full, "issue", c.run.Issue, "err", err)
 		}
 	}
+	c.published = true
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success),
 		fmt.Sprintf("PR #%d updated with evidence in %s", out.PR.Number, time.Since(start).Round(time.Millisecond)))
 	return nil

@@ -268,6 +268,21 @@ func Heartbeat(ctx context.Context, db DB, id, fence int64, ttl time.Duration) (
 	return stop, nil
 }
 
+// ReleaseCycle gives up the lease of a running cycle the caller holds with
+// fence, leaving it running with an expired lease: the next claim (a
+// takeover) gets it at once, under a new fence.
+func ReleaseCycle(ctx context.Context, db DB, id, fence int64) error {
+	tag, err := db.Exec(ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second'
+		WHERE id = $1 AND fence = $2 AND state = 'running'`, id, fence)
+	if err != nil {
+		return fmt.Errorf("release cycle %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrFenced
+	}
+	return nil
+}
+
 // UpdateCycle records what a running cycle has learnt (its obligation and
 // head commit), under its fence.
 func UpdateCycle(ctx context.Context, db DB, id, fence int64, obligationID, obligationText, headSHA string) error {

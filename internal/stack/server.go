@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,15 +28,20 @@ type Server struct {
 	Addr     string // where HTTP listens
 	AppSlug  string
 	LeaseTTL time.Duration
+	WorkerID string // this process in cycle leases ("<WorkerID>/job-<id>")
 
-	cfg    *app.Config
-	logger *slog.Logger
-	http   *http.Server
-	intake *handlers.Intake
+	cfg      *app.Config
+	logger   *slog.Logger
+	stopOnce sync.Once
+	stopErr  error
+	http     *http.Server
+	intake   *handlers.Intake
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
 type ServerOptions struct {
+	// WorkerID names this process in cycle leases; "" makes one up.
+	WorkerID string
 	ExtraRO  []string      // read-only binds into sandboxes (the scripted agent)
 	LeaseTTL time.Duration // cycle lease; 0 = 30 s
 }
@@ -60,7 +66,8 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	}
 	s.AppSlug = appSlug(ctx, s.Clients, logger)
 	jc := jobs.Config{
-		Pool: pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
+		WorkerID: opts.WorkerID,
+		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
 		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: opts.LeaseTTL,
 	}
 	if mode != "web" {
@@ -71,12 +78,17 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
 	}
+	jc = jc.WithDefaults()
+	s.WorkerID = jc.WorkerID
 	if s.River, err = jobs.NewClient(jc); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	if jc.Workers > 0 {
-		if err := s.River.Start(ctx); err != nil {
+		// River cancels running jobs when its start context ends, and the
+		// signal's context ends at SIGTERM: the workers get one of their
+		// own, so a stop lets cycles finish (Shutdown) instead.
+		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
@@ -131,14 +143,15 @@ func webhookSecrets(cfg *app.Config) []string {
 	return []string{cfg.WebhookSecret, cfg.WebhookSecretPrevious}
 }
 
-func (s *Server) stopWorkers(timeout time.Duration) error {
+// stopWorkers claims nothing new and lets running cycles finish for grace;
+// past it their jobs are cancelled, and each cycle hands itself over to
+// another worker (jobs.CycleWorker), completing its check runs on the way.
+func (s *Server) stopWorkers(grace time.Duration) error {
 	if s.River == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	// A soft stop lets running jobs finish; past the timeout they are
-	// cancelled, and every cycle still completes its check runs on the way out.
 	if err := s.River.Stop(ctx); err != nil {
 		hard, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel2()
@@ -147,9 +160,15 @@ func (s *Server) stopWorkers(timeout time.Duration) error {
 	return nil
 }
 
-// Shutdown stops taking requests, finishes in-flight ones, then stops the
-// workers and closes the pool.
+// Shutdown stops taking requests and finishes in-flight ones within
+// timeout, then stops the workers within SHUTDOWN_GRACE and closes the
+// pool.
 func (s *Server) Shutdown(timeout time.Duration) error {
+	s.stopOnce.Do(func() { s.stopErr = s.shutdown(timeout) })
+	return s.stopErr
+}
+
+func (s *Server) shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
@@ -161,7 +180,7 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	if s.intake != nil {
 		s.intake.Close()
 	}
-	if err := s.stopWorkers(timeout); err != nil {
+	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
 	}
 	s.Pool.Close()

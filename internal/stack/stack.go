@@ -75,6 +75,9 @@ type Options struct {
 	Workers     int
 	LeaseTTL    time.Duration
 	Logger      *slog.Logger
+	// WebOnly runs the stack's server as `specloop web`: cycles run only
+	// on workers added with AddWorker.
+	WebOnly bool
 }
 
 // The app the stack registers with its emulator.
@@ -157,7 +160,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		WebhookSecret: secret, DatabaseURL: dbURL, GitHubAPIURL: emURL + "/", PublicURL: st.URL,
 		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: app.DefaultRetention, MirrorDir: filepath.Join(st.tmp, "mirrors"),
 	}
-	st.Server, err = StartServer(ctx, "serve", cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
+	mode := "serve"
+	if opts.WebOnly {
+		mode = "web"
+	}
+	st.Server, err = StartServer(ctx, mode, cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
 	if err != nil {
 		listener.Close()
 		return nil, err
