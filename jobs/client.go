@@ -156,9 +156,14 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		schedule,
 		every(time.Hour, RetentionArgs{}),
-		every(d.LeaseTTL/2, ReaperArgs{}),
+		// A dead worker's session is seen gone at the next reap: often, so
+		// its cycle runs again within seconds.
+		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
 	}
 }
+
+// reapEvery bounds how long a dead worker's cycle waits to be taken over.
+const reapEvery = 2 * time.Second
 
 // everyMinute fires at the start of every minute, so each schedule tick is
 // scheduled for the minute it checks.

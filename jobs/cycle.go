@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,18 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	if rc, err := d.repos.open(ctx, run.Repo, run.InstallationID); err == nil {
 		limit = rc.Config.Limits.Concurrent
 	}
+	// The cycle's lock lives as long as this process's database session:
+	// if the process dies, the reaper sees it at once (store.OrphanedCycles).
+	release, err := store.LockCycle(ctx, d.Pool, cy.ID)
+	if errors.Is(err, store.ErrCycleLocked) {
+		return river.JobSnooze(waitSnooze) // a live worker runs it
+	}
+	if err != nil {
+		return err
+	}
+	var once sync.Once
+	unlock := func() { once.Do(release) }
+	defer unlock()
 	claim, fence, err := store.ClaimCycle(ctx, d.Pool, cy.ID, owner, d.LeaseTTL, limit)
 	if err != nil {
 		return err
@@ -85,7 +98,7 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		d.heartbeat(cctx, cancel, cy.ID, fence)
 	}()
 
-	c := &cycleRun{d: d, cycle: cy, run: run, fence: fence, cancel: cancel}
+	c := &cycleRun{d: d, cycle: cy, run: run, fence: fence, cancel: cancel, unlock: unlock}
 	conclusion, summary := c.execute(cctx)
 	switch cause := context.Cause(cctx); {
 	case errors.Is(cause, store.ErrFenced):
@@ -137,6 +150,7 @@ func (c *cycleRun) handOver(jobCtx context.Context, fence int64) error {
 		}
 		return fmt.Errorf("hand over cycle %d: %w", id, err)
 	}
+	c.unlock() // the taker takes the lock next
 	client, err := river.ClientFromContextSafely[pgx.Tx](jobCtx)
 	if err != nil {
 		return fmt.Errorf("hand over cycle %d: %w", id, err)
@@ -185,6 +199,8 @@ type cycleRun struct {
 	// cancel stops the cycle; a write refused by the fence cancels it
 	// with store.ErrFenced, so nothing more is written or pushed.
 	cancel context.CancelCauseFunc
+	// unlock lets go of the cycle's liveness lock (store.LockCycle).
+	unlock func()
 	rc     *repoContext
 	start  string // the commit the cycle started from
 	// checks are this attempt's check runs on the start commit, by step;

@@ -396,20 +396,33 @@ func (h *harness) queued(runID int64, trigger string) *store.Cycle {
 	return c
 }
 
-// running claims a new cycle of the run for another, live worker.
+// running claims a new cycle of the run for another, live worker, which
+// holds the cycle's liveness lock until the test ends.
 func (h *harness) running(runID int64) (*store.Cycle, int64) {
 	h.t.Helper()
+	c, fence, release := h.claim(runID)
+	h.t.Cleanup(release)
+	return c, fence
+}
+
+// claim claims a new cycle of the run as a live worker does: its lock
+// first, then the lease.
+func (h *harness) claim(runID int64) (*store.Cycle, int64, func()) {
+	h.t.Helper()
 	c := h.queued(runID, "command")
+	release, err := store.LockCycle(h.ctx, h.pool, c.ID)
+	require.NoError(h.t, err)
 	res, fence, err := store.ClaimCycle(h.ctx, h.pool, c.ID, "other-worker", time.Hour, 0)
 	require.NoError(h.t, err)
 	require.Equal(h.t, store.Claimed, res)
-	return h.cycle(c.ID), fence
+	return h.cycle(c.ID), fence, release
 }
 
 // finished records a cycle of the run on obligation that concluded so.
 func (h *harness) finished(runID int64, obligation string, conclusion state.Conclusion) *store.Cycle {
 	h.t.Helper()
-	c, fence := h.running(runID)
+	c, fence, release := h.claim(runID)
+	defer release()
 	require.NoError(h.t, store.UpdateCycle(h.ctx, h.pool, c.ID, fence, obligation, "text of "+obligation, h.mainSHA()))
 	require.NoError(h.t, store.FinishCycle(h.ctx, h.pool, c.ID, fence, conclusion, "it "+string(conclusion)))
 	return h.cycle(c.ID)

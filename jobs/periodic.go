@@ -100,13 +100,27 @@ func (w *RetentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 	return nil
 }
 
-// ReaperWorker queues a takeover job for every cycle whose lease expired.
+// ReaperWorker queues a takeover job for every cycle whose worker is gone:
+// its database session ended (the process died: seen at once) or its lease
+// expired (alive but cut off, or frozen: seen after the lease TTL).
 type ReaperWorker struct {
 	river.WorkerDefaults[ReaperArgs]
 	d *deps
 }
 
 func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) error {
+	orphans, err := store.OrphanedCycles(ctx, w.d.Pool)
+	if err != nil {
+		return err
+	}
+	for _, c := range orphans {
+		// The lease says nothing once the session is gone: end it, so the
+		// takeover's claim succeeds now, under a new fence.
+		if err := store.ReleaseCycle(ctx, w.d.Pool, c.ID, c.Fence); err != nil && !errors.Is(err, store.ErrFenced) {
+			return err
+		}
+		w.d.Logger.Warn("cycle's worker is gone (its session ended)", "cycle", c.ID, "owner", c.LeaseOwner)
+	}
 	expired, err := store.ExpiredCycles(ctx, w.d.Pool)
 	if err != nil {
 		return err

@@ -251,3 +251,30 @@ func TestScheduleLateTick(t *testing.T) {
 	require.False(t, first.UniqueSkippedAsDuplicate)
 	require.True(t, second.UniqueSkippedAsDuplicate, "one drain for the due minute")
 }
+
+// TestReaperDeadSession: a worker process that dies ends its database
+// session, and the reaper takes its cycle over at once, though its lease
+// has an hour left; a live worker's cycle is left alone.
+func TestReaperDeadSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	dead, deadFence, release := h.claim(h.specRun("specs/a.md", "specloop/spec/a").ID)
+	defer release()
+	h.running(h.specRun("specs/b.md", "specloop/spec/b").ID)
+
+	// The process dies: Postgres ends its session, and the lock with it.
+	var pid int
+	require.NoError(t, h.pool.QueryRow(h.ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, dead.ID).Scan(&pid))
+	var ended bool
+	require.NoError(t, h.pool.QueryRow(h.ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ended))
+	require.True(t, ended)
+	require.True(t, h.cycle(dead.ID).LeaseExpiresAt.After(time.Now().Add(30*time.Minute)), "the lease alone would hold it for an hour")
+
+	mustWork(h, h.reaper(), ReaperArgs{})
+	job := rivertest.RequireInserted(h.ctx, t, riverpgxv5.New(h.pool), CycleArgs{}, &rivertest.RequireInsertedOpts{Queue: QueueCycles})
+	require.Equal(t, CycleArgs{CycleID: dead.ID, Takeover: deadFence}, job.Args)
+	res, fence, err := store.ClaimCycle(h.ctx, h.pool, dead.ID, "taker", time.Minute, 0)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res, "the taker claims it now")
+	require.Greater(t, fence, deadFence)
+}

@@ -15,13 +15,14 @@ import (
 )
 
 // TestDeadWorkerTakeover: a worker claimed a cycle, opened a check run and
-// died. Once its lease has run out, another worker takes the cycle over
-// (the reaper runs every LeaseTTL/2, not River's stuck-job rescue),
-// completes the orphaned check run, and runs the cycle once.
+// died. Its database session ends with it, and another worker takes the
+// cycle over at once (the reaper sees the session gone; the lease, 10
+// minutes here, would hold it far longer than the test waits), completes
+// the orphaned check run, and runs the cycle once.
 func TestDeadWorkerTakeover(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newStack(t, stack.Options{LeaseTTL: 2 * time.Second})
+	st := newStack(t, stack.Options{LeaseTTL: 10 * time.Minute})
 	gh := st.UserClient("maintainer")
 	issue, _, err := gh.Issues.Create(ctx, st.Owner, st.Repo, &github.IssueRequest{
 		Title: github.String("Take over"), Body: github.String("- [ ] [t-1] Survive a crash"),
@@ -34,8 +35,11 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	cycle, err := store.InsertCycle(ctx, pool, run.ID, "label", "")
 	require.NoError(t, err)
 
-	// The dead worker: it claimed the cycle and started implement. Its
-	// lease is long, so nothing takes the cycle over before it has.
+	// The dead worker: it took the cycle's lock on its session, claimed the
+	// cycle and started implement.
+	release, err := store.LockCycle(ctx, pool, cycle.ID)
+	require.NoError(t, err)
+	defer release()
 	res, deadFence, err := store.ClaimCycle(ctx, pool, cycle.ID, "dead-worker", time.Hour, 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Claimed, res)
@@ -58,10 +62,11 @@ func TestDeadWorkerTakeover(t *testing.T) {
 	require.Equal(t, 1, held.Attempts)
 	require.Equal(t, "in_progress", emulatorCheckRun(t, st, orphan.GetID()).GetStatus())
 
-	// It dies: no more heartbeats, and its last one has run out.
-	tag, err := pool.Exec(ctx, "UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND fence = $2", cycle.ID, deadFence)
-	require.NoError(t, err)
-	require.EqualValues(t, 1, tag.RowsAffected())
+	// It dies: Postgres ends its session. Its lease has most of an hour
+	// left.
+	var ended bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, cycle.ID).Scan(&ended))
+	require.True(t, ended)
 
 	run, cycles := waitCycles(t, st, st.Repo, issue.GetNumber(), 1)
 	c := cycles[0]
