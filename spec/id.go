@@ -17,19 +17,75 @@ var explicitIDRe = regexp.MustCompile(`^\[([A-Za-z0-9][A-Za-z0-9._-]{0,63})\](?:
 // afterRe matches a trailing "(after: a-1, a-2)" on an item.
 var afterRe = regexp.MustCompile(`(?i)[ \t]*\(after:([^()]*)\)[ \t]*$`)
 
-// splitItemText takes an item's text apart into its explicit id (if any),
-// its per-item after ids and the text that remains.
-func splitItemText(text string) (id, rest string, after []string, hasAfter bool) {
-	if m := explicitIDRe.FindStringSubmatchIndex(text); m != nil {
-		id = text[m[2]:m[3]]
-		text = text[m[1]:]
+// codeRe matches a task code at the start of an item: Spec Kit's "T001"
+// and "CHK001", Kiro's and OpenSpec's "1." and "1.1". A bare "2024" is not
+// one: numbers need a dot, letters need digits after them.
+var codeRe = regexp.MustCompile(`^(?:([A-Z]{1,5}[0-9]{2,})|([0-9]+(?:\.[0-9]+)+)\.?|([0-9]+)\.)(?:[ \t]+|$)`)
+
+// tagRe matches a bracketed tag like "[P]", "[US1]" or "[P1]": short,
+// capital letters then digits, unlike an explicit id such as "[auth-1]".
+var tagRe = regexp.MustCompile(`^\[([A-Z]{1,6}[0-9]{0,3})\](?:[ \t]+|$)`)
+
+// dependsRe matches Spec Kit's "(depends on T003)" anywhere in an item.
+var dependsRe = regexp.MustCompile(`(?i)[ \t]*\(depends on:?([^()]*)\)`)
+
+// item is an item's text taken apart.
+type item struct {
+	id, rest string
+	tags     []string
+	after    []string
+	hasAfter bool
+}
+
+// splitItem takes an item's text apart: a leading task code or explicit
+// "[id]" (a code wins, and bracketed tags around it stay tags), the
+// "(after: …)" or "(depends on …)" ids, and the text that remains.
+func splitItem(text string) item {
+	var it item
+	for {
+		text = strings.TrimLeft(text, " \t")
+		if m := tagRe.FindStringSubmatchIndex(text); m != nil {
+			it.tags = append(it.tags, text[m[2]:m[3]])
+			text = text[m[1]:]
+			continue
+		}
+		if it.id != "" {
+			break
+		}
+		if m := codeRe.FindStringSubmatchIndex(text); m != nil {
+			for g := 2; g < len(m); g += 2 {
+				if m[g] >= 0 {
+					it.id = text[m[g]:m[g+1]]
+				}
+			}
+			text = text[m[1]:]
+			continue
+		}
+		if len(it.tags) == 0 {
+			if m := explicitIDRe.FindStringSubmatchIndex(text); m != nil {
+				it.id = text[m[2]:m[3]]
+				text = text[m[1]:]
+				continue
+			}
+		}
+		break
 	}
 	if m := afterRe.FindStringSubmatchIndex(text); m != nil {
-		after = splitIDs(text[m[2]:m[3]])
+		it.after = splitIDs(text[m[2]:m[3]])
 		text = text[:m[0]]
-		hasAfter = true
+		it.hasAfter = true
 	}
-	return id, strings.TrimSpace(text), after, hasAfter
+	for _, m := range dependsRe.FindAllStringSubmatchIndex(text, -1) {
+		for _, id := range splitIDs(text[m[2]:m[3]]) {
+			if !strings.EqualFold(id, "and") {
+				it.after = append(it.after, id)
+			}
+		}
+		it.hasAfter = true
+	}
+	text = dependsRe.ReplaceAllString(text, "")
+	it.rest = strings.TrimSpace(text)
+	return it
 }
 
 // normalize reduces text to what identifies an item: case and spacing are
