@@ -212,7 +212,11 @@ func findRequirement(lines []string, ref string) string {
 	}
 	for _, l := range lines {
 		if containsWord(l, ref) {
-			return strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(l), "-*+ "))
+			l = strings.TrimSpace(l)
+			for _, bullet := range []string{"- ", "* ", "+ "} {
+				l = strings.TrimPrefix(l, bullet)
+			}
+			return strings.TrimSpace(l)
 		}
 	}
 	return ""
