@@ -54,12 +54,12 @@ type Obligation struct {
 	// Requirements are the acceptance criteria the item names in
 	// "_Requirements: 1.1, 2.3_", as written.
 	Requirements []string
-	Line     int      // 1-based line of the checkbox in the spec
-	Headings []string // headings it sits under, outermost first
-	Section  string   // Markdown of the innermost heading's section, for prompts
-	Parent   string   // id of the enclosing task item, "" at top level
-	Children []string // ids of the task items nested directly in it
-	After    []string // ids named by its own "(after: …)" or "(depends on …)"
+	Line         int      // 1-based line of the checkbox in the spec
+	Headings     []string // headings it sits under, outermost first
+	Section      string   // Markdown of the innermost heading's section, for prompts
+	Parent       string   // id of the enclosing task item, "" at top level
+	Children     []string // ids of the task items nested directly in it
+	After        []string // ids named by its own "(after: …)" or "(depends on …)"
 
 	// Box is the byte offset of the checkbox's "[" in the spec source, so
 	// Tick can rewrite the one byte after it; -1 when there is no checkbox.
