@@ -155,7 +155,11 @@ func pickSpec(wd *workspace.Workdir, cfg *repoconfig.Config, path string) (*spec
 		}
 	}
 	if first == nil {
-		return nil, errors.New("no spec found under " + strings.Join(cfg.Specs, ", ") + ": pass --spec FILE")
+		where := strings.Join(cfg.Specs, ", ")
+		if cfg.Discovers() {
+			where = "specs/, .kiro/specs/ or openspec/changes/"
+		}
+		return nil, errors.New("no spec found under " + where + ": pass --spec FILE")
 	}
 	return first, nil
 }
