@@ -609,7 +609,7 @@ func TestRun(t *testing.T) {
 			name: "a Kiro task: its bullets, its criteria's text, the documents beside it",
 			spec: ".kiro/specs/users/tasks.md",
 			files: map[string]string{
-				".kiro/specs/users/tasks.md": "# Implementation Plan\n\n- [x] 1. Set up\n\n- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n  - Validate the e-mail\n  - _Requirements: 1.2_\n\n- [ ] 3. Storage\n",
+				".kiro/specs/users/tasks.md":        "# Implementation Plan\n\n- [x] 1. Set up\n\n- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n  - Validate the e-mail\n  - _Requirements: 1.2_\n\n- [ ] 3. Storage\n",
 				".kiro/specs/users/requirements.md": "# Requirements\n\n### Requirement 1\n\n#### Acceptance Criteria\n\n1. WHEN a user signs up THEN create.\n2. IF the e-mail is taken THEN the system SHALL refuse.\n",
 				".kiro/specs/users/design.md":       "# Design\n",
 			},

@@ -36,19 +36,19 @@ type Config struct {
 	// every format present (spec.Candidate).
 	Specs []string `yaml:"specs"`
 	// IncludeOptional makes cycles work on Kiro's optional "- [ ]*" tasks.
-	IncludeOptional bool `yaml:"include_optional"`
-	Label        string       `yaml:"label"`
-	BranchPrefix string       `yaml:"branch_prefix"`
-	Base         string       `yaml:"base"`
-	Agent        AgentConfig  `yaml:"agent"`
-	Verify       VerifyConfig `yaml:"verify"`
-	FixAttempts  *int         `yaml:"fix_attempts"`
-	Audit        *bool        `yaml:"audit"`
-	OnPush       string       `yaml:"on_push"`
-	Schedule     string       `yaml:"schedule"`
-	Drain        DrainConfig  `yaml:"drain"`
-	Limits       LimitsConfig `yaml:"limits"`
-	Auditor      *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
+	IncludeOptional bool         `yaml:"include_optional"`
+	Label           string       `yaml:"label"`
+	BranchPrefix    string       `yaml:"branch_prefix"`
+	Base            string       `yaml:"base"`
+	Agent           AgentConfig  `yaml:"agent"`
+	Verify          VerifyConfig `yaml:"verify"`
+	FixAttempts     *int         `yaml:"fix_attempts"`
+	Audit           *bool        `yaml:"audit"`
+	OnPush          string       `yaml:"on_push"`
+	Schedule        string       `yaml:"schedule"`
+	Drain           DrainConfig  `yaml:"drain"`
+	Limits          LimitsConfig `yaml:"limits"`
+	Auditor         *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
 }
 
 // AgentConfig is the coding agent's command and what it may receive.
