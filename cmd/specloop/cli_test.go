@@ -265,7 +265,7 @@ func testCLIUsage(t *testing.T, bin string) {
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stdoutNone: true,
 			stderrHas: []string{`specloop: unknown command "frobnicate"`, "usage: specloop <command>"}},
 		{name: "help", args: []string{"help"}, code: 0, stdoutNone: true, stderrHas: []string{"usage: specloop <command>"}},
-		{name: "spec without subcommand", args: []string{"spec"}, code: 2, stdoutNone: true, stderrHas: []string{"specloop spec lint FILE..."}},
+		{name: "spec without subcommand", args: []string{"spec"}, code: 2, stdoutNone: true, stderrHas: []string{"specloop spec lint [FILE|DIR...]"}},
 		{name: "spec next with two files", args: []string{"spec", "next", "a.md", "b.md"}, code: 2, stderrHas: []string{"specloop spec next FILE"}},
 		{name: "cycle bad flag", args: []string{"cycle", "--nope"}, code: 2, stderrHas: []string{"flag provided but not defined"}},
 	}
