@@ -185,6 +185,15 @@ func (c *Config) IsSpec(path string) bool {
 	return spec.Match(c.Specs, path)
 }
 
+// IsSpecFile reports whether the file at path holding src is a spec:
+// IsSpec, and under discovery a plain file must hold a task list.
+func (c *Config) IsSpecFile(path string, src []byte) bool {
+	if !c.IsSpec(path) {
+		return false
+	}
+	return !c.Discovers() || spec.FormatOf(path) != spec.FormatPlain || spec.HasTaskList(path, src)
+}
+
 // Discovers reports whether the config leaves finding specs to discovery.
 func (c *Config) Discovers() bool { return len(c.Specs) == 0 }
 
@@ -209,7 +218,7 @@ func (c *Config) SpecFiles(dir string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !spec.HasTaskList(rel, src) {
+			if !c.IsSpecFile(rel, src) {
 				return nil
 			}
 		}
