@@ -89,8 +89,8 @@ func TestSpecFormatsCycle(t *testing.T) {
 			extra: map[string]string{"openspec/changes/archive/2025-01-01-old/tasks.md": "## 1. Old\n\n- [ ] 1.1 Archived work\n"},
 			first: "1.2", ticked1: "- [x] 1.2 Persist",
 			second: "2.1", ticked2: "- [x] 2.1 List",
-			check:  []string{"`openspec/changes/add-widgets/tasks.md` (openspec)", "| `1.1` |", "| `1.2` |", "| `2.1` |"},
-			prompt: []string{"- Format: openspec\n", "- Section: 1. Storage\n", "`openspec/changes/add-widgets/proposal.md`", "`openspec/changes/add-widgets/specs/`", "`openspec/specs/`"},
+			check:   []string{"`openspec/changes/add-widgets/tasks.md` (openspec)", "| `1.1` |", "| `1.2` |", "| `2.1` |"},
+			prompt:  []string{"- Format: openspec\n", "- Section: 1. Storage\n", "`openspec/changes/add-widgets/proposal.md`", "`openspec/changes/add-widgets/specs/`", "`openspec/specs/`"},
 			outside: "2.1 List widgets",
 		},
 	}
