@@ -44,6 +44,9 @@ func splitItem(text string) item {
 	var it item
 	for {
 		text = strings.TrimLeft(text, " \t")
+		if text == "" || !(text[0] == '[' || text[0] >= '0' && text[0] <= '9' || text[0] >= 'A' && text[0] <= 'Z') {
+			break // no code, tag or id can start here
+		}
 		if m := tagRe.FindStringSubmatchIndex(text); m != nil {
 			it.tags = append(it.tags, text[m[2]:m[3]])
 			text = text[m[1]:]
@@ -70,20 +73,26 @@ func splitItem(text string) item {
 		}
 		break
 	}
-	if m := afterRe.FindStringSubmatchIndex(text); m != nil {
-		it.after = splitIDs(text[m[2]:m[3]])
-		text = text[:m[0]]
-		it.hasAfter = true
-	}
-	for _, m := range dependsRe.FindAllStringSubmatchIndex(text, -1) {
-		for _, id := range splitIDs(text[m[2]:m[3]]) {
-			if !strings.EqualFold(id, "and") {
-				it.after = append(it.after, id)
-			}
+	// Both clauses are in parentheses; most items have none, and the
+	// regexps are the costliest part of a parse.
+	if strings.IndexByte(text, '(') >= 0 {
+		if m := afterRe.FindStringSubmatchIndex(text); m != nil {
+			it.after = splitIDs(text[m[2]:m[3]])
+			text = text[:m[0]]
+			it.hasAfter = true
 		}
-		it.hasAfter = true
+		if ms := dependsRe.FindAllStringSubmatchIndex(text, -1); ms != nil {
+			for _, m := range ms {
+				for _, id := range splitIDs(text[m[2]:m[3]]) {
+					if !strings.EqualFold(id, "and") {
+						it.after = append(it.after, id)
+					}
+				}
+			}
+			it.hasAfter = true
+			text = dependsRe.ReplaceAllString(text, "")
+		}
 	}
-	text = dependsRe.ReplaceAllString(text, "")
 	it.rest = strings.TrimSpace(text)
 	return it
 }
