@@ -13,8 +13,9 @@ import (
 	"github.com/yuin/goldmark/text"
 )
 
-// DefaultGlob is where a repository keeps its specs unless its config says
-// otherwise.
+// DefaultGlob is where plain specs live. It is no longer a default: a
+// config without specs: discovers every format (Candidate); a repo that
+// wants the old behaviour writes specs: ["specs/**/*.md"].
 const DefaultGlob = "specs/**/*.md"
 
 // Spec is a parsed spec: a Markdown file or the body of a labelled issue.
