@@ -29,6 +29,7 @@
 // ("_Requirements: 1.1, 2.3_") from Kiro's requirements.md or Spec Kit's
 // spec.md. Every syntax below is read in every format.
 //
+//	item as written                               read as
 //	- [ ] T001 [P] [US1] text (depends on T000)   Spec Kit: id T001, tags P and US1, after T000
 //	- [ ] 1. Group task                           Kiro: id 1
 //	- [ ] 1.1 Child task                          id 1.1, a child of 1 even at the same indent
