@@ -10,6 +10,7 @@ import (
 
 	"github.com/yuin/goldmark"
 	gast "github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
 )
 
@@ -104,10 +105,15 @@ func Lint(path string, src []byte) []*Error {
 // Obligation returns the obligation with the given id, or nil.
 func (s *Spec) Obligation(id string) *Obligation { return s.byID[id] }
 
-// markdown parses without goldmark's task-list extension: it knows only
-// "[ ]" and "[x]", and the tools specloop reads also write "[-]", "[ ]*"
-// and markers of their own, which itemBox reads from the source.
-var markdown = goldmark.New()
+// markdown parses block structure only: specloop reads items, headings
+// and their raw lines, so inline parsing (most of goldmark's time) is
+// skipped. Nor does it use the task-list extension: that knows only "[ ]"
+// and "[x]", and the tools specloop reads also write "[-]", "[ ]*" and
+// markers of their own, which itemBox reads from the source.
+var markdown = goldmark.New(goldmark.WithParser(parser.NewParser(
+	parser.WithBlockParsers(parser.DefaultBlockParsers()...),
+	parser.WithParagraphTransformers(parser.DefaultParagraphTransformers()...),
+)))
 
 type heading struct {
 	level int
