@@ -58,13 +58,10 @@ func BenchmarkDiscoverAndLint(b *testing.B) {
 		if len(paths) != 1000 {
 			b.Fatalf("found %d task files, want 1000", len(paths))
 		}
-		for _, p := range paths {
-			src, err := os.ReadFile(filepath.Join(dir, p))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if errs := spec.Lint(p, src); spec.HasErrors(errs) {
-				b.Fatal(errs)
+		// As `specloop spec lint DIR` does.
+		for _, l := range spec.LintAll(paths, func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, p)) }) {
+			if l.Err != nil || spec.HasErrors(l.Problems) {
+				b.Fatal(l.Err, l.Problems)
 			}
 		}
 	}

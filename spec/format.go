@@ -77,13 +77,22 @@ func isTemplate(seg []string) bool {
 
 // taskLineRe finds a line that looks like a task item; HasTaskList uses it
 // as a cheap filter before a full parse.
-var taskLineRe = regexp.MustCompile(`(?m)^[ \t>]*(?:[-*+]|[0-9]{1,9}[.)])[ \t]+\[[^\]\n]\]`)
+var taskLineRe = regexp.MustCompile(`(?m)^[ \t>]*(?:[-*+]|[0-9]{1,9}[.)])[ \t]+\[[^\]\n]\]\*?(?:[ \t\r]|$)`)
 
 // HasTaskList reports whether src holds at least one task-list item, so
 // discovery can leave prose under specs/ alone.
 func HasTaskList(p string, src []byte) bool {
-	if !taskLineRe.Match(src) {
+	loc := taskLineRe.FindIndex(src)
+	if loc == nil {
 		return false
+	}
+	// An item at the start of a line with no fence or comment above it is
+	// a task whatever follows; only the doubtful cases pay for a parse.
+	if c := src[loc[0]]; c == '-' || c == '*' || c == '+' || c >= '0' && c <= '9' {
+		before := src[:loc[0]]
+		if !bytes.Contains(before, []byte("```")) && !bytes.Contains(before, []byte("~~~")) && !bytes.Contains(before, []byte("<")) {
+			return true
+		}
 	}
 	s, _ := parse(p, src, false, "")
 	for _, o := range s.Obligations {
@@ -151,6 +160,9 @@ var requirementsRe = regexp.MustCompile(`(?i)^[_*]*requirements?[_*]*:[_*]*\s*(.
 func requirementRefs(text string, details []string) []string {
 	var refs []string
 	for _, l := range append([]string{text}, details...) {
+		if !strings.Contains(l, "equirement") { // the regexp is dear; most lines name none
+			continue
+		}
 		l = strings.TrimLeft(l, " \t-*+")
 		if m := requirementsRe.FindStringSubmatch(l); m != nil {
 			refs = append(refs, splitIDs(m[1])...)

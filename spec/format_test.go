@@ -328,3 +328,43 @@ func TestContextDocs(t *testing.T) {
 	require.Equal(t, []string{"openspec/changes/c/proposal.md", "openspec/changes/c/specs/", "openspec/specs/"}, ContextDocs("openspec/changes/c/tasks.md", exists))
 	require.Empty(t, ContextDocs("specs/auth.md", exists))
 }
+
+func TestLintAll(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"a.md": "- [ ] [a] x\n- [ ] [a] y\n", "b.md": "- [ ] fine\n", "c.md": ""}
+	paths := []string{"c.md", "missing.md", "a.md", "b.md"}
+	got := LintAll(paths, func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, os.ErrNotExist
+	})
+	require.Len(t, got, 4)
+	for i, p := range paths {
+		require.Equal(t, p, got[i].Path, "in the order given")
+	}
+	require.ErrorIs(t, got[1].Err, os.ErrNotExist)
+	require.Len(t, got[2].Problems, 1)
+	require.Empty(t, got[3].Problems)
+	require.Nil(t, got[2].Spec, "no spec when lint found errors")
+	require.Equal(t, "fine", got[3].Spec.Obligations[0].Text)
+	require.Empty(t, LintAll(nil, nil))
+}
+
+func TestHasTaskList(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]bool{
+		"- [ ] a\n":                          true,
+		"# T\n\ntext\n- [x] b\n":             true,
+		"1. [ ] ordered\n":                   true,
+		"> - [ ] quoted\n":                   true,
+		"```\n- [ ] fenced\n```\n":           false,
+		"<!--\n- [ ] commented\n-->\n":       false,
+		"    - [ ] indented code\n":          false,
+		"```\nx\n```\n\n- [ ] after fence\n": true,
+		"- [ ]no blank\n":                    false,
+		"prose\n":                            false,
+	} {
+		require.Equal(t, want, HasTaskList("specs/x.md", []byte(src)), "%q", src)
+	}
+}
