@@ -197,6 +197,9 @@ func Requirements(doc []byte, refs []string) []Requirement {
 
 func findRequirement(lines []string, ref string) string {
 	major, minor, numeric := strings.Cut(ref, ".")
+	if minor == "*" { // Kiro's "2.*": all of requirement 2
+		minor, numeric = "", false
+	}
 	if isDigits(major) && (!numeric || isDigits(minor)) {
 		for i, l := range lines {
 			m := requirementHeadingRe.FindStringSubmatch(l)

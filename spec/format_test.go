@@ -198,6 +198,7 @@ func TestItemSyntax(t *testing.T) {
 		{"- [ ] CHK001 Are requirements complete?", "CHK001", "Are requirements complete?", nil, nil},
 		{"- [ ] T014 Service (depends on T001, T005)", "T014", "Service", nil, []string{"T001", "T005"}},
 		{"- [ ] T015 Svc (depends on T001 and T005) in src/", "T015", "Svc in src/", nil, []string{"T001", "T005"}},
+		{"- [ ] T016 Svc (depends on T001 + T005 completion)", "T016", "Svc", nil, []string{"T001", "T005"}},
 		{"- [ ] 12.1 Kiro child", "12.1", "Kiro child", nil, nil},
 		{"- [ ] 3. Kiro parent", "3", "Kiro parent", nil, nil},
 		{"- [ ] 1.2. trailing dot", "1.2", "trailing dot", nil, nil},
@@ -268,6 +269,7 @@ func TestRequirements(t *testing.T) {
 	require.Equal(t, "WHEN the service restarts THEN the system SHALL keep every stored user.", got[1].Text)
 	require.Empty(t, got[2].Text)
 	require.True(t, strings.HasPrefix(got[3].Text, "### Requirement 2\n"))
+	require.Equal(t, got[3].Text, Requirements(doc, []string{"2.*"})[0].Text, "Kiro's 2.* is all of requirement 2")
 
 	spec := []byte("## Requirements\n\n- **FR-001**: System MUST allow sign-up\n- **FR-0010**: other\n")
 	require.Equal(t, "**FR-001**: System MUST allow sign-up", Requirements(spec, []string{"FR-001"})[0].Text)

@@ -100,6 +100,13 @@ func afterBlank(s string, i int) int {
 	return i
 }
 
+// looksLikeID keeps the ids of a "(depends on T012 and T013 completion)"
+// and drops its words: an id holds a digit.
+func looksLikeID(w string) bool {
+	w = strings.TrimRight(w, ".;:")
+	return explicitIDRe.MatchString("["+w+"]") && strings.ContainsAny(w, "0123456789")
+}
+
 func isUpper(s string, i int) bool { return i < len(s) && s[i] >= 'A' && s[i] <= 'Z' }
 func isDigit(s string, i int) bool { return i < len(s) && s[i] >= '0' && s[i] <= '9' }
 
@@ -162,7 +169,7 @@ func splitItem(text string) item {
 		} else if ms := dependsRe.FindAllStringSubmatchIndex(text, -1); ms != nil {
 			for _, m := range ms {
 				for _, id := range splitIDs(text[m[2]:m[3]]) {
-					if !strings.EqualFold(id, "and") {
+					if looksLikeID(id) {
 						it.after = append(it.after, id)
 					}
 				}

@@ -244,7 +244,18 @@ func specNext(file string, stdout, stderr io.Writer) int {
 	}
 	o, ok := s.Next()
 	if !ok {
-		fmt.Fprintf(stdout, "nothing left: all %d obligations done\n", len(s.Obligations))
+		n := map[spec.State]int{}
+		for _, st := range s.Status() {
+			n[st.State]++
+		}
+		if n[spec.StateDone] == len(s.Obligations) {
+			fmt.Fprintf(stdout, "nothing left: all %d obligations done\n", len(s.Obligations))
+		} else {
+			// Say what is left, so "done" is never claimed over optional
+			// or in-progress work.
+			fmt.Fprintf(stdout, "nothing to pick: %d done, %d optional, %d in progress, %d blocked\n",
+				n[spec.StateDone], n[spec.StateOptional], n[spec.StateInProgress], n[spec.StateBlocked])
+		}
 		return 0
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", o.ID, o.Text)

@@ -88,3 +88,13 @@ func TestSpecList(t *testing.T) {
 
 	require.Equal(t, 2, runSpec(t.Context(), []string{"list", "extra"}, &stdout, &stderr))
 }
+
+func TestSpecNextSaysWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tasks.md")
+	require.NoError(t, os.WriteFile(file, []byte("- [x] 1. a\n- [ ]* 2. optional\n- [-] 3. going\n"), 0o644))
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, runSpec(t.Context(), []string{"next", file}, &stdout, &stderr), stderr.String())
+	require.Equal(t, "nothing to pick: 1 done, 1 optional, 1 in progress, 0 blocked\n", stdout.String())
+}

@@ -215,3 +215,54 @@ func artifact(t *testing.T, st *stack.Stack, cycleID int64, name string) string 
 	t.Fatalf("cycle %d has no artifact %s", cycleID, name)
 	return ""
 }
+
+// TestSpecPushCheckEveryFormat: one push adding a task file of each format
+// (and the documents beside them) gets one specloop/spec check listing the
+// obligations of all of them, and none of the context documents.
+func TestSpecPushCheckEveryFormat(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	repo := "everyformat"
+	files := stack.SampleRepo(st.AgentBin())
+	delete(files, "specs/widgets.md")
+	addRepo(t, st, repo, files)
+	dir, git := cloneAs(t, st, repo)
+	for p, c := range map[string]string{
+		"specs/001-kit/tasks.md":              "# Tasks\n\n## Phase 1\n\n- [X] T001 Setup\n- [ ] T002 [P] Model\n",
+		"specs/001-kit/plan.md":               "- [ ] gate\n",
+		".kiro/specs/k/tasks.md":              "- [ ] 1. Group\n- [-] 1.1 Going\n- [ ]* 1.2 Maybe\n",
+		".kiro/specs/k/requirements.md":       "### Requirement 1\n",
+		"openspec/changes/c/tasks.md":         "## 1. G\n\n- [ ] 1.1 First\n",
+		"openspec/changes/c/proposal.md":      "- [ ] not a task\n",
+		"openspec/changes/archive/x/tasks.md": "- [ ] 1.1 Archived\n",
+		"specs/plain.md":                      "- [ ] [p-1] Plain work\n",
+		"specs/notes.md":                      "# Notes\n\nNo tasks here.\n",
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644))
+	}
+	git("add", "-A")
+	git("commit", "-qm", "every format")
+	git("push", "-q", "origin", "main")
+	sha, err := st.Emulator.Ref(st.Owner, repo, "heads/main")
+	require.NoError(t, err)
+
+	waitFor(t, "the specloop/spec check", func() bool {
+		return checksAt(st, repo, sha)["specloop/spec"].GetStatus() == "completed"
+	})
+	cr := checksAt(st, repo, sha)["specloop/spec"]
+	require.Equal(t, string(state.Success), cr.GetConclusion())
+	require.Equal(t, "1 done, 3 open, 1 blocked, 1 in progress, 1 optional", cr.GetOutput().GetTitle())
+	summary := cr.GetOutput().GetSummary()
+	for _, w := range []string{
+		"### `specs/001-kit/tasks.md` (spec-kit)", "| `T002` |",
+		"### `.kiro/specs/k/tasks.md` (kiro)", "| :hourglass: in progress | `1.1` |", "| :heavy_minus_sign: optional | `1.2` |", "| :no_entry: blocked | `1` |",
+		"### `openspec/changes/c/tasks.md` (openspec)", "| `1.1` | First |",
+		"### `specs/plain.md`", "| `p-1` |",
+	} {
+		require.Contains(t, summary, w)
+	}
+	for _, not := range []string{"plan.md", "proposal.md", "archive", "notes.md", "requirements.md"} {
+		require.NotContains(t, summary, not)
+	}
+}
