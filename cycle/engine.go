@@ -127,7 +127,10 @@ type pass struct {
 	rep Reporter
 	pin agent.PromptInput // the obligation's prompt input, shared by every role
 	env map[string]string // what enters the sandbox besides the working copy
-	res *Result
+	// plainSpec tells the tamper check which plain files under specs/ are
+	// specs (see plainSpecs).
+	plainSpec func(path string) bool
+	res       *Result
 }
 
 // conclude sets the cycle's conclusion once; later steps see it set and
@@ -171,12 +174,13 @@ func (p *pass) run(ctx context.Context) {
 		Paths:            in.Spec.Paths,
 	}
 	p.env = e.agentEnv(p.cfg)
+	p.plainSpec = p.plainSpecs()
 
 	changes := p.implement(ctx)
 	if p.done() {
 		return
 	}
-	if bad := tampered(p.cfg, in.Spec, changes); len(bad) > 0 {
+	if bad := tampered(p.cfg, in.Spec, changes, p.plainSpec); len(bad) > 0 {
 		p.refuseTamper(ctx, bad)
 		return
 	}

@@ -44,6 +44,7 @@ func TestTampered(t *testing.T) {
 		{"spec kit: context documents are editable", kit, []string{"specs/001-x/quickstart.md", "specs/001-x/plan.md", "specs/001-x/contracts/api.md"}, nil},
 		{"spec kit: the task file is not", kit, []string{"specs/001-x/tasks.md"}, []string{"specs/001-x/tasks.md"}},
 		{"kiro: tasks.md protected, design.md not", kit, []string{".kiro/specs/u/design.md", ".kiro/specs/u/tasks.md"}, []string{".kiro/specs/u/tasks.md"}},
+		{"prose under specs/ is not a spec", kit, []string{"specs/notes.md", "specs/b.md"}, []string{"specs/b.md"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +53,9 @@ func TestTampered(t *testing.T) {
 			for _, p := range tt.changed {
 				changes = append(changes, workspace.Change{Path: p, Status: 'M'})
 			}
-			require.Equal(t, tt.bad, tampered(cfg, tt.s, changes))
+			plainSpec := func(path string) bool { return path != "specs/notes.md" }
+			require.Equal(t, tt.bad, tampered(cfg, tt.s, changes, plainSpec))
+			require.Subset(t, tampered(cfg, tt.s, changes, nil), tt.bad, "without knowing, every candidate is protected")
 		})
 	}
 }
