@@ -51,6 +51,7 @@ func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs])
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", f, err)
 		}
+		s.IncludeOptional = rc.Config.IncludeOptional
 		specs = append(specs, s)
 	}
 	if len(specs) == 0 && len(problems) == 0 {
