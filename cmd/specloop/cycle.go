@@ -147,6 +147,7 @@ func pickSpec(wd *workspace.Workdir, cfg *repoconfig.Config, path string) (*spec
 		if err != nil {
 			return nil, err
 		}
+		s.IncludeOptional = cfg.IncludeOptional
 		if first == nil {
 			first = s
 		}
