@@ -65,6 +65,19 @@ type Obligation struct {
 	// Section is the Markdown of the spec section holding the item, for
 	// context.
 	Section string
+	// Tags are the item's tags as the tool writes them ("P", "US1").
+	Tags []string
+	// Details are the item's own sub-bullets, as Markdown lines.
+	Details []string
+	// Requirements are the acceptance criteria the item names, with their
+	// text from the tool's requirements document.
+	Requirements []Requirement
+}
+
+// Requirement is one acceptance criterion an obligation names.
+type Requirement struct {
+	Ref  string // "1.2", "FR-001"
+	Text string // empty when the requirements document does not hold it
 }
 
 // PromptInput is everything a prompt is written from.
@@ -90,6 +103,11 @@ type PromptInput struct {
 	// Paths are the globs the agent may write to, from the spec's paths:;
 	// empty means anywhere except the protected files.
 	Paths []string
+	// Format names the tool that wrote the spec ("spec-kit", "kiro", …).
+	Format string
+	// ContextDocs are paths of documents beside the spec for the agent to
+	// read (and edit when the task asks), not pasted: they can be long.
+	ContextDocs []string
 }
 
 // auditFile returns the audit file the prompt names.
@@ -160,12 +178,42 @@ func Prompt(role Role, in PromptInput) string {
 	if in.SpecPath != "" {
 		fmt.Fprintf(&b, "- Spec: `%s`\n", in.SpecPath)
 	}
+	if in.Format != "" {
+		fmt.Fprintf(&b, "- Format: %s\n", in.Format)
+	}
 	if len(ob.Headings) > 0 {
 		fmt.Fprintf(&b, "- Section: %s\n", strings.Join(ob.Headings, " > "))
+	}
+	if len(ob.Tags) > 0 {
+		fmt.Fprintf(&b, "- Tags: %s\n", strings.Join(ob.Tags, ", "))
 	}
 	b.WriteString("\n")
 	quote(&b, ob.Text)
 	b.WriteString("\n")
+	if len(ob.Details) > 0 {
+		b.WriteString("### Its details\n\n")
+		fence(&b, "markdown", headCap(strings.Join(ob.Details, "\n"), maxSection))
+	}
+	if len(ob.Requirements) > 0 {
+		b.WriteString("### The acceptance criteria it names\n\n")
+		for _, r := range ob.Requirements {
+			text := strings.Join(strings.Fields(r.Text), " ")
+			if text == "" {
+				text = "(not found in the requirements document; read it yourself)"
+			}
+			fmt.Fprintf(&b, "- `%s`: %s\n", r.Ref, headCap(text, 2<<10))
+		}
+		b.WriteString("\n")
+	}
+	if len(in.ContextDocs) > 0 {
+		b.WriteString("### Documents to read first\n\n")
+		b.WriteString("These lie beside the spec and explain the work. Read the ones that bear on this obligation; " +
+			"you may edit them when the obligation asks.\n\n")
+		for _, d := range in.ContextDocs {
+			fmt.Fprintf(&b, "- `%s`\n", d)
+		}
+		b.WriteString("\n")
+	}
 
 	if s := strings.TrimSpace(ob.Section); s != "" {
 		b.WriteString("### The spec section it belongs to\n\n")

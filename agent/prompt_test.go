@@ -134,3 +134,34 @@ func TestRoleValid(t *testing.T) {
 	require.True(t, Auditor.Valid())
 	require.False(t, Role("reviewer").Valid())
 }
+
+func TestPromptOfATaskFile(t *testing.T) {
+	t.Parallel()
+	in := PromptInput{
+		Obligation: Obligation{
+			ID: "2.1", Text: "Create core data model interfaces", Headings: []string{"Implementation Plan"},
+			Tags:    []string{"P"},
+			Details: []string{"- Write TypeScript interfaces", "- _Requirements: 1.2, 9.9_"},
+			Requirements: []Requirement{
+				{Ref: "1.2", Text: "IF the e-mail address is taken\nTHEN the system SHALL reject it."},
+				{Ref: "9.9"},
+			},
+		},
+		SpecPath: ".kiro/specs/users/tasks.md", ConfigPath: ".github/specloop.yml", Format: "kiro",
+		ContextDocs: []string{".kiro/specs/users/requirements.md", ".kiro/specs/users/design.md"},
+	}
+	p := Prompt(Implementer, in)
+	for _, want := range []string{
+		"- Format: kiro\n",
+		"- Tags: P\n",
+		"### Its details\n\n```markdown\n- Write TypeScript interfaces\n- _Requirements: 1.2, 9.9_\n```\n",
+		"- `1.2`: IF the e-mail address is taken THEN the system SHALL reject it.\n",
+		"- `9.9`: (not found in the requirements document; read it yourself)\n",
+		"### Documents to read first\n",
+		"- `.kiro/specs/users/requirements.md`\n- `.kiro/specs/users/design.md`\n",
+		"you may edit them when the obligation asks",
+	} {
+		require.Contains(t, p, want)
+	}
+	require.Equal(t, p, Prompt(Implementer, in), "the same input, the same bytes")
+}

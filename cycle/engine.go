@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -125,7 +127,10 @@ type pass struct {
 	rep Reporter
 	pin agent.PromptInput // the obligation's prompt input, shared by every role
 	env map[string]string // what enters the sandbox besides the working copy
-	res *Result
+	// plainSpec tells the tamper check which plain files under specs/ are
+	// specs (see plainSpecs).
+	plainSpec func(path string) bool
+	res       *Result
 }
 
 // conclude sets the cycle's conclusion once; later steps see it set and
@@ -143,6 +148,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	// Select.
+	in.Spec.IncludeOptional = p.cfg.IncludeOptional
 	ob, ok := selectObligation(in)
 	if !ok {
 		p.rep.Selected(ctx, nil)
@@ -157,20 +163,24 @@ func (p *pass) run(ctx context.Context) {
 	p.rep.Selected(ctx, ob)
 	instructions, _ := p.wd.ReadFile("AGENTS.md")
 	p.pin = agent.PromptInput{
-		Obligation:       agent.Obligation{ID: ob.ID, Text: ob.Text, Headings: ob.Headings, Section: ob.Section},
+		Obligation: agent.Obligation{ID: ob.ID, Text: ob.Text, Headings: ob.Headings, Section: ob.Section,
+			Tags: ob.Tags, Details: ob.Details, Requirements: p.requirements(ob)},
 		SpecPath:         specPathForPrompt(in.Spec),
+		Format:           string(in.Spec.Format),
+		ContextDocs:      p.contextDocs(),
 		ConfigPath:       repoconfig.Path,
 		RepoInstructions: string(instructions),
 		PreviousFailure:  in.PreviousFailures[ob.ID],
 		Paths:            in.Spec.Paths,
 	}
 	p.env = e.agentEnv(p.cfg)
+	p.plainSpec = p.plainSpecs()
 
 	changes := p.implement(ctx)
 	if p.done() {
 		return
 	}
-	if bad := tampered(p.cfg, in.Spec, changes); len(bad) > 0 {
+	if bad := tampered(p.cfg, in.Spec, changes, p.plainSpec); len(bad) > 0 {
 		p.refuseTamper(ctx, bad)
 		return
 	}
@@ -262,6 +272,42 @@ func (p *pass) tick() {
 	if p.res.Ticked, err = spec.Tick(sp.Path, src, ob.ID); err != nil && !errors.Is(err, spec.ErrNoCheckbox) {
 		p.e.Logger.Warn("tick obligation", "id", ob.ID, "err", err)
 	}
+}
+
+// contextDocs are the documents beside a task file the prompt points the
+// agent at (paths only; the agent reads what it needs).
+func (p *pass) contextDocs() []string {
+	if IsIssueSpec(p.in.Spec) || p.in.Spec.Path == "" {
+		return nil
+	}
+	return spec.ContextDocs(p.in.Spec.Path, func(rel string) bool {
+		_, err := os.Stat(filepath.Join(p.wd.Path, filepath.FromSlash(rel)))
+		return err == nil
+	})
+}
+
+// requirements looks up the text of the criteria an obligation names in
+// its format's requirements document (Kiro's requirements.md, Spec Kit's
+// spec.md), so the agent gets the criterion and not only its number.
+func (p *pass) requirements(ob *spec.Obligation) []agent.Requirement {
+	if len(ob.Requirements) == 0 {
+		return nil
+	}
+	var found []spec.Requirement
+	for _, doc := range spec.RequirementDocs(p.in.Spec.Path) {
+		if src, err := p.wd.ReadFile(doc); err == nil {
+			found = spec.Requirements(src, ob.Requirements)
+			break
+		}
+	}
+	out := make([]agent.Requirement, len(ob.Requirements))
+	for i, ref := range ob.Requirements {
+		out[i].Ref = ref
+		if found != nil {
+			out[i].Text = found[i].Text
+		}
+	}
+	return out
 }
 
 func selectObligation(in Input) (*spec.Obligation, bool) {

@@ -25,6 +25,7 @@ func TestTampered(t *testing.T) {
 	require.NoError(t, err)
 	free := mustSpec(t, "specs/a.md", "- [ ] [a-1] x\n")
 	fenced := mustSpec(t, "specs/b.md", "---\npaths: [\"src/**\"]\n---\n- [ ] [b-1] x\n")
+	kit := mustSpec(t, "specs/001-x/tasks.md", "- [ ] T001 update quickstart.md\n")
 	issue, err := spec.ParseIssue(3, "t", "- [ ] [i-1] x")
 	require.NoError(t, err)
 	tests := []struct {
@@ -40,6 +41,10 @@ func TestTampered(t *testing.T) {
 		{"inside paths", fenced, []string{"src/x/y.go"}, nil},
 		{"outside paths", fenced, []string{"src/ok.go", "README.md"}, []string{"README.md"}},
 		{"issue spec: markdown elsewhere is fine", issue, []string{"docs/notes.md"}, nil},
+		{"spec kit: context documents are editable", kit, []string{"specs/001-x/quickstart.md", "specs/001-x/plan.md", "specs/001-x/contracts/api.md"}, nil},
+		{"spec kit: the task file is not", kit, []string{"specs/001-x/tasks.md"}, []string{"specs/001-x/tasks.md"}},
+		{"kiro: tasks.md protected, design.md not", kit, []string{".kiro/specs/u/design.md", ".kiro/specs/u/tasks.md"}, []string{".kiro/specs/u/tasks.md"}},
+		{"prose under specs/ is not a spec", kit, []string{"specs/notes.md", "specs/b.md"}, []string{"specs/b.md"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +53,9 @@ func TestTampered(t *testing.T) {
 			for _, p := range tt.changed {
 				changes = append(changes, workspace.Change{Path: p, Status: 'M'})
 			}
-			require.Equal(t, tt.bad, tampered(cfg, tt.s, changes))
+			plainSpec := func(path string) bool { return path != "specs/notes.md" }
+			require.Equal(t, tt.bad, tampered(cfg, tt.s, changes, plainSpec))
+			require.Subset(t, tampered(cfg, tt.s, changes, nil), tt.bad, "without knowing, every candidate is protected")
 		})
 	}
 }

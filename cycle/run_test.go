@@ -86,6 +86,7 @@ type runCase struct {
 
 	files     map[string]string // added to the sample repo; "" removes a file
 	issue     string            // the spec is this issue's body instead of specs/greet.md
+	spec      string            // the spec is this file of files instead of specs/greet.md
 	config    string            // .github/specloop.yml; {{agent}} is the agent command
 	setup     func(*repoconfig.Config)
 	implement string // the implementer's shell
@@ -605,6 +606,75 @@ func TestRun(t *testing.T) {
 
 		// What the agent is given.
 		{
+			name: "a Kiro task: its bullets, its criteria's text, the documents beside it",
+			spec: ".kiro/specs/users/tasks.md",
+			files: map[string]string{
+				".kiro/specs/users/tasks.md":        "# Implementation Plan\n\n- [x] 1. Set up\n\n- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n  - Validate the e-mail\n  - _Requirements: 1.2_\n\n- [ ] 3. Storage\n",
+				".kiro/specs/users/requirements.md": "# Requirements\n\n### Requirement 1\n\n#### Acceptance Criteria\n\n1. WHEN a user signs up THEN create.\n2. IF the e-mail is taken THEN the system SHALL refuse.\n",
+				".kiro/specs/users/design.md":       "# Design\n",
+			},
+			implement: "mkdir -p .specloop && cat > .specloop/prompt.txt",
+			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
+			events:  events("2.2", "implement=success"),
+			ran:     []string{"implementer"},
+			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
+			prompts: []string{"implementer"},
+			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
+				prompt := res.Prompts["implementer"]
+				for _, s := range []string{
+					"Obligation-ID: 2.2\n", "- Format: kiro\n", "> Write the User model\n",
+					"- Validate the e-mail\n", "- `1.2`: IF the e-mail is taken THEN the system SHALL refuse.\n",
+					"- `.kiro/specs/users/requirements.md`\n- `.kiro/specs/users/design.md`\n",
+				} {
+					require.Contains(t, prompt, s)
+				}
+				require.NotContains(t, prompt, "3. Storage", "the section is the task's own, not the whole plan")
+			},
+		},
+		{
+			name: "a Spec Kit task may edit the documents beside its task file",
+			spec: "specs/001-x/tasks.md",
+			files: map[string]string{
+				"specs/001-x/tasks.md":      "# Tasks\n\n- [X] T001 Setup\n- [ ] T002 Update quickstart.md\n",
+				"specs/001-x/quickstart.md": "# Quickstart\n",
+				"specs/notes.md":            "# Notes\n\nprose, not a spec\n",
+			},
+			implement: writeGreeting + " && echo step >> specs/001-x/quickstart.md && echo more >> specs/notes.md",
+			want:      state.Success, summary: "Obligation `T002` done: Update quickstart.md",
+			events:  events("T002", "implement=success", "verify=success", "audit=success"),
+			ran:     []string{"implementer", "auditor"},
+			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}, {step: StepVerify, conclusion: state.Success}, {step: StepAudit, conclusion: state.Success}},
+			changes: []string{"A impl/a.txt", "M specs/001-x/quickstart.md", "M specs/notes.md"}, publish: true,
+			tickAs:  "# Tasks\n\n- [X] T001 Setup\n- [X] T002 Update quickstart.md\n",
+			prompts: []string{"auditor", "implementer"},
+		},
+		{
+			name:      "stripping a plain spec's tasks is still tampering",
+			files:     map[string]string{"specs/other.md": "- [ ] [o-1] other work\n"},
+			implement: writeGreeting + " && echo prose > specs/other.md",
+			want:      state.ActionRequired,
+			summary:   "The agent changed protected files (specs/other.md); its changes were discarded. A human must look.",
+			events:    events("greet-1", "implement=success", "audit=action_required"),
+			ran:       []string{"implementer"},
+			steps:     []stepWant{implOK, tamperStep("specs/other.md")},
+			prompts:   []string{"implementer"},
+			clean:     true,
+		},
+		{
+			name:   "include_optional: true works on Kiro's optional tasks",
+			spec:   ".kiro/specs/users/tasks.md",
+			config: defaultConfig + "include_optional: true\n",
+			files: map[string]string{
+				".kiro/specs/users/tasks.md": "- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n",
+			},
+			implement: "true",
+			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
+			events:  events("2.1", "implement=success"),
+			ran:     []string{"implementer"},
+			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
+			prompts: []string{"implementer"},
+		},
+		{
 			name:  "the prompt carries AGENTS.md and the previous failure",
 			files: map[string]string{"AGENTS.md": "Indent with tabs. Run sh check.sh before you finish.\n"},
 			previous: map[string]string{
@@ -784,6 +854,8 @@ func runCycle(t *testing.T, tc runCase) (*Result, *workspace.Workdir, *recorder,
 	var sp *spec.Spec
 	if tc.issue != "" {
 		sp, err = spec.ParseIssue(7, "Greeting", tc.issue)
+	} else if tc.spec != "" {
+		sp, err = spec.Parse(tc.spec, []byte(files[tc.spec]))
 	} else {
 		sp, err = spec.Parse(specPath, []byte(files[specPath]))
 	}

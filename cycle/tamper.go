@@ -15,18 +15,55 @@ import (
 )
 
 // tampered lists changed paths the agent may not touch: specs and the repo
-// config always; outside the spec's `paths:` when it sets them.
-func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change) []string {
+// config always; outside the spec's `paths:` when it sets them. Under
+// discovery a plain Markdown file under specs/ is a spec only if it holds
+// a task list, which plainSpec answers (nil: every such file is one).
+func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change, plainSpec func(path string) bool) []string {
 	var bad []string
+	protected := func(path string) bool {
+		if !cfg.Protected(path) {
+			return false
+		}
+		if plainSpec == nil || path == repoconfig.Path || !cfg.Discovers() || spec.FormatOf(path) != spec.FormatPlain {
+			return true
+		}
+		return plainSpec(path)
+	}
 	for _, c := range changes {
 		switch {
-		case cfg.Protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path):
+		case protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path):
 			bad = append(bad, c.Path)
 		case len(s.Paths) > 0 && !spec.Match(s.Paths, c.Path):
 			bad = append(bad, c.Path)
 		}
 	}
 	return bad
+}
+
+// plainSpecs remembers which plain Markdown files under specs/ were specs
+// (held a task list) as checked out, so that the tamper check protects
+// them even when the agent strips their tasks, and leaves prose beside
+// them editable.
+func (p *pass) plainSpecs() func(path string) bool {
+	if !p.cfg.Discovers() {
+		return nil
+	}
+	files, err := p.cfg.SpecFiles(p.wd.Path)
+	if err != nil {
+		p.e.Logger.Warn("list specs for the tamper check", "err", err)
+		return nil
+	}
+	was := map[string]bool{}
+	for _, f := range files {
+		was[f] = true
+	}
+	return func(path string) bool {
+		if was[path] {
+			return true
+		}
+		src, err := p.wd.ReadFile(path)
+		return err == nil && spec.HasTaskList(path, src) // a spec the agent added
+	}
 }
 
 // refuseTamper discards the agent's changes and concludes action_required

@@ -93,7 +93,7 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		}
 		changes, cerr := wd.Changes(ctx)
 		if cerr == nil {
-			if bad := tampered(cfg, in.Spec, withoutScratch(changes)); len(bad) > 0 {
+			if bad := tampered(cfg, in.Spec, withoutScratch(changes), p.plainSpec); len(bad) > 0 {
 				ev.Log = log.Bytes()
 				rep.StepFinished(ctx, StepVerify, ev)
 				p.refuseTamper(ctx, bad)

@@ -17,11 +17,17 @@ import (
 func SpecCheck(sha string, specs []*spec.Spec, problems []*spec.Error) Run {
 	summary, annotations, counts := SpecSummary(specs, problems)
 	conclusion := state.Success
-	if len(problems) > 0 {
+	if spec.HasErrors(problems) {
 		conclusion = state.Failure
 	}
 	title := fmt.Sprintf("%d done, %d open, %d blocked", counts[spec.StateDone], counts[spec.StateOpen], counts[spec.StateBlocked])
-	if len(problems) > 0 {
+	if n := counts[spec.StateInProgress]; n > 0 {
+		title += fmt.Sprintf(", %d in progress", n)
+	}
+	if n := counts[spec.StateOptional]; n > 0 {
+		title += fmt.Sprintf(", %d optional", n)
+	}
+	if spec.HasErrors(problems) {
 		title = fmt.Sprintf("%d problem(s) in specs; %s", len(problems), title)
 	}
 	return Run{Name: "specloop/spec", HeadSHA: sha, Status: Completed, Conclusion: conclusion,
@@ -35,18 +41,27 @@ func SpecSummary(specs []*spec.Spec, problems []*spec.Error) (string, []*github.
 	counts := map[spec.State]int{}
 	var annotations []*github.CheckRunAnnotation
 	for _, p := range problems {
-		fmt.Fprintf(&b, "- :x: `%s:%d`: %s\n", p.Path, p.Line, p.Msg)
+		icon, level := ":x:", "failure"
+		if p.Warning {
+			icon, level = ":warning:", "warning"
+		}
+		fmt.Fprintf(&b, "- %s `%s:%d`: %s\n", icon, p.Path, p.Line, p.Msg)
 		annotations = append(annotations, &github.CheckRunAnnotation{
 			Path: github.String(p.Path), StartLine: github.Int(max(p.Line, 1)), EndLine: github.Int(max(p.Line, 1)),
-			AnnotationLevel: github.String("failure"), Message: github.String(p.Msg),
+			AnnotationLevel: github.String(level), Message: github.String(p.Msg),
 		})
 	}
 	if len(problems) > 0 {
 		b.WriteString("\n")
 	}
-	icons := map[spec.State]string{spec.StateDone: ":white_check_mark: done", spec.StateOpen: ":white_circle: open", spec.StateBlocked: ":no_entry: blocked"}
+	icons := map[spec.State]string{spec.StateDone: ":white_check_mark: done", spec.StateOpen: ":white_circle: open", spec.StateBlocked: ":no_entry: blocked",
+		spec.StateOptional: ":heavy_minus_sign: optional", spec.StateInProgress: ":hourglass: in progress"}
 	for _, s := range specs {
-		fmt.Fprintf(&b, "### `%s`\n\n| state | id | obligation |\n| --- | --- | --- |\n", s.Path)
+		format := ""
+		if s.Format != spec.FormatPlain && s.Format != "" {
+			format = fmt.Sprintf(" (%s)", s.Format)
+		}
+		fmt.Fprintf(&b, "### `%s`%s\n\n| state | id | obligation |\n| --- | --- | --- |\n", s.Path, format)
 		for _, st := range s.Status() {
 			counts[st.State]++
 			fmt.Fprintf(&b, "| %s | `%s` | %s |\n", icons[st.State], st.ID, markdown.Cell(st.Text))

@@ -118,6 +118,7 @@ func (w *DrainWorker) openSpecs(ctx context.Context, rc *repoContext) ([]*spec.S
 			w.d.Logger.Warn("drain: skip invalid spec", "repo", rc.Full, "spec", p, "err", err)
 			continue
 		}
+		s.IncludeOptional = rc.Config.IncludeOptional
 		if _, ok := s.Next(); ok {
 			specs = append(specs, s)
 		}

@@ -37,17 +37,19 @@ func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs])
 		if err != nil {
 			return err
 		}
-		if src == nil {
-			continue // removed in this push
+		if src == nil || !rc.Config.IsSpecFile(f, src) {
+			continue // removed in this push, or prose beside the specs
 		}
-		if errs := spec.Lint(f, src); len(errs) > 0 {
-			problems = append(problems, errs...)
+		errs := spec.Lint(f, src)
+		problems = append(problems, errs...) // warnings are shown, not refused
+		if spec.HasErrors(errs) {
 			continue
 		}
 		s, err := spec.Parse(f, src)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", f, err)
 		}
+		s.IncludeOptional = rc.Config.IncludeOptional
 		specs = append(specs, s)
 	}
 	if len(specs) == 0 && len(problems) == 0 {

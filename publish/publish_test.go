@@ -438,7 +438,8 @@ func TestTickIssue(t *testing.T) {
 			"Please:\n\n- [x] [i-1] add the form\n- [ ] [i-2] validate it\n", true},
 		{"derived id", "- [ ] add the form\n- [ ] validate it\n", "",
 			"- [ ] add the form\n- [x] validate it\n", true},
-		{"keeps the marker's case", "- [ ] [i-1] a\n- [X] [i-2] b\n", "i-1", "- [x] [i-1] a\n- [X] [i-2] b\n", true},
+		{"ticks in the body's own style", "- [ ] [i-1] a\n- [X] [i-2] b\n", "i-1", "- [X] [i-1] a\n- [X] [i-2] b\n", true},
+		{"keeps the marker's case", "- [ ] [i-1] a\n- [X] [i-2] b\n- [x] [i-3] c\n", "i-1", "- [x] [i-1] a\n- [X] [i-2] b\n- [x] [i-3] c\n", true},
 		{"body without the task", "- [ ] [i-1] add the form\n", "zz-9", "- [ ] [i-1] add the form\n", false},
 		{"body without a task list", "Make startup faster.", "i-1", "Make startup faster.", false},
 	}

@@ -2,11 +2,15 @@ package repoconfig
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -28,19 +32,23 @@ const DefaultLabel = "specloop"
 
 // Config is `.github/specloop.yml`; every field is optional.
 type Config struct {
-	Specs        []string     `yaml:"specs"`
-	Label        string       `yaml:"label"`
-	BranchPrefix string       `yaml:"branch_prefix"`
-	Base         string       `yaml:"base"`
-	Agent        AgentConfig  `yaml:"agent"`
-	Verify       VerifyConfig `yaml:"verify"`
-	FixAttempts  *int         `yaml:"fix_attempts"`
-	Audit        *bool        `yaml:"audit"`
-	OnPush       string       `yaml:"on_push"`
-	Schedule     string       `yaml:"schedule"`
-	Drain        DrainConfig  `yaml:"drain"`
-	Limits       LimitsConfig `yaml:"limits"`
-	Auditor      *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
+	// Specs are globs naming the spec files; empty means discovery of
+	// every format present (spec.Candidate).
+	Specs []string `yaml:"specs"`
+	// IncludeOptional makes cycles work on Kiro's optional "- [ ]*" tasks.
+	IncludeOptional bool         `yaml:"include_optional"`
+	Label           string       `yaml:"label"`
+	BranchPrefix    string       `yaml:"branch_prefix"`
+	Base            string       `yaml:"base"`
+	Agent           AgentConfig  `yaml:"agent"`
+	Verify          VerifyConfig `yaml:"verify"`
+	FixAttempts     *int         `yaml:"fix_attempts"`
+	Audit           *bool        `yaml:"audit"`
+	OnPush          string       `yaml:"on_push"`
+	Schedule        string       `yaml:"schedule"`
+	Drain           DrainConfig  `yaml:"drain"`
+	Limits          LimitsConfig `yaml:"limits"`
+	Auditor         *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
 }
 
 // AgentConfig is the coding agent's command and what it may receive.
@@ -96,9 +104,6 @@ func Parse(src []byte) (*Config, error) {
 		}
 	}
 	var errs []error
-	if len(c.Specs) == 0 {
-		c.Specs = []string{spec.DefaultGlob}
-	}
 	if c.Label == "" {
 		c.Label = DefaultLabel
 	}
@@ -169,10 +174,31 @@ func ForbiddenEnv(name string) bool {
 	return false
 }
 
-// IsSpec reports whether path is a spec under the config's globs.
-func (c *Config) IsSpec(path string) bool { return spec.Match(c.Specs, path) }
+// IsSpec reports whether path is a spec: under the config's globs, or
+// when it sets none, a task file discovery would consider (judged by its
+// path; a plain file under specs/ is a spec only if it holds a task list,
+// which SpecFiles checks).
+func (c *Config) IsSpec(path string) bool {
+	if len(c.Specs) == 0 {
+		return spec.Candidate(path)
+	}
+	return spec.Match(c.Specs, path)
+}
 
-// SpecFiles lists the spec files of a working copy, in path order.
+// IsSpecFile reports whether the file at path holding src is a spec:
+// IsSpec, and under discovery a plain file must hold a task list.
+func (c *Config) IsSpecFile(path string, src []byte) bool {
+	if !c.IsSpec(path) {
+		return false
+	}
+	return !c.Discovers() || spec.FormatOf(path) != spec.FormatPlain || spec.HasTaskList(path, src)
+}
+
+// Discovers reports whether the config leaves finding specs to discovery.
+func (c *Config) Discovers() bool { return len(c.Specs) == 0 }
+
+// SpecFiles lists the spec files of a working copy, in path order. Under
+// discovery, plain Markdown without a task list is prose, not a spec.
 func (c *Config) SpecFiles(dir string) ([]string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
@@ -181,38 +207,101 @@ func (c *Config) SpecFiles(dir string) ([]string, error) {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		if e.IsDir() && (rel == ".git" || rel == ".specloop") {
+		if e.IsDir() && (rel == ".git" || rel == ".specloop" || rel == "node_modules") {
 			return filepath.SkipDir
 		}
-		if !e.IsDir() && c.IsSpec(rel) {
-			paths = append(paths, rel)
+		if e.IsDir() || !c.IsSpec(rel) {
+			return nil
 		}
+		if c.Discovers() && spec.FormatOf(rel) == spec.FormatPlain {
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if !c.IsSpecFile(rel, src) {
+				return nil
+			}
+		}
+		paths = append(paths, rel)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list specs: %w", err)
+		return nil, fmt.Errorf("list specs in %s: %w", dir, err)
 	}
 	sort.Strings(paths)
 	return paths, nil
 }
 
-// SpecBranch is the branch of a spec's run: the prefix and the spec's path
-// without its extension, e.g. specloop/spec/auth.
+// SpecBranch is the branch of a spec's run: the prefix, "spec/" and one
+// ref component naming the task file, e.g. specloop/spec/auth for
+// specs/auth.md, specloop/spec/001-photos--tasks for Spec Kit's
+// specs/001-photos/tasks.md, specloop/spec/kiro--users for
+// .kiro/specs/users/tasks.md. One component means no branch is ever a
+// directory of another ("cannot lock ref"); a name that could be read
+// back as another path gets eight hex digits of the path's hash.
 func (c *Config) SpecBranch(specPath string) string {
-	name := strings.TrimSuffix(specPath, path.Ext(specPath))
-	name = strings.TrimPrefix(name, "specs/")
+	return c.BranchPrefix + "spec/" + branchName(specPath)
+}
+
+var hashSuffixRe = regexp.MustCompile(`-[0-9a-f]{8}$`)
+
+func branchName(specPath string) string {
+	p := path.Clean(filepath.ToSlash(specPath))
+	p = strings.TrimPrefix(p, "./")
+	name, lossless := strings.CutSuffix(p, ".md")
+	seg := strings.Split(name, "/")
+	switch {
+	case len(seg) == 4 && seg[0] == ".kiro" && seg[1] == "specs" && seg[3] == "tasks":
+		seg = []string{"kiro", seg[2]}
+	case len(seg) == 4 && seg[0] == "openspec" && seg[1] == "changes" && seg[3] == "tasks":
+		seg = []string{"openspec", seg[2]}
+	case len(seg) > 1 && seg[0] == "specs":
+		seg = seg[1:]
+		// Under specs/, these first names belong to the tools' forms.
+		lossless = lossless && seg[0] != "kiro" && seg[0] != "openspec"
+	default:
+		lossless = false
+	}
+	for i, s := range seg {
+		clean := sanitize(s)
+		if clean != s || s == "" || strings.Contains(s, "--") || strings.Trim(s, "-.") != s || strings.HasSuffix(s, ".lock") {
+			lossless = false
+		}
+		seg[i] = clean
+	}
+	out := strings.Trim(strings.Join(seg, "--"), "-.")
+	if out == "" || hashSuffixRe.MatchString(out) {
+		lossless = false
+	}
+	if lossless {
+		return out
+	}
+	sum := sha256.Sum256([]byte(p))
+	if out == "" {
+		out = "spec"
+	}
+	return out + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// sanitize keeps the bytes git allows in a ref everywhere and turns the
+// rest into "-".
+func sanitize(s string) string {
 	var b strings.Builder
-	for _, r := range name {
+	for _, r := range s {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '/', r == '.':
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == '.' && !strings.HasSuffix(b.String(), "."):
 			b.WriteRune(r)
 		default:
 			b.WriteRune('-')
 		}
 	}
-	return c.BranchPrefix + "spec/" + strings.Trim(b.String(), "/.")
+	return b.String()
 }
 
-// Protected reports whether the agent may not change path: specs and the
-// repo config are the bot's alone.
+// Protected reports whether the agent may not change path: task files and
+// the repo config are the bot's alone. Context documents beside a task file
+// (Spec Kit's plan.md, Kiro's design.md, …) are not specs, so the agent may
+// edit them when a task asks.
 func (c *Config) Protected(path string) bool { return path == Path || c.IsSpec(path) }

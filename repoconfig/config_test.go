@@ -1,6 +1,10 @@
 package repoconfig
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,11 +72,95 @@ func TestSpecBranch(t *testing.T) {
 	cfg, err := Parse([]byte("branch_prefix: bot/\nspecs: [\"**/*.md\"]"))
 	require.NoError(t, err)
 	for in, want := range map[string]string{
-		"specs/auth.md":         "bot/spec/auth",
-		"specs/api/v2.md":       "bot/spec/api/v2",
-		"docs/Design Notes.md":  "bot/spec/docs/Design-Notes",
-		"specs/weird:~^name.md": "bot/spec/weird---name",
+		"specs/auth.md":                   "bot/spec/auth",
+		"specs/api/v2.md":                 "bot/spec/api--v2",
+		"specs/001-photos/tasks.md":       "bot/spec/001-photos--tasks",
+		".kiro/specs/users/tasks.md":      "bot/spec/kiro--users",
+		"openspec/changes/add-x/tasks.md": "bot/spec/openspec--add-x",
 	} {
 		require.Equal(t, want, cfg.SpecBranch(in), in)
 	}
+	require.Regexp(t, `^bot/spec/docs--Design-Notes-[0-9a-f]{8}$`, cfg.SpecBranch("docs/Design Notes.md"))
+	require.Regexp(t, `^bot/spec/weird---name-[0-9a-f]{8}$`, cfg.SpecBranch("specs/weird:~^name.md"))
+}
+
+// TestSpecBranchUnique: no two task files share a branch and no branch is
+// a directory of another, so git never says "cannot lock ref".
+func TestSpecBranchUnique(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse(nil)
+	require.NoError(t, err)
+	paths := []string{
+		"specs/001-x.md", "specs/001-x/tasks.md", "specs/001-x--tasks.md", "specs/001-x/tasks/a.md",
+		"specs/a/b.md", "specs/a--b.md", "specs/a-/b.md", "specs/a/-b.md", "specs/a---b.md",
+		"specs/a b.md", "specs/a-b.md", "specs/a.b.md", "specs/a..b.md", "specs/a.md.md", "specs/a.txt",
+		".kiro/specs/users/tasks.md", "specs/kiro/users.md", "specs/kiro--users.md", "kiro/users.md",
+		"openspec/changes/add-x/tasks.md", "specs/openspec/add-x.md", "specs/openspec--add-x.md",
+		"specs/x.lock.md", "specs/.hidden.md", "specs/auth.md", "auth.md", "specs/auth-0123abcd.md",
+		"SPECS/auth.md", "specs/Auth.md", "specs/ä.md", "specs/_.md",
+	}
+	seen := map[string]string{}
+	for _, p := range paths {
+		b := cfg.SpecBranch(p)
+		require.NotContains(t, seen, b, "%s and %s", p, seen[b])
+		seen[b] = p
+		out, err := exec.Command("git", "check-ref-format", "refs/heads/"+b).CombinedOutput()
+		require.NoError(t, err, "%s: %q is not a valid ref: %s", p, b, out)
+	}
+	for a := range seen {
+		for b := range seen {
+			require.False(t, strings.HasPrefix(a, b+"/"), "%s is inside %s", a, b)
+		}
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"specs/auth.md":                                    "# Auth\n\n- [ ] [a] login\n",
+		"specs/notes.md":                                   "# Notes\n\nprose only\n",
+		"specs/001-photos/tasks.md":                        "- [ ] T001 a\n",
+		"specs/001-photos/spec.md":                         "- [ ] a user story checklist\n",
+		"specs/001-photos/plan.md":                         "- [ ] gate\n",
+		"specs/001-photos/quickstart.md":                   "run it\n",
+		"specs/001-photos/checklists/requirements.md":      "- [ ] CHK001 ok?\n",
+		"specs/001-photos/contracts/api.md":                "- [ ] x\n",
+		".specify/templates/tasks-template.md":             "- [ ] T001 x\n",
+		".kiro/specs/users/tasks.md":                       "- [ ] 1. a\n",
+		".kiro/specs/users/requirements.md":                "### Requirement 1\n",
+		"openspec/changes/add-x/tasks.md":                  "## 1. G\n\n- [ ] 1.1 a\n",
+		"openspec/changes/add-x/proposal.md":               "why\n",
+		"openspec/changes/archive/2025-01-01-old/tasks.md": "- [ ] 1.1 old\n",
+		"docs/todo.md":                                     "- [ ] not under specs\n",
+	}
+	for p, src := range files {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(src), 0o644))
+	}
+	cfg, err := Parse(nil)
+	require.NoError(t, err)
+	got, err := cfg.SpecFiles(dir)
+	require.NoError(t, err)
+	require.Equal(t, []string{".kiro/specs/users/tasks.md", "openspec/changes/add-x/tasks.md", "specs/001-photos/tasks.md", "specs/auth.md"}, got)
+
+	for _, p := range got {
+		require.True(t, cfg.Protected(p), p)
+	}
+	for _, p := range []string{"specs/001-photos/quickstart.md", "specs/001-photos/plan.md", ".kiro/specs/users/requirements.md", "openspec/changes/add-x/proposal.md", "docs/todo.md"} {
+		require.False(t, cfg.Protected(p), "%s is context the agent may edit", p)
+	}
+	require.True(t, cfg.Protected(".github/specloop.yml"))
+
+	// specs: still overrides discovery.
+	only, err := Parse([]byte(`specs: ["docs/*.md"]`))
+	require.NoError(t, err)
+	got, err = only.SpecFiles(dir)
+	require.NoError(t, err)
+	require.Equal(t, []string{"docs/todo.md"}, got)
+	require.False(t, only.Protected(".kiro/specs/users/tasks.md"))
+
+	opt, err := Parse([]byte("include_optional: true"))
+	require.NoError(t, err)
+	require.True(t, opt.IncludeOptional)
 }

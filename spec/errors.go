@@ -11,15 +11,23 @@ type Error struct {
 	Path string
 	Line int // 0 when the problem has no single line
 	Msg  string
+
+	// Warning marks a problem that does not stop a cycle: a front matter
+	// key of another tool, a marker specloop does not know.
+	Warning bool
 }
 
 // Error formats the problem as "path:line: msg", the form compilers use, so
 // terminals and editors make it clickable.
 func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
+	msg := e.Msg
+	if e.Warning {
+		msg = "warning: " + msg
 	}
-	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, msg)
 }
 
 var (
@@ -36,12 +44,11 @@ var (
 // joinErrors turns the problems found while parsing into one error that
 // still prints one problem per line; errors.As finds the first *Error.
 func joinErrors(list []*Error) error {
-	if len(list) == 0 {
-		return nil
-	}
-	errs := make([]error, len(list))
-	for i, e := range list {
-		errs[i] = e
+	var errs []error
+	for _, e := range list {
+		if !e.Warning {
+			errs = append(errs, e)
+		}
 	}
 	return errors.Join(errs...)
 }

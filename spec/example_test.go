@@ -89,3 +89,57 @@ func ExampleMatch() {
 	// true
 	// false
 }
+
+// A Kiro tasks.md, read in place: numbered tasks are ids, "2.1" is a child
+// of "2." though written flat, "- [ ]*" is optional and "- [-]" in progress.
+func ExampleParse_kiro() {
+	const tasks = `# Implementation Plan
+
+- [x] 1. Set up the project
+- [ ] 2. Storage
+- [-] 2.1 Create the schema
+- [ ]* 2.2 Write property tests
+- [ ] 2.3 Persist widgets
+  - Use one table
+  - _Requirements: 1.1, 1.2_
+`
+	s, _ := spec.Parse(".kiro/specs/widgets/tasks.md", []byte(tasks))
+	fmt.Println(s.Format)
+	for _, st := range s.Status() {
+		fmt.Println(strings.TrimSpace(st.ID + " " + string(st.State) + " " + st.Parent))
+	}
+	o, _ := s.Next()
+	fmt.Println("next:", o.ID, o.Text, o.Requirements, o.Details[0])
+	// Output:
+	// kiro
+	// 1 done
+	// 2 blocked
+	// 2.1 in_progress 2
+	// 2.2 optional 2
+	// 2.3 open 2
+	// next: 2.3 Persist widgets [1.1 1.2] - Use one table
+}
+
+// A Spec Kit task: the code is the id, [P] and [US1] are tags, and
+// "(depends on …)" orders the work.
+func ExampleParse_specKit() {
+	const tasks = `---
+description: "Task list for widgets"
+---
+## Phase 1: Setup
+
+- [X] T001 Create the project
+- [ ] T003 [US1] List widgets (depends on T002)
+- [ ] T002 [P] [US1] Persist widgets
+`
+	s, _ := spec.Parse("specs/001-widgets/tasks.md", []byte(tasks))
+	fmt.Println(s.Format, len(s.Warnings), "warning:", s.Warnings[0].Msg)
+	o, _ := s.Next()
+	fmt.Println("next:", o.ID, o.Tags, o.Text)
+	out, _ := s.Tick(o.ID)
+	fmt.Print(string(out[len(out)-37:]))
+	// Output:
+	// spec-kit 1 warning: front matter: unknown key "description" ignored (specloop reads verify, paths, after, title)
+	// next: T002 [P US1] Persist widgets
+	// - [X] T002 [P] [US1] Persist widgets
+}

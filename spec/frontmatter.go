@@ -128,7 +128,10 @@ func parseFrontMatter(specPath string, content []byte, firstLine int) (fm frontM
 			}
 			fm.After, fm.afterLine = list, line
 		default:
-			fail(line, "unknown key %q (want verify, paths, after, title)", key.Value)
+			// Spec Kit's description:, issue templates' name: and about:
+			// belong to other tools: said, not refused.
+			errs = append(errs, &Error{Path: specPath, Line: line, Warning: true,
+				Msg: fmt.Sprintf("front matter: unknown key %q ignored (specloop reads verify, paths, after, title)", key.Value)})
 		}
 	}
 	return fm, errs

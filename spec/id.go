@@ -17,19 +17,169 @@ var explicitIDRe = regexp.MustCompile(`^\[([A-Za-z0-9][A-Za-z0-9._-]{0,63})\](?:
 // afterRe matches a trailing "(after: a-1, a-2)" on an item.
 var afterRe = regexp.MustCompile(`(?i)[ \t]*\(after:([^()]*)\)[ \t]*$`)
 
-// splitItemText takes an item's text apart into its explicit id (if any),
-// its per-item after ids and the text that remains.
-func splitItemText(text string) (id, rest string, after []string, hasAfter bool) {
-	if m := explicitIDRe.FindStringSubmatchIndex(text); m != nil {
-		id = text[m[2]:m[3]]
-		text = text[m[1]:]
+// matchCode matches a task code at the start of an item: Spec Kit's
+// "T001" and "CHK001", Kiro's and OpenSpec's "1." and "1.1". A bare "2024"
+// is not one: numbers need a dot, letters need two digits after them. It
+// returns the code (without a trailing dot) and how many bytes it took,
+// with the blanks after it; 0 when there is none. Written by hand: it runs
+// on every item and a regexp was the costliest part of a parse.
+func matchCode(s string) (code string, n int) {
+	i := 0
+	switch {
+	case isUpper(s, 0):
+		for i < len(s) && i < 6 && isUpper(s, i) {
+			i++
+		}
+		if i > 5 {
+			return "", 0
+		}
+		d := i
+		for i < len(s) && isDigit(s, i) {
+			i++
+		}
+		if i-d < 2 {
+			return "", 0
+		}
+		code = s[:i]
+	case isDigit(s, 0):
+		dots := 0
+		for i < len(s) && (isDigit(s, i) || s[i] == '.' && i+1 <= len(s)) {
+			if s[i] == '.' {
+				if s[i-1] == '.' {
+					return "", 0
+				}
+				dots++
+			}
+			i++
+		}
+		code = strings.TrimSuffix(s[:i], ".")
+		if dots == 0 || strings.Count(code, ".") == 0 && !strings.HasSuffix(s[:i], ".") {
+			return "", 0
+		}
+		if strings.HasSuffix(s[:i], "..") {
+			return "", 0
+		}
+	default:
+		return "", 0
 	}
-	if m := afterRe.FindStringSubmatchIndex(text); m != nil {
-		after = splitIDs(text[m[2]:m[3]])
-		text = text[:m[0]]
-		hasAfter = true
+	return code, afterBlank(s, i)
+}
+
+// matchTag matches "[P]", "[US1]" or "[P1]": one to six capitals, up to
+// three digits, in brackets, then a blank or the end.
+func matchTag(s string) (tag string, n int) {
+	if len(s) < 3 || s[0] != '[' {
+		return "", 0
 	}
-	return id, strings.TrimSpace(text), after, hasAfter
+	i := 1
+	for i < len(s) && isUpper(s, i) {
+		i++
+	}
+	letters := i - 1
+	for i < len(s) && isDigit(s, i) {
+		i++
+	}
+	if letters < 1 || letters > 6 || i-1-letters > 3 || i >= len(s) || s[i] != ']' {
+		return "", 0
+	}
+	return s[1:i], afterBlank(s, i+1)
+}
+
+// afterBlank returns the offset past the blanks at i, or 0 when s goes on
+// with something else: a code or tag must stand alone.
+func afterBlank(s string, i int) int {
+	if i == len(s) {
+		return i
+	}
+	if s[i] != ' ' && s[i] != '\t' {
+		return 0
+	}
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// looksLikeID keeps the ids of a "(depends on T012 and T013 completion)"
+// and drops its words: an id holds a digit.
+func looksLikeID(w string) bool {
+	w = strings.TrimRight(w, ".;:")
+	return explicitIDRe.MatchString("["+w+"]") && strings.ContainsAny(w, "0123456789")
+}
+
+func isUpper(s string, i int) bool { return i < len(s) && s[i] >= 'A' && s[i] <= 'Z' }
+func isDigit(s string, i int) bool { return i < len(s) && s[i] >= '0' && s[i] <= '9' }
+
+// dependsRe matches Spec Kit's "(depends on T003)" anywhere in an item.
+var dependsRe = regexp.MustCompile(`(?i)[ \t]*\(depends on:?([^()]*)\)`)
+
+// item is an item's text taken apart.
+type item struct {
+	id, rest string
+	tags     []string
+	after    []string
+	hasAfter bool
+}
+
+// splitItem takes an item's text apart: a leading task code or explicit
+// "[id]" (a code wins, and bracketed tags around it stay tags), the
+// "(after: …)" or "(depends on …)" ids, and the text that remains.
+func splitItem(text string) item {
+	var it item
+	for {
+		text = strings.TrimLeft(text, " \t")
+		if text == "" || !(text[0] == '[' || text[0] >= '0' && text[0] <= '9' || text[0] >= 'A' && text[0] <= 'Z') {
+			break // no code, tag or id can start here
+		}
+		if tag, n := matchTag(text); n > 0 {
+			it.tags = append(it.tags, tag)
+			text = text[n:]
+			continue
+		}
+		if it.id != "" {
+			break
+		}
+		if code, n := matchCode(text); n > 0 {
+			it.id = code
+			text = text[n:]
+			continue
+		}
+		if len(it.tags) == 0 {
+			if m := explicitIDRe.FindStringSubmatchIndex(text); m != nil {
+				it.id = text[m[2]:m[3]]
+				text = text[m[1]:]
+				continue
+			}
+		}
+		break
+	}
+	// Both clauses are in parentheses; most items have none, and the
+	// regexps are the costliest part of a parse.
+	if strings.IndexByte(text, '(') >= 0 {
+		lower := strings.ToLower(text)
+		if strings.Contains(lower, "(after:") {
+			if m := afterRe.FindStringSubmatchIndex(text); m != nil {
+				it.after = splitIDs(text[m[2]:m[3]])
+				text = text[:m[0]]
+				it.hasAfter = true
+			}
+		}
+		if !strings.Contains(lower, "depends on") {
+			// nothing more to find
+		} else if ms := dependsRe.FindAllStringSubmatchIndex(text, -1); ms != nil {
+			for _, m := range ms {
+				for _, id := range splitIDs(text[m[2]:m[3]]) {
+					if looksLikeID(id) {
+						it.after = append(it.after, id)
+					}
+				}
+			}
+			it.hasAfter = true
+			text = dependsRe.ReplaceAllString(text, "")
+		}
+	}
+	it.rest = strings.TrimSpace(text)
+	return it
 }
 
 // normalize reduces text to what identifies an item: case and spacing are

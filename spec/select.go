@@ -14,7 +14,18 @@ const (
 	StateDone    State = "done"    // ticked
 	StateOpen    State = "open"    // not done, nothing to wait for: Next may pick it
 	StateBlocked State = "blocked" // not done, waiting for WaitingOn
+
+	// StateOptional is an open "- [ ]*" item while the repo does not set
+	// include_optional: true. Nothing waits for it.
+	StateOptional State = "optional"
+	// StateInProgress is "- [-]": someone (Kiro, a person) is on it, or
+	// Spec Kit deferred it, so Next leaves it alone.
+	StateInProgress State = "in_progress"
 )
+
+// skipped reports whether o is an optional item the spec leaves out, which
+// counts as done for whatever waits on it.
+func (s *Spec) skipped(o *Obligation) bool { return o.Optional && !s.IncludeOptional && !o.Done }
 
 // ObligationState is one row of Status.
 type ObligationState struct {
@@ -28,10 +39,16 @@ func (s *Spec) Status() []ObligationState {
 	out := make([]ObligationState, 0, len(s.Obligations))
 	for _, o := range s.Obligations {
 		st := ObligationState{Obligation: o, State: StateDone}
-		if !o.Done {
+		switch {
+		case o.Done:
+		case s.skipped(o):
+			st.State = StateOptional
+		case o.Marker == '-':
+			st.State = StateInProgress
+		default:
 			st.State = StateOpen
 			for _, w := range o.waits {
-				if !w.Done {
+				if !w.Done && !s.skipped(w) {
 					st.WaitingOn = append(st.WaitingOn, w.ID)
 				}
 			}

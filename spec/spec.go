@@ -10,13 +10,13 @@ import (
 
 	"github.com/yuin/goldmark"
 	gast "github.com/yuin/goldmark/ast"
-	"github.com/yuin/goldmark/extension"
-	east "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
 )
 
-// DefaultGlob is where a repository keeps its specs unless its config says
-// otherwise.
+// DefaultGlob is where plain specs live. It is no longer a default: a
+// config without specs: discovers every format (Candidate); a repo that
+// wants the old behaviour writes specs: ["specs/**/*.md"].
 const DefaultGlob = "specs/**/*.md"
 
 // Spec is a parsed spec: a Markdown file or the body of a labelled issue.
@@ -26,6 +26,15 @@ type Spec struct {
 	Verify string   // front matter verify: command; empty means "use the repo's"
 	Paths  []string // front matter paths: globs the agent may write; empty means anywhere
 	After  []string // front matter after: ids done before the rest of the spec
+	Format Format   // the tool that wrote it, from its path
+
+	// IncludeOptional makes Next pick optional items ("- [ ]*"), as the
+	// repo config's include_optional: true asks; by default they are skipped.
+	IncludeOptional bool
+
+	// Warnings are problems that do not stop a cycle: front matter keys of
+	// other tools, markers specloop does not know.
+	Warnings []*Error
 
 	// Obligations in document order; a parent comes before its children.
 	Obligations []*Obligation
@@ -39,13 +48,20 @@ type Spec struct {
 type Obligation struct {
 	ID       string
 	Text     string   // item text without checkbox, id and "(after: …)"
-	Done     bool     // "- [x]"
-	Line     int      // 1-based line of the checkbox in the spec
-	Headings []string // headings it sits under, outermost first
-	Section  string   // Markdown of the innermost heading's section, for prompts
-	Parent   string   // id of the enclosing task item, "" at top level
-	Children []string // ids of the task items nested directly in it
-	After    []string // ids named by its own "(after: …)"
+	Done     bool     // "- [x]" or "- [X]"
+	Marker   byte     // the byte between the brackets as written: ' ', 'x', 'X', '-', ...
+	Optional bool     // "- [ ]*": Kiro's optional task, skipped unless IncludeOptional
+	Tags     []string // "[P]", "[US1]" after a task code, without brackets
+	Details  []string // the item's own sub-bullets and paragraphs (not nested tasks), as Markdown lines
+	// Requirements are the acceptance criteria the item names in
+	// "_Requirements: 1.1, 2.3_", as written.
+	Requirements []string
+	Line         int      // 1-based line of the checkbox in the spec
+	Headings     []string // headings it sits under, outermost first
+	Section      string   // Markdown of the innermost heading's section, for prompts
+	Parent       string   // id of the enclosing task item, "" at top level
+	Children     []string // ids of the task items nested directly in it
+	After        []string // ids named by its own "(after: …)" or "(depends on …)"
 
 	// Box is the byte offset of the checkbox's "[" in the spec source, so
 	// Tick can rewrite the one byte after it; -1 when there is no checkbox.
@@ -59,7 +75,7 @@ type Obligation struct {
 // error; use Lint to get them as a slice.
 func Parse(path string, src []byte) (*Spec, error) {
 	s, errs := parse(path, src, false, "")
-	if len(errs) > 0 {
+	if HasErrors(errs) {
 		return nil, joinErrors(errs)
 	}
 	return s, nil
@@ -70,7 +86,7 @@ func Parse(path string, src []byte) (*Spec, error) {
 // the title names the single obligation of a body without a task list.
 func ParseIssue(number int, title, body string) (*Spec, error) {
 	s, errs := parse(IssuePath(number), []byte(body), true, title)
-	if len(errs) > 0 {
+	if HasErrors(errs) {
 		return nil, joinErrors(errs)
 	}
 	return s, nil
@@ -79,8 +95,8 @@ func ParseIssue(number int, title, body string) (*Spec, error) {
 // IssuePath is the spec path of issue n's body: "issue-<n>".
 func IssuePath(n int) string { return "issue-" + strconv.Itoa(n) }
 
-// Lint returns every problem in the spec, in line order; nil means it is
-// good.
+// Lint returns every problem in the spec, errors and warnings, in line
+// order; nil means it is good. Only errors (see HasErrors) make Parse fail.
 func Lint(path string, src []byte) []*Error {
 	_, errs := parse(path, src, false, "")
 	return errs
@@ -89,7 +105,15 @@ func Lint(path string, src []byte) []*Error {
 // Obligation returns the obligation with the given id, or nil.
 func (s *Spec) Obligation(id string) *Obligation { return s.byID[id] }
 
-var markdown = goldmark.New(goldmark.WithExtensions(extension.TaskList))
+// markdown parses block structure only: specloop reads items, headings
+// and their raw lines, so inline parsing (most of goldmark's time) is
+// skipped. Nor does it use the task-list extension: that knows only "[ ]"
+// and "[x]", and the tools specloop reads also write "[-]", "[ ]*" and
+// markers of their own, which itemBox reads from the source.
+var markdown = goldmark.New(goldmark.WithParser(parser.NewParser(
+	parser.WithBlockParsers(parser.DefaultBlockParsers()...),
+	parser.WithParagraphTransformers(parser.DefaultParagraphTransformers()...),
+)))
 
 type heading struct {
 	level int
@@ -108,6 +132,10 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 	fail := func(line int, format string, args ...any) {
 		errs = append(errs, &Error{Path: specPath, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
+	warn := func(line int, format string, args ...any) {
+		errs = append(errs, &Error{Path: specPath, Line: line, Msg: fmt.Sprintf(format, args...), Warning: true})
+	}
+	s.Format = FormatOf(specPath)
 
 	var fm frontMatter
 	bodyStart := 0
@@ -168,30 +196,36 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 			stack = append(stack, h)
 			return gast.WalkSkipChildren, nil
 		}
-		box, ok := n.(*east.TaskCheckBox)
+		item, ok := n.(*gast.ListItem)
 		if !ok {
 			return gast.WalkContinue, nil
 		}
-		block, item := box.Parent(), box.Parent().Parent()
-		at := box.Pos()
-		if !isBox(bodySrc, at) {
+		block := item.FirstChild()
+		b, ok := itemBox(bodySrc, block)
+		if !ok {
 			return gast.WalkContinue, nil
 		}
 		o := &Obligation{
-			Done: box.IsChecked,
-			Box:  bodyStart + at,
-			Line: lines.line(bodyStart + at),
+			Done:     b.marker == 'x' || b.marker == 'X',
+			Marker:   b.marker,
+			Optional: b.optional,
+			Box:      bodyStart + b.at,
+			Line:     lines.line(bodyStart + b.at),
 		}
-		id, rest, after, hasAfter := splitItemText(blockText(bodySrc, block, at+3))
-		o.Text, o.After = rest, after
-		if hasAfter && len(after) == 0 {
+		if !knownMarker(b.marker) {
+			warn(o.Line, "unknown marker [%c]: read as open; use [ ], [x], [-] or [ ]*", b.marker)
+		}
+		it := splitItem(blockText(bodySrc, block, b.text))
+		o.Text, o.After, o.Tags = it.rest, it.after, it.tags
+		if it.hasAfter && len(it.after) == 0 {
 			fail(o.Line, "empty (after: ) list")
 		}
-		if rest == "" {
+		if it.rest == "" {
 			fail(o.Line, "task item has no text")
 		}
+		id := it.id
 		if id == "" {
-			id = derivedID(specPath, rest)
+			id = derivedID(specPath, it.rest)
 			if k := seen[id]; k > 0 {
 				// Same text twice in one spec: number the repeats so both
 				// remain addressable.
@@ -201,6 +235,8 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 				seen[id] = 1
 			}
 		}
+		o.Details = details(bodySrc, item)
+		o.Requirements = requirementRefs(o.Text, o.Details)
 		o.ID = id
 		for _, h := range stack {
 			o.Headings = append(o.Headings, h.text)
@@ -252,28 +288,72 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 		s.byID[id] = o
 	}
 
+	s.nestByNumber()
+	if s.Format == FormatKiro {
+		s.kiroSections(src, lines)
+	}
 	errs = append(errs, s.link(fm.afterLine)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	for _, e := range errs {
+		if e.Warning {
+			s.Warnings = append(s.Warnings, e)
+		}
+	}
 	return s, errs
 }
 
-// isBox reports whether a checkbox goldmark found at pos is one we can
-// tick. goldmark also takes "[ ]text" for a box; GitHub wants a blank after
-// "]", and without it ticking can change the parse ("[ ]:0" is text, "[x]:0"
-// a link reference definition), so such items are not obligations. Inside
-// the brackets only a space, a tab or x counts.
-func isBox(src []byte, pos int) bool {
+// box is a task item's checkbox as written.
+type box struct {
+	at       int  // offset of "[" in the body
+	marker   byte // the byte between the brackets
+	optional bool // "]*": Kiro's optional item
+	text     int  // offset where the item's text starts
+}
+
+// itemBox reads the checkbox at the start of a list item's first block.
+// GitHub wants a blank after "]" (Kiro's "*" may come between), and without
+// it ticking can change the parse ("[ ]:0" is text, "[x]:0" a link
+// reference definition), so such items are not obligations. Inside the
+// brackets a space, a tab, x, X or a punctuation mark counts; a letter does
+// not ("[a] b" is a link), nor a line break ("[\r]": ticking would eat it).
+func itemBox(src []byte, block gast.Node) (box, bool) {
+	if block == nil || block.Lines().Len() == 0 {
+		return box{}, false
+	}
+	switch block.Kind() {
+	case gast.KindParagraph, gast.KindTextBlock:
+	default:
+		return box{}, false
+	}
+	pos := block.Lines().At(0).Start
 	if pos < 0 || pos+3 > len(src) || src[pos] != '[' || src[pos+2] != ']' {
-		return false
+		return box{}, false
 	}
-	if c := src[pos+1]; c != ' ' && c != '\t' && c != 'x' && c != 'X' {
-		return false // "[\r]" or "[\f]": ticking would eat a line break
+	c := src[pos+1]
+	switch {
+	case c == ' ', c == '\t', c == 'x', c == 'X':
+	case c > ' ' && c < 0x7f && c != '[' && c != ']' && c != '\\' && !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'):
+	default:
+		return box{}, false
 	}
-	if pos+3 == len(src) {
-		return true
+	b := box{at: pos, marker: c, text: pos + 3}
+	if b.text < len(src) && src[b.text] == '*' {
+		b.optional, b.text = true, b.text+1
 	}
-	switch src[pos+3] {
+	if b.text == len(src) {
+		return b, true
+	}
+	switch src[b.text] {
 	case ' ', '\t', '\r', '\n':
+		return b, true
+	}
+	return box{}, false
+}
+
+// knownMarker reports whether specloop knows what the marker means.
+func knownMarker(c byte) bool {
+	switch c {
+	case ' ', '\t', 'x', 'X', '-':
 		return true
 	}
 	return false

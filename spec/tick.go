@@ -27,7 +27,22 @@ func (s *Spec) Tick(id string) ([]byte, error) {
 	}
 	out := append([]byte(nil), s.src...)
 	if !o.Done {
-		out[o.Box+1] = 'x'
+		out[o.Box+1] = s.doneMarker()
 	}
 	return out, nil
+}
+
+// doneMarker is the file's own way of writing a done box: "X" when that is
+// all it uses (Spec Kit's implement writes "[X]"), else "x".
+func (s *Spec) doneMarker() byte {
+	c := byte('x')
+	for _, o := range s.Obligations {
+		switch o.Marker {
+		case 'x':
+			return 'x'
+		case 'X':
+			c = 'X'
+		}
+	}
+	return c
 }

@@ -265,7 +265,7 @@ func testCLIUsage(t *testing.T, bin string) {
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stdoutNone: true,
 			stderrHas: []string{`specloop: unknown command "frobnicate"`, "usage: specloop <command>"}},
 		{name: "help", args: []string{"help"}, code: 0, stdoutNone: true, stderrHas: []string{"usage: specloop <command>"}},
-		{name: "spec without subcommand", args: []string{"spec"}, code: 2, stdoutNone: true, stderrHas: []string{"specloop spec lint FILE..."}},
+		{name: "spec without subcommand", args: []string{"spec"}, code: 2, stdoutNone: true, stderrHas: []string{"specloop spec lint [FILE|DIR...]"}},
 		{name: "spec next with two files", args: []string{"spec", "next", "a.md", "b.md"}, code: 2, stderrHas: []string{"specloop spec next FILE"}},
 		{name: "cycle bad flag", args: []string{"cycle", "--nope"}, code: 2, stderrHas: []string{"flag provided but not defined"}},
 	}
@@ -423,6 +423,26 @@ func testCLICycle(t *testing.T, bin string) {
 			require.Equal(t, "specloop: a-1 Do it", git(t, repo, "log", "-1", "--format=%s", "specloop/spec/a"))
 		})
 	}
+
+	// specs/001-x.md beside specs/001-x/tasks.md once gave refs where one
+	// was a directory of the other ("cannot lock ref"): each now has a
+	// branch of its own and both cycles land.
+	t.Run("a spec beside a task file of the same name", func(t *testing.T) {
+		t.Parallel()
+		repo := gitRepo(t, map[string]string{
+			".github/specloop.yml": config,
+			"specs/001-x.md":       "# X\n\n- [ ] [x-1] Plain work\n",
+			"specs/001-x/tasks.md": "# Tasks\n\n- [X] T001 Setup\n- [ ] T002 Kit work\n",
+			"specs/001-x/plan.md":  "- [ ] a plan gate\n",
+		})
+		for _, sp := range []string{"specs/001-x.md", "specs/001-x/tasks.md"} {
+			res := runCLI(t, 3*time.Minute, bin, "", nil, "cycle", "--repo", repo, "--spec", sp)
+			require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
+			require.Contains(t, res.stdout, "conclusion: success")
+		}
+		require.Equal(t, "specloop/spec/001-x\nspecloop/spec/001-x--tasks", strings.Join(strings.Fields(git(t, repo, "branch", "--list", "specloop/*", "--format=%(refname:short)")), "\n"))
+		require.Equal(t, "# Tasks\n\n- [X] T001 Setup\n- [X] T002 Kit work", git(t, repo, "show", "specloop/spec/001-x--tasks:specs/001-x/tasks.md"), "ticked in the file's own style")
+	})
 
 	t.Run("not a git checkout", func(t *testing.T) {
 		t.Parallel()

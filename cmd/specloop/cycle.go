@@ -147,6 +147,7 @@ func pickSpec(wd *workspace.Workdir, cfg *repoconfig.Config, path string) (*spec
 		if err != nil {
 			return nil, err
 		}
+		s.IncludeOptional = cfg.IncludeOptional
 		if first == nil {
 			first = s
 		}
@@ -155,7 +156,11 @@ func pickSpec(wd *workspace.Workdir, cfg *repoconfig.Config, path string) (*spec
 		}
 	}
 	if first == nil {
-		return nil, errors.New("no spec found under " + strings.Join(cfg.Specs, ", ") + ": pass --spec FILE")
+		where := strings.Join(cfg.Specs, ", ")
+		if cfg.Discovers() {
+			where = "specs/, .kiro/specs/ or openspec/changes/"
+		}
+		return nil, errors.New("no spec found under " + where + ": pass --spec FILE")
 	}
 	return first, nil
 }

@@ -28,7 +28,7 @@ func commands() map[string]command {
 		"web":       {summary: "webhooks and web pages only", run: runServe("web")},
 		"worker":    {summary: "workers only (health and metrics on PORT)", run: runServe("worker")},
 		"migrate":   {summary: "apply database migrations", run: runMigrate},
-		"spec":      {summary: "spec lint FILE... | spec next FILE", run: runSpec},
+		"spec":      {summary: "spec lint [FILE|DIR...] | spec next FILE | spec list [--repo DIR]", run: runSpec},
 		"cycle":     {summary: "one cycle on a local checkout: cycle --repo DIR [--spec FILE]", run: runCycle},
 		"testdrive": {summary: "the whole product on this machine, with a local GitHub emulator", run: runTestdrive},
 		"emulator":  {summary: "run the local GitHub emulator alone", run: runEmulator},
