@@ -73,11 +73,19 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		// does not use up attempts.
 		return river.JobSnooze(waitSnooze)
 	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if d.Stops != nil {
+		defer d.Stops.Watch(cy.ID, func() { cancel(errStopRequested) })()
+	}
+	// Read after watching: a stop committed since the claim is either in
+	// this row or announced to the watch.
 	if cy, err = store.GetCycle(ctx, d.Pool, cy.ID); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	if cy.StopRequested {
+		cancel(errStopRequested)
+	}
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)

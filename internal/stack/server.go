@@ -32,6 +32,9 @@ type Server struct {
 	logger *slog.Logger
 	http   *http.Server
 	intake *handlers.Intake
+	// stopListen ends the stop listener, and listenDone closes when it has.
+	stopListen context.CancelFunc
+	listenDone chan struct{}
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -70,13 +73,24 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			return nil, err
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
+		// One session per process tells its running cycles of a stop at
+		// once; it outlives the workers, which Shutdown stops first.
+		jc.Stops = store.NewStopListener(pool, logger)
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopListen, s.listenDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.listenDone)
+			jc.Stops.Run(lctx)
+		}()
 	}
 	if s.River, err = jobs.NewClient(jc); err != nil {
+		s.endStopListener()
 		pool.Close()
 		return nil, err
 	}
 	if jc.Workers > 0 {
 		if err := s.River.Start(ctx); err != nil {
+			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
@@ -97,6 +111,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			if serr := s.stopWorkers(5 * time.Second); serr != nil {
 				logger.Error("stop workers", "err", serr)
 			}
+			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
 		}
@@ -164,6 +179,14 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	if err := s.stopWorkers(timeout); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
 	}
+	s.endStopListener()
 	s.Pool.Close()
 	return errors.Join(errs...)
+}
+
+func (s *Server) endStopListener() {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listenDone
+	}
 }
