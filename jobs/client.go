@@ -138,6 +138,7 @@ func newDeps(cfg Config) *deps {
 func (d *deps) workers() *river.Workers {
 	w := river.NewWorkers()
 	river.AddWorker(w, &IssueLabelWorker{d: d})
+	river.AddWorker(w, &PullClosedWorker{d: d})
 	river.AddWorker(w, &CommandWorker{d: d})
 	river.AddWorker(w, &CheckRunWorker{d: d})
 	river.AddWorker(w, &SpecPushWorker{d: d})
