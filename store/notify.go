@@ -99,12 +99,20 @@ func (l *StopListener) Run(ctx context.Context) {
 // as listening.
 func (l *StopListener) listen(ctx context.Context) (listened bool, err error) {
 	cfg := l.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
 	cfg.RuntimeParams["application_name"] = listenerAppName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return false, fmt.Errorf("connect the stop listener: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// A dead peer must not hold the reconnect up.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{StopChannel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen on %s: %w", StopChannel, err)
 	}
