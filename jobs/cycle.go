@@ -125,7 +125,8 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 }
 
 // heartbeat extends the lease until ctx ends; it cancels the cycle when the
-// lease is lost or a stop is requested.
+// lease is lost or a stop is requested (the fallback for a stop whose
+// notification the process's StopListener missed).
 func (d *deps) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id, fence int64) {
 	t := time.NewTicker(d.LeaseTTL / 3)
 	defer t.Stop()
