@@ -71,6 +71,15 @@ type payload struct {
 		Identifier string `json:"identifier"`
 	} `json:"requested_action"`
 
+	// pull_request
+	PullRequest *struct {
+		Number int  `json:"number"`
+		Merged bool `json:"merged"`
+		Head   struct {
+			Ref string `json:"ref"`
+		} `json:"head"`
+	} `json:"pull_request"`
+
 	// installation, installation_repositories
 	Repositories        []repository `json:"repositories"`
 	RepositoriesAdded   []repository `json:"repositories_added"`

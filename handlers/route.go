@@ -66,6 +66,7 @@ func newRouter(cfg RouteConfig) *router {
 		"issues.unlabeled":                  r.issueLabel,
 		"issue_comment.created":             r.issueComment,
 		"push":                              r.push,
+		"pull_request.closed":               r.pullClosed,
 		"check_run.rerequested":             r.checkRun,
 		"check_run.requested_action":        r.checkRun,
 		"installation":                      r.installation,
@@ -127,6 +128,24 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 		CommentID:      ev.Comment.ID,
 		Command:        cmd.Name,
 		Args:           cmd.Args,
+		Sender:         ev.Sender.Login,
+		Delivery:       d.GUID,
+	}}}, nil
+}
+
+// pullClosed stops the run of a closed (or merged) PR; the job finds
+// whether the PR is a run's, since the branch prefix is in the repo config.
+func (r *router) pullClosed(d *delivery) (*Plan, error) {
+	ev := d.P
+	if ev.PullRequest == nil || ev.PullRequest.Number == 0 || ev.PullRequest.Head.Ref == "" || ev.Repository == nil {
+		return nil, badPayload("pull_request.closed needs pull_request.number, pull_request.head.ref and repository")
+	}
+	return &Plan{Jobs: []river.JobArgs{jobs.PullClosedArgs{
+		Repo:           d.Repo,
+		InstallationID: d.Installation,
+		PR:             ev.PullRequest.Number,
+		Branch:         ev.PullRequest.Head.Ref,
+		Merged:         ev.PullRequest.Merged,
 		Sender:         ev.Sender.Login,
 		Delivery:       d.GUID,
 	}}}, nil

@@ -146,12 +146,14 @@ func TestIntakeRealPayloads(t *testing.T) {
 
 	// What each payload should queue; every payload not listed queues nothing.
 	want := map[string]queued{
-		"issues/labeled.payload.json":                     {"issue_label", map[string]any{"repo": "Codertocat/Hello-World", "issue": 1.0, "label": "bug", "labeled": true, "sender": "Codertocat"}},
-		"issues/labeled.with-organization.payload.json":   {"issue_label", map[string]any{"label": "bug", "labeled": true}},
-		"issues/unlabeled.payload.json":                   {"issue_label", map[string]any{"repo": "Codertocat/Hello-World", "label": "bug", "labeled": false}},
-		"issues/unlabeled.with-organization.payload.json": {"issue_label", map[string]any{"labeled": false}},
-		"push/with-new-branch.payload.json":               {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}, "installation_id": 1.0}},
-		"push/with-no-username-committer.payload.json":    {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}}},
+		"issues/labeled.payload.json":                        {"issue_label", map[string]any{"repo": "Codertocat/Hello-World", "issue": 1.0, "label": "bug", "labeled": true, "sender": "Codertocat"}},
+		"issues/labeled.with-organization.payload.json":      {"issue_label", map[string]any{"label": "bug", "labeled": true}},
+		"issues/unlabeled.payload.json":                      {"issue_label", map[string]any{"repo": "Codertocat/Hello-World", "label": "bug", "labeled": false}},
+		"issues/unlabeled.with-organization.payload.json":    {"issue_label", map[string]any{"labeled": false}},
+		"pull_request/closed.payload.json":                   {"pull_closed", map[string]any{"repo": "Codertocat/Hello-World", "pr": 2.0, "branch": "changes", "merged": false, "sender": "Codertocat", "installation_id": 1.0}},
+		"pull_request/closed.with-organization.payload.json": {"pull_closed", map[string]any{"pr": 2.0, "branch": "changes"}},
+		"push/with-new-branch.payload.json":                  {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}, "installation_id": 1.0}},
+		"push/with-no-username-committer.payload.json":       {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}}},
 	}
 	var files []string
 	require.NoError(t, filepath.WalkDir(payloads, func(p string, d os.DirEntry, err error) error {
@@ -238,6 +240,8 @@ func TestIntakeRouting(t *testing.T) {
 		{"edited comment", "issue_comment", edit(t, readPayload(t, "issue_comment/edited.payload.json"), map[string]any{"comment.body": "/loop next"}), nil},
 		{"specloop label", "issues", edit(t, readPayload(t, "issues/labeled.payload.json"), map[string]any{"label.name": "specloop", "installation.id": 7.0}),
 			&queued{"issue_label", map[string]any{"label": "specloop", "labeled": true, "installation_id": 7.0}}},
+		{"merged PR", "pull_request", edit(t, readPayload(t, "pull_request/closed.payload.json"), map[string]any{"pull_request.merged": true, "installation.id": 7.0}),
+			&queued{"pull_closed", map[string]any{"pr": 2.0, "branch": "changes", "merged": true, "installation_id": 7.0}}},
 		{"re-run on our check run", "check_run", edit(t, readPayload(t, "check_run/rerequested.payload.json"), map[string]any{"check_run.name": "specloop/verify", "check_run.app.id": 25811.0}),
 			&queued{"check_run", map[string]any{"action": "rerequested", "name": "specloop/verify", "check_run_id": 4.0}}},
 		{"button on our check run", "check_run", edit(t, readPayload(t, "check_run/requested_action.payload.json"), map[string]any{"check_run.name": "specloop/implement"}),

@@ -23,6 +23,19 @@ type IssueLabelArgs struct {
 
 func (IssueLabelArgs) Kind() string { return "issue_label" }
 
+// PullClosedArgs is a PR closed or merged: its run, if it has one, stops.
+type PullClosedArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+	PR             int    `json:"pr"`
+	Branch         string `json:"branch"`
+	Merged         bool   `json:"merged"`
+	Sender         string `json:"sender"`
+	Delivery       string `json:"delivery"`
+}
+
+func (PullClosedArgs) Kind() string { return "pull_closed" }
+
 // CommandArgs is a `/loop` command from an issue or PR comment.
 type CommandArgs struct {
 	Repo           string   `json:"repo"`

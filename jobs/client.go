@@ -16,6 +16,7 @@ import (
 
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/workspace"
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	// RepoCacheTTL bounds how long a repo's cached config is trusted when
 	// no push said it changed (6 h): a backstop for a lost webhook.
 	RepoCacheTTL time.Duration
+	// Stops tells running cycles at once that a stop was requested; the
+	// caller runs it for the process's lifetime. nil leaves the heartbeat
+	// (every LeaseTTL/3) to notice.
+	Stops *store.StopListener
 	// Workers is how many cycles this process runs at once; 0 makes an
 	// insert-only client (the `web` process).
 	Workers int
@@ -133,6 +138,7 @@ func newDeps(cfg Config) *deps {
 func (d *deps) workers() *river.Workers {
 	w := river.NewWorkers()
 	river.AddWorker(w, &IssueLabelWorker{d: d})
+	river.AddWorker(w, &PullClosedWorker{d: d})
 	river.AddWorker(w, &CommandWorker{d: d})
 	river.AddWorker(w, &CheckRunWorker{d: d})
 	river.AddWorker(w, &SpecPushWorker{d: d})

@@ -87,11 +87,19 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		// does not use up attempts.
 		return river.JobSnooze(waitSnooze)
 	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if d.Stops != nil {
+		defer d.Stops.Watch(cy.ID, func() { cancel(errStopRequested) })()
+	}
+	// Read after watching: a stop committed since the claim is either in
+	// this row or announced to the watch.
 	if cy, err = store.GetCycle(ctx, d.Pool, cy.ID); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	if cy.StopRequested {
+		cancel(errStopRequested)
+	}
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
@@ -165,7 +173,8 @@ func (c *cycleRun) handOver(jobCtx context.Context, fence int64) error {
 }
 
 // heartbeat extends the lease until ctx ends; it cancels the cycle when the
-// lease is lost or a stop is requested.
+// lease is lost or a stop is requested (the fallback for a stop whose
+// notification the process's StopListener missed).
 func (d *deps) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id, fence int64) {
 	t := time.NewTicker(d.LeaseTTL / 3)
 	defer t.Stop()

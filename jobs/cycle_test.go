@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -476,11 +478,50 @@ func TestCycleFencedByHeartbeat(t *testing.T) {
 
 // TestCycleStop: a stop requested while the agent runs kills it, concludes
 // the cycle cancelled and completes every check run; nothing is pushed.
+// The stop arrives by notification, or failing that by the next heartbeat.
 func TestCycleStop(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		adjust func(*testing.T, *Config)
+	}{
+		// A short lease and no listener: heartbeats, which carry the stop,
+		// come often.
+		{"heartbeat", func(_ *testing.T, c *Config) { c.LeaseTTL = 900 * time.Millisecond }},
+		// A lease so long that its heartbeat comes after the test gave up
+		// waiting: only the notification can stop the cycle.
+		{"notified", func(t *testing.T, c *Config) {
+			c.LeaseTTL = 3 * time.Hour
+			c.Stops = runStopListener(t, c.Pool)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testCycleStop(t, tc.adjust)
+		})
+	}
+}
+
+// runStopListener runs a stop listener on pool until the test ends.
+func runStopListener(t *testing.T, pool *pgxpool.Pool) *store.StopListener {
+	t.Helper()
+	l := store.NewStopListener(pool, discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return l
+}
+
+func testCycleStop(t *testing.T, adjust func(*testing.T, *Config)) {
 	cfg, dir := blockingAgent(t)
-	// A short lease: heartbeats, which carry the stop, come often.
-	h := newHarness(t, specRepo(cfg), func(c *Config) { c.LeaseTTL = 900 * time.Millisecond })
+	h := newHarness(t, specRepo(cfg), func(c *Config) { adjust(t, c) })
 	start := h.mainSHA()
 	run := h.specRun("specs/widgets.md", widgetsBranch)
 	c := h.queued(run.ID, "push")

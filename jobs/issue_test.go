@@ -101,7 +101,7 @@ func TestIssueUnlabeled(t *testing.T) {
 	require.Equal(t, state.Cancelled, w.Conclusion)
 	require.Equal(t, `label "specloop" removed by @maintainer`, w.Summary)
 	a := h.cycle(active.ID)
-	require.Equal(t, state.CycleRunning, a.State, "its worker stops it at the next heartbeat")
+	require.Equal(t, state.CycleRunning, a.State, "its worker is told to stop it")
 	require.True(t, a.StopRequested)
 	require.Equal(t, state.RunStopped, h.run(run.ID).State)
 	evs := h.events(run.ID)

@@ -319,7 +319,10 @@ func CancelQueuedCycles(ctx context.Context, db DB, runID int64, reason string) 
 	if err != nil {
 		return 0, fmt.Errorf("cancel cycles of run %d: %w", runID, err)
 	}
-	tag2, err := db.Exec(ctx, `UPDATE cycles SET stop_requested = true WHERE run_id = $1 AND state = 'running'`, runID)
+	// The notification goes out when this statement's transaction commits,
+	// so a worker's listener hears of the stop as soon as it is true.
+	tag2, err := db.Exec(ctx, `WITH s AS (UPDATE cycles SET stop_requested = true WHERE run_id = $1 AND state = 'running' RETURNING id)
+		SELECT pg_notify($2, s.id::text) FROM s`, runID, StopChannel)
 	if err != nil {
 		return 0, fmt.Errorf("stop cycles of run %d: %w", runID, err)
 	}

@@ -36,6 +36,9 @@ type Server struct {
 	stopErr  error
 	http     *http.Server
 	intake   *handlers.Intake
+	// stopListen ends the stop listener, and listenDone closes when it has.
+	stopListen context.CancelFunc
+	listenDone chan struct{}
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -77,10 +80,20 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			return nil, err
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
+		// One session per process tells its running cycles of a stop at
+		// once; it outlives the workers, which Shutdown stops first.
+		jc.Stops = store.NewStopListener(pool, logger)
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopListen, s.listenDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.listenDone)
+			jc.Stops.Run(lctx)
+		}()
 	}
 	jc = jc.WithDefaults()
 	s.WorkerID = jc.WorkerID
 	if s.River, err = jobs.NewClient(jc); err != nil {
+		s.endStopListener()
 		pool.Close()
 		return nil, err
 	}
@@ -89,6 +102,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		// signal's context ends at SIGTERM: the workers get one of their
 		// own, so a stop lets cycles finish (Shutdown) instead.
 		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
+			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
@@ -109,6 +123,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			if serr := s.stopWorkers(5 * time.Second); serr != nil {
 				logger.Error("stop workers", "err", serr)
 			}
+			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
 		}
@@ -183,6 +198,14 @@ func (s *Server) shutdown(timeout time.Duration) error {
 	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
 	}
+	s.endStopListener()
 	s.Pool.Close()
 	return errors.Join(errs...)
+}
+
+func (s *Server) endStopListener() {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listenDone
+	}
 }
