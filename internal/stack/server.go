@@ -70,6 +70,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			return nil, err
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
+		SweepMirrors(ctx, jc.Mirrors, logger)
 	}
 	if s.River, err = jobs.NewClient(jc); err != nil {
 		pool.Close()
