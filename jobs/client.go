@@ -141,6 +141,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &ScheduleWorker{d: d})
 	river.AddWorker(w, &RetentionWorker{d: d})
 	river.AddWorker(w, &ReaperWorker{d: d})
+	river.AddWorker(w, &MirrorPruneWorker{d: d})
 	return w
 }
 
@@ -157,6 +158,7 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 		schedule,
 		every(time.Hour, RetentionArgs{}),
 		every(d.LeaseTTL/2, ReaperArgs{}),
+		every(MirrorPruneEvery, MirrorPruneArgs{}),
 	}
 }
 
