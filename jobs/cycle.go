@@ -73,6 +73,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		// does not use up attempts.
 		return river.JobSnooze(waitSnooze)
 	}
+	if job.Args.Takeover != 0 {
+		d.sweepMirrors(ctx)
+	}
 	if cy, err = store.GetCycle(ctx, d.Pool, cy.ID); err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/workspace"
 )
 
@@ -82,4 +85,26 @@ func TestMirrorPrune(t *testing.T) {
 		h := newHarness(t, nil, func(c *Config) { c.Mirrors = nil })
 		mustWork(h, &MirrorPruneWorker{d: h.d}, MirrorPruneArgs{})
 	})
+}
+
+// TestCycleTakeoverSweeps: taking over a dead worker's cycle removes the
+// working copy that worker left on this host.
+func TestCycleTakeoverSweeps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, specRepo(passingConfig))
+	run := h.specRun("specs/widgets.md", widgetsBranch)
+	c := h.queued(run.ID, "push")
+	claim, fence, err := store.ClaimCycle(h.ctx, h.pool, c.ID, "dead-worker", time.Hour, 0)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, claim)
+	_, err = h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+	dead := filepath.Join(h.d.Mirrors.Dir, "work", "wd-dead")
+	require.NoError(t, os.MkdirAll(filepath.Join(dead, "tree"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dead, "lock"), nil, 0o644))
+
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID, Takeover: fence})
+	require.NoDirExists(t, dead)
+	got := h.cycle(c.ID)
+	require.Equal(t, state.Success, got.Conclusion, got.Summary)
 }

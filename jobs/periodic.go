@@ -150,3 +150,15 @@ func (w *MirrorPruneWorker) Work(ctx context.Context, job *river.Job[MirrorPrune
 	}
 	return nil
 }
+
+// sweepMirrors cleans after a dead worker before taking its cycle over:
+// when it ran on this host, its working copy (and mount) is removed now
+// rather than at the next prune. A failure costs disk, not the cycle.
+func (d *deps) sweepMirrors(ctx context.Context) {
+	if d.Mirrors == nil {
+		return
+	}
+	if _, err := d.Mirrors.Sweep(ctx); err != nil {
+		d.Logger.WarnContext(ctx, "takeover: could not remove everything dead cycles left", "err", err)
+	}
+}
