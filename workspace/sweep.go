@@ -152,10 +152,16 @@ func (c *Cache) sweepTemp(ctx context.Context, s *Swept) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// Only a pristine checkout has a lock file beside it (its builder
+		// made it first), so a repository named like a sha is never taken
+		// for one.
 		name := d.Name()
 		if sha, ok := strings.CutSuffix(name, ".tmp"); ok && fullSHA.MatchString(sha) {
 			pdir := filepath.Join(filepath.Dir(p), sha)
-			if unlock, ok := tryFlockCreate(pdir + ".lock"); ok {
+			if _, err := os.Stat(pdir + ".lock"); err != nil {
+				return nil
+			}
+			if unlock, ok := tryFlock(pdir + ".lock"); ok {
 				if err := removeTmp(p); err != nil {
 					errs = append(errs, err)
 				} else {
@@ -165,13 +171,13 @@ func (c *Cache) sweepTemp(ctx context.Context, s *Swept) error {
 			}
 			return filepath.SkipDir
 		}
-		if !fullSHA.MatchString(name) {
+		if _, err := os.Stat(p + ".lock"); err != nil || !fullSHA.MatchString(name) {
 			return nil
 		}
 		if _, err := os.Stat(filepath.Join(p, "ready")); err == nil {
 			return filepath.SkipDir
 		}
-		if unlock, ok := tryFlockCreate(p + ".lock"); ok {
+		if unlock, ok := tryFlock(p + ".lock"); ok {
 			// Re-check under the lock: a materialise may have renamed it in.
 			if _, err := os.Stat(filepath.Join(p, "ready")); errors.Is(err, fs.ErrNotExist) {
 				if err := os.RemoveAll(p); err != nil {

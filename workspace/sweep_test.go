@@ -166,6 +166,13 @@ func TestSweepTemp(t *testing.T) {
 	for _, d := range []string{mirrorTmp, filepath.Join(pristineTmp, "tree"), filepath.Join(broken, "tree"), making, staleProbe} {
 		require.NoError(t, os.MkdirAll(d, 0o755))
 	}
+	// Their builders made their locks first; the builders are gone.
+	for _, l := range []string{c.pristineDir(key, sha) + ".lock", broken + ".lock"} {
+		require.NoError(t, os.WriteFile(l, nil, 0o644))
+	}
+	// A repository named like a sha is not a pristine checkout.
+	shaNamed := filepath.Join(c.Dir, "pristine", "example.com", "owner", r.new, "tree")
+	require.NoError(t, os.MkdirAll(shaNamed, 0o755))
 	old := time.Now().Add(-2 * debrisGrace)
 	require.NoError(t, os.Chtimes(staleProbe, old, old))
 
@@ -176,6 +183,7 @@ func TestSweepTemp(t *testing.T) {
 		require.NoDirExists(t, d)
 	}
 	require.DirExists(t, making)
+	require.DirExists(t, shaNamed)
 	require.DirExists(t, c.mirrorPath(key), "the mirror itself stays")
 }
 
