@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -35,6 +36,9 @@ type Config struct {
 	// ShutdownGrace is how long a stopping worker lets its cycles finish
 	// before it hands them over to another worker.
 	ShutdownGrace time.Duration
+	// MirrorMaxBytes bounds the disk use of MIRROR_DIR's mirrors and
+	// pristine checkouts (MIRROR_MAX_BYTES); 0 means unbounded.
+	MirrorMaxBytes int64
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -146,10 +150,50 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	if c.MirrorDir == "" {
 		c.MirrorDir = os.TempDir() + "/specloop-mirrors"
 	}
+	if v := getenv("MIRROR_MAX_BYTES"); v != "" {
+		n, err := ParseBytes(v)
+		if err != nil {
+			fail("MIRROR_MAX_BYTES %q: %v", v, err)
+		}
+		c.MirrorMaxBytes = n
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// byteUnits are the suffixes ParseBytes accepts, longest first so "GiB"
+// is not read as "B".
+var byteUnits = []struct {
+	suffix string
+	size   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"B", 1},
+}
+
+// ParseBytes reads a size: a whole number of bytes, optionally with a unit
+// (B, KB, MB, GB, TB in powers of 1000; KiB, MiB, GiB, TiB in powers of
+// 1024), as in "10GiB" or "500MB".
+func ParseBytes(v string) (int64, error) {
+	bad := errors.New(`use a whole number of bytes, optionally with a unit, like 10GiB or 500MB`)
+	num, unit := strings.TrimSpace(v), int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, unit = strings.TrimSpace(n), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || num[0] == '+' {
+		return 0, bad
+	}
+	if n > math.MaxInt64/unit {
+		return 0, errors.New("too large")
+	}
+	return n * unit, nil
 }
 
 // parseRetention accepts Go durations and whole days ("30d").

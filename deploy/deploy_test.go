@@ -30,6 +30,7 @@ var knownEnv = []string{
 	"DATABASE_URL", "GITHUB_API_URL", "PORT", "PUBLIC_URL",
 	"WORKERS", "SANDBOX", "LOG_LEVEL", "RETENTION", "MIRROR_DIR",
 	"SHUTDOWN_GRACE",
+	"MIRROR_MAX_BYTES",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git and

@@ -147,6 +147,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &ScheduleWorker{d: d})
 	river.AddWorker(w, &RetentionWorker{d: d})
 	river.AddWorker(w, &ReaperWorker{d: d})
+	river.AddWorker(w, &MirrorPruneWorker{d: d})
 	return w
 }
 
@@ -165,6 +166,7 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 		// A dead worker's session is seen gone at the next reap: often, so
 		// its cycle runs again within seconds.
 		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
+		every(MirrorPruneEvery, MirrorPruneArgs{}),
 	}
 }
 

@@ -87,6 +87,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		// does not use up attempts.
 		return river.JobSnooze(waitSnooze)
 	}
+	if job.Args.Takeover != 0 {
+		d.sweepMirrors(ctx)
+	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if d.Stops != nil {

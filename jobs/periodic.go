@@ -26,6 +26,20 @@ type ReaperArgs struct{}
 
 func (ReaperArgs) Kind() string { return "reaper" }
 
+// MirrorPruneArgs prunes the worker's mirror cache: what dead cycles left,
+// pristine checkouts no cycle used for MirrorUnusedFor, and whatever
+// MIRROR_MAX_BYTES leaves no room for.
+type MirrorPruneArgs struct{}
+
+func (MirrorPruneArgs) Kind() string { return "mirror_prune" }
+
+// Mirror pruning: a pristine checkout unused for a day is not worth its
+// disk; every 10 minutes keeps MIRROR_MAX_BYTES from being overshot long.
+const (
+	MirrorUnusedFor  = 24 * time.Hour
+	MirrorPruneEvery = 10 * time.Minute
+)
+
 // ScheduleWorker queues a drain for each repo whose schedule is due in the
 // minute the tick was scheduled for (not the one it happens to run in, so
 // a late tick misses nothing). The drain job is unique per repo and due
@@ -134,4 +148,34 @@ func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) err
 		w.d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
 	}
 	return nil
+}
+
+// MirrorPruneWorker prunes the mirror cache of the worker that runs it
+// (workspace.Cache.Prune). It also cleans after a dead worker whose cycle
+// a worker of the same host took over: the dead one's locks are free.
+type MirrorPruneWorker struct {
+	river.WorkerDefaults[MirrorPruneArgs]
+	d *deps
+}
+
+func (w *MirrorPruneWorker) Work(ctx context.Context, job *river.Job[MirrorPruneArgs]) error {
+	if w.d.Mirrors == nil {
+		return nil // runs no cycles, so has no cache
+	}
+	if err := w.d.Mirrors.Prune(ctx, MirrorUnusedFor); err != nil {
+		return fmt.Errorf("prune mirrors: %w", err)
+	}
+	return nil
+}
+
+// sweepMirrors cleans after a dead worker before taking its cycle over:
+// when it ran on this host, its working copy (and mount) is removed now
+// rather than at the next prune. A failure costs disk, not the cycle.
+func (d *deps) sweepMirrors(ctx context.Context) {
+	if d.Mirrors == nil {
+		return
+	}
+	if _, err := d.Mirrors.Sweep(ctx); err != nil {
+		d.Logger.WarnContext(ctx, "takeover: could not remove everything dead cycles left", "err", err)
+	}
 }

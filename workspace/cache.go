@@ -41,6 +41,10 @@ type Cache struct {
 	// sandbox's user, so a worker running as root never has to hand a tree
 	// over file by file before each sandboxed command.
 	TreeOwner *Owner
+	// MaxBytes bounds the disk use of mirrors and pristine checkouts
+	// (MIRROR_MAX_BYTES): Prune evicts the least recently used ones that no
+	// Workdir holds until they fit. 0 means unbounded.
+	MaxBytes int64
 
 	probeOnce sync.Once
 	overlayOK bool
@@ -143,6 +147,8 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 			return "", err
 		}
 	}
+	now := time.Now()
+	os.Chtimes(mirror, now, now) // last use, for the size bound
 	c.logger().DebugContext(ctx, "workspace: fetched", "remote", redactURL(remoteURL), "cold", cold, "took", time.Since(start))
 	return mirror, nil
 }

@@ -35,6 +35,18 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 		return nil, fmt.Errorf("%q is not a commit sha", sha)
 	}
 	mirror := c.mirrorPath(key)
+	// Held for the Workdir's life, shared with every other Workdir of the
+	// repo: the size bound evicts a mirror only when nobody holds it.
+	unlockUse, err := flockShared(ctx, c.useLockPath(key))
+	if err != nil {
+		return nil, err
+	}
+	keepUse := false
+	defer func() {
+		if !keepUse {
+			unlockUse()
+		}
+	}()
 	if _, err := os.Stat(mirror); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNotFetched
@@ -47,35 +59,24 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 	}
 	full := strings.TrimSpace(string(out))
 
-	if err := os.MkdirAll(filepath.Join(c.Dir, "work"), 0o755); err != nil {
-		return nil, err
-	}
-	root, err := os.MkdirTemp(filepath.Join(c.Dir, "work"), "wd-")
+	root, unlock, err := newWorkRoot(ctx, filepath.Join(c.Dir, "work"))
 	if err != nil {
 		return nil, err
 	}
-	// The sandbox runs the agent as another user, who must be able to pass
-	// through to the tree (but not list the root).
-	if err := os.Chmod(root, 0o711); err != nil {
-		return nil, err
-	}
 	w := &Workdir{
-		Path:   filepath.Join(root, "tree"),
-		Base:   full,
-		root:   root,
-		gitDir: filepath.Join(root, "git"),
+		Path:      filepath.Join(root, "tree"),
+		Base:      full,
+		root:      root,
+		gitDir:    filepath.Join(root, "git"),
+		unlock:    unlock,
+		unlockUse: unlockUse,
 	}
+	keepUse = true
 	defer func() {
 		if err != nil {
 			w.Close()
 		}
 	}()
-	// Held for the Workdir's life: Prune removes only unlocked dirs, and the
-	// kernel releases the lock if the worker dies.
-	w.unlock, err = flock(ctx, filepath.Join(root, "lock"))
-	if err != nil {
-		return nil, err
-	}
 	if err := writeGitDir(w.gitDir, mirror, full); err != nil {
 		return nil, err
 	}
@@ -97,8 +98,42 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 	if err := os.WriteFile(filepath.Join(w.Path, ".git"), []byte("gitdir: "+w.gitDir+"\n"), 0o644); err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	os.Chtimes(mirror, now, now) // last use, for the size bound
 	c.logger().DebugContext(ctx, "workspace: checked out", "remote", redactURL(remoteURL), "sha", full, "mode", mode, "took", time.Since(start))
 	return w, nil
+}
+
+// newWorkRoot makes a Workdir's root under workRoot, its lock held before
+// it appears under its wd- name: a wd- directory whose lock is free is
+// always a dead one, which Sweep may remove at once.
+func newWorkRoot(ctx context.Context, workRoot string) (root string, unlock func(), err error) {
+	if err := os.MkdirAll(workRoot, 0o755); err != nil {
+		return "", nil, err
+	}
+	tmp, err := os.MkdirTemp(workRoot, newPrefix)
+	if err != nil {
+		return "", nil, err
+	}
+	// The sandbox runs the agent as another user, who must be able to pass
+	// through to the tree (but not list the root).
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	// Held for the Workdir's life: the kernel releases it if the worker dies.
+	unlock, err = flock(ctx, filepath.Join(tmp, "lock"))
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	root = filepath.Join(workRoot, workPrefix+strings.TrimPrefix(filepath.Base(tmp), newPrefix))
+	if err := os.Rename(tmp, root); err != nil {
+		unlock()
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return root, unlock, nil
 }
 
 // writeGitDir makes a private git directory at dir whose HEAD is sha and
@@ -356,124 +391,34 @@ func copyFile(src, dst string) error {
 	return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 }
 
-// Prune removes what crashed workers left behind and what has not been used
-// for olderThan: Workdirs nobody holds (their flock is free) that are older
-// than olderThan, unmounting them first, and pristine checkouts not used for
-// olderThan that no remaining Workdir, and no remaining pristine checkout
-// layered on them, is built on. Mirrors are kept.
-func (c *Cache) Prune(ctx context.Context, olderThan time.Duration) error {
-	cutoff := time.Now().Add(-olderThan)
-	var errs []error
-	workRoot := filepath.Join(c.Dir, "work")
-	entries, err := os.ReadDir(workRoot)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("prune: %w", err)
-	}
-	inUse := map[string]bool{}
-	for _, e := range entries {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		dir := filepath.Join(workRoot, e.Name())
-		info, err := e.Info()
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		unlock, free := tryFlock(filepath.Join(dir, "lock"))
-		if _, err := os.Stat(filepath.Join(dir, "lock")); errors.Is(err, fs.ErrNotExist) {
-			free = true // died before taking its lock
-		}
-		if !free || info.ModTime().After(cutoff) {
-			if unlock != nil {
-				unlock()
-			}
-			if p, err := os.ReadFile(filepath.Join(dir, "pristine")); err == nil {
-				inUse[string(p)] = true
-			}
-			continue
-		}
-		if err := removeWorkRoot(dir); err != nil {
-			errs = append(errs, err)
-		}
-		if unlock != nil {
-			unlock()
-		}
-	}
-
-	var pristines []string
-	filepath.WalkDir(filepath.Join(c.Dir, "pristine"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if _, err := os.Stat(filepath.Join(p, "ready")); err == nil {
-			pristines = append(pristines, p)
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	candidates := map[string]bool{}
-	for _, pdir := range pristines {
-		if inUse[pdir] {
-			continue
-		}
-		if info, err := os.Stat(filepath.Join(pdir, "ready")); err != nil || info.ModTime().After(cutoff) {
-			continue
-		}
-		candidates[pdir] = true
-	}
-	// A pristine checkout that stays keeps every one it is layered on. (A
-	// layer built after this scan marked its parents used under their
-	// locks, which the re-check below sees.)
-	for _, pdir := range pristines {
-		if candidates[pdir] {
-			continue
-		}
-		chain, err := readChain(pdir)
-		if err != nil {
-			continue
-		}
-		for _, sha := range chain[1:] {
-			delete(candidates, filepath.Join(filepath.Dir(pdir), sha))
-		}
-	}
-	for _, pdir := range pristines {
-		ready := filepath.Join(pdir, "ready")
-		if !candidates[pdir] {
-			continue
-		}
-		unlock, ok := tryFlock(pdir + ".lock")
-		if !ok {
-			continue
-		}
-		// Re-check under the lock: a Checkout may have used it meanwhile.
-		if info, err := os.Stat(ready); err == nil && info.ModTime().Before(cutoff) {
-			if err := os.RemoveAll(pdir); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		unlock()
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("prune: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
 // removeWorkRoot unmounts a Workdir's tree if it is mounted and removes the
 // directory. It never follows the tree's contents into the pristine
 // checkout: if the unmount fails, it stops.
 func removeWorkRoot(root string) error {
+	_, err := removeWorkRootCount(root)
+	return err
+}
+
+// removeWorkRootCount is removeWorkRoot, also saying how many mounts it
+// unmounted.
+func removeWorkRootCount(root string) (unmounted int, err error) {
 	tree := filepath.Join(root, "tree")
-	mounted, err := isMountPoint(tree)
-	if err != nil {
-		return err
-	}
-	if mounted {
-		if err := unmount(tree); err != nil {
-			return err
+	// Mounts may be stacked (a mount replayed on a busy tree), so unmount
+	// until none is left; a bounded loop, as a failing unmount errs.
+	for range 8 {
+		mounted, err := isMountPoint(tree)
+		if err != nil {
+			return unmounted, err
 		}
+		if !mounted {
+			return unmounted, os.RemoveAll(root)
+		}
+		if err := unmount(tree); err != nil {
+			return unmounted, err
+		}
+		unmounted++
 	}
-	return os.RemoveAll(root)
+	return unmounted, fmt.Errorf("unmount %s: still mounted", tree)
 }
 
 // isMountPoint reports whether path is a mount point, from mountinfo (stat

@@ -11,6 +11,20 @@
 //	<Dir>/work/wd-*                            one per Workdir, removed by Close
 //	<Dir>/locks/...                            flock files
 //
+// # Nothing leaks
+//
+// A Workdir's root holds its flock before it appears under its wd- name
+// (it is made as new-* and renamed), so a wd- directory whose lock is free
+// belongs to a dead process: the kernel dropped the lock. Sweep removes
+// those (unmounting their overlay first), and half-built mirrors and
+// pristine checkouts whose builder's lock is free; a worker runs it at
+// start and before taking over a dead worker's cycle. Prune also removes
+// pristine checkouts unused for a while, and evicts the least recently
+// used pristine checkouts and mirrors past MaxBytes. A Workdir holds its
+// repo's use lock shared for its life, so a mirror in use is never evicted,
+// nor is the pristine checkout a live Workdir is mounted on, nor one a
+// kept checkout is layered on.
+//
 // # Why overlayfs
 //
 // Preparing a cycle means checking out ~10,000 files. Writing them costs far

@@ -15,6 +15,16 @@ import (
 // exclude goroutines of one process as well as other processes, and the
 // kernel drops them when a worker dies.
 func flock(ctx context.Context, path string) (unlock func(), err error) {
+	return lockPath(ctx, path, syscall.LOCK_EX)
+}
+
+// flockShared takes a shared flock on path, creating it: many holders may
+// share it, and tryFlockCreate fails while any of them lives.
+func flockShared(ctx context.Context, path string) (unlock func(), err error) {
+	return lockPath(ctx, path, syscall.LOCK_SH)
+}
+
+func lockPath(ctx context.Context, path string, how int) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -25,7 +35,7 @@ func flock(ctx context.Context, path string) (unlock func(), err error) {
 	// Poll rather than block so the wait honours ctx.
 	delay := time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
 			return func() { unlockFile(f) }, nil
 		}
@@ -63,4 +73,18 @@ func tryFlock(path string) (unlock func(), ok bool) {
 func unlockFile(f *os.File) {
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	f.Close()
+}
+
+// tryFlockCreate is tryFlock on a file it creates if missing, for locks
+// that holders create lazily (a missing file means no holder yet).
+func tryFlockCreate(path string) (unlock func(), ok bool) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, false
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false
+	}
+	f.Close()
+	return tryFlock(path)
 }

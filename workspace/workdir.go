@@ -28,6 +28,8 @@ type Workdir struct {
 	gitDir  string
 	mounted bool
 	unlock  func()
+	// unlockUse releases the repo's shared use lock (see Checkout).
+	unlockUse func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -40,6 +42,9 @@ func (w *Workdir) Close() error {
 		w.closeErr = removeWorkRoot(w.root)
 		if w.unlock != nil {
 			w.unlock()
+		}
+		if w.unlockUse != nil {
+			w.unlockUse()
 		}
 		if w.closeErr != nil {
 			w.closeErr = fmt.Errorf("close workdir: %w", w.closeErr)

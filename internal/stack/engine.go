@@ -46,11 +46,21 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 // NewMirrors is the per-repo mirror cache of cfg's MIRROR_DIR, its working
 // copies owned by the sandbox user when bwrap runs them.
 func NewMirrors(cfg *app.Config, logger *slog.Logger) *workspace.Cache {
-	m := &workspace.Cache{Dir: cfg.MirrorDir, Logger: logger}
+	m := &workspace.Cache{Dir: cfg.MirrorDir, Logger: logger, MaxBytes: cfg.MirrorMaxBytes}
 	if cfg.Sandbox == "bwrap" {
 		m.TreeOwner = SandboxOwner()
 	}
 	return m
+}
+
+// SweepMirrors removes what dead cycles left in m's directory (their
+// mounts, working copies and half-built checkouts) before a worker starts
+// its own; the cache logs what it removed. A failure is logged, not fatal:
+// what it could not remove costs disk, not correctness.
+func SweepMirrors(ctx context.Context, m *workspace.Cache, logger *slog.Logger) {
+	if _, err := m.Sweep(ctx); err != nil {
+		logger.Error("workspace: could not remove everything dead cycles left", "dir", m.Dir, "err", err)
+	}
 }
 
 // SandboxOwner is who owns working copies: as root, bwrap runs commands as

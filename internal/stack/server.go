@@ -80,6 +80,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			return nil, err
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
+		SweepMirrors(ctx, jc.Mirrors, logger)
 		// One session per process tells its running cycles of a stop at
 		// once; it outlives the workers, which Shutdown stops first.
 		jc.Stops = store.NewStopListener(pool, logger)

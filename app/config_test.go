@@ -1,0 +1,57 @@
+package app
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMirrorMaxBytes: MIRROR_MAX_BYTES takes bytes or a unit; unset or 0
+// is unbounded; anything else is refused, naming the setting.
+func TestMirrorMaxBytes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  int64
+		err   string
+	}{
+		{"", 0, ""},
+		{"0", 0, ""},
+		{"1048576", 1 << 20, ""},
+		{"512B", 512, ""},
+		{"10GiB", 10 << 30, ""},
+		{"10 GiB", 10 << 30, ""},
+		{"3MiB", 3 << 20, ""},
+		{"2KiB", 2 << 10, ""},
+		{"1TiB", 1 << 40, ""},
+		{"500MB", 500e6, ""},
+		{"5kB", 5e3, ""},
+		{"2GB", 2e9, ""},
+		{"1TB", 1e12, ""},
+		{"-1", 0, "like 10GiB"},
+		{"+5", 0, "like 10GiB"},
+		{"1.5GiB", 0, "like 10GiB"},
+		{"GiB", 0, "like 10GiB"},
+		{"ten", 0, "like 10GiB"},
+		{"10XB", 0, "like 10GiB"},
+		{"9999999999TiB", 0, "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(func(k string) string {
+				if k == "MIRROR_MAX_BYTES" {
+					return tt.value
+				}
+				return ""
+			})
+			if tt.err != "" {
+				require.ErrorContains(t, err, "MIRROR_MAX_BYTES")
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.MirrorMaxBytes)
+		})
+	}
+}
