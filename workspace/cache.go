@@ -41,6 +41,8 @@ type Cache struct {
 	// sandbox's user, so a worker running as root never has to hand a tree
 	// over file by file before each sandboxed command.
 	TreeOwner *Owner
+	// Deadlines bound Fetch and the Push of every Workdir it checks out.
+	Deadlines Deadlines
 
 	probeOnce sync.Once
 	overlayOK bool
@@ -87,7 +89,8 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 	mirror := c.mirrorPath(key)
 	g := authed(gitCmd{}, remoteURL, token)
 	defer func() {
-		if err != nil {
+		var stall *StallError
+		if err != nil && !errors.As(err, &stall) { // a StallError names the fetch already
 			err = redactErr(fmt.Errorf("fetch %s: %w", redactURL(remoteURL), err), g.secret...)
 		}
 	}()
@@ -126,7 +129,7 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 				return "", err
 			}
 		}
-		if _, err := g.run(ctx, append([]string{"fetch", "--quiet", "--no-tags", "--", remoteURL}, refspecs...)...); err != nil {
+		if _, err := c.fetch(ctx, g, remoteURL, append([]string{"fetch", "--quiet", "--no-tags", "--", remoteURL}, refspecs...)); err != nil {
 			os.RemoveAll(tmp)
 			return "", err
 		}
@@ -139,7 +142,7 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 		}
 	} else {
 		g.dir = mirror
-		if _, err := g.run(ctx, append([]string{"fetch", "--quiet", "--prune", "--no-tags", "--", remoteURL}, refspecs...)...); err != nil {
+		if _, err := c.fetch(ctx, g, remoteURL, append([]string{"fetch", "--quiet", "--prune", "--no-tags", "--", remoteURL}, refspecs...)); err != nil {
 			return "", err
 		}
 	}

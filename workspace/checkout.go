@@ -64,6 +64,8 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 		Base:   full,
 		root:   root,
 		gitDir: filepath.Join(root, "git"),
+
+		deadlines: c.Deadlines,
 	}
 	defer func() {
 		if err != nil {

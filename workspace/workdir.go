@@ -28,6 +28,8 @@ type Workdir struct {
 	gitDir  string
 	mounted bool
 	unlock  func()
+	// deadlines bound Push; Checkout copies them from the Cache.
+	deadlines Deadlines
 
 	closeOnce sync.Once
 	closeErr  error
