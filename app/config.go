@@ -32,6 +32,9 @@ type Config struct {
 	LogLevel              slog.Level
 	Retention             time.Duration
 	MirrorDir             string
+	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
+	// worker that stops beating loses its cycle this soon.
+	LeaseTTL time.Duration
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -40,6 +43,14 @@ type Getenv func(string) string
 // DefaultRetention is how long events and artifacts are kept when
 // RETENTION is not set.
 const DefaultRetention = 30 * 24 * time.Hour
+
+// DefaultLeaseTTL is a cycle's lease when LEASE_TTL is not set;
+// MinLeaseTTL is the shortest accepted, since heartbeats come every
+// LeaseTTL/3 and each is a database round trip.
+const (
+	DefaultLeaseTTL = 30 * time.Second
+	MinLeaseTTL     = 3 * time.Second
+)
 
 // Load reads and validates the configuration. need lists what the
 // subcommand requires ("webhook", "app", "database"); anything missing or
@@ -51,6 +62,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		Workers:      2,
 		Sandbox:      "bwrap",
 		Retention:    DefaultRetention,
+		LeaseTTL:     DefaultLeaseTTL,
 	}
 	needs := map[string]bool{}
 	for _, n := range need {
@@ -125,6 +137,13 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("RETENTION %q: %v", v, err)
 		}
 		c.Retention = d
+	}
+	if v := getenv("LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= MinLeaseTTL {
+			fail("LEASE_TTL %q is not a duration over %s: use one like 30s", v, MinLeaseTTL)
+		}
+		c.LeaseTTL = d
 	}
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {

@@ -29,6 +29,7 @@ var knownEnv = []string{
 	"WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS",
 	"DATABASE_URL", "GITHUB_API_URL", "PORT", "PUBLIC_URL",
 	"WORKERS", "SANDBOX", "LOG_LEVEL", "RETENTION", "MIRROR_DIR",
+	"LEASE_TTL",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git and
