@@ -227,7 +227,8 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 // failed is how a step that returned err ends the cycle. An outside call
 // that hung past its deadline (a git fetch or push, a GitHub request) times
 // the cycle out, and the error names the call; anything else fails it.
-// The cycle's own cancellation is handled before: its context is not done.
+// When the cycle's own context ended (a stop, a takeover, a shutdown), Work
+// replaces this with why.
 func failed(what string, err error) (state.Conclusion, string) {
 	msg := err.Error()
 	if what != "" {
