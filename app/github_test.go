@@ -42,7 +42,7 @@ func TestClientsTimeout(t *testing.T) {
 			hang, err := emu.Inject(emulator.Fault{Path: tc.hang, Hang: true})
 			require.NoError(t, err)
 
-			clients, err := NewClients(&Config{AppID: appID, PrivateKey: testKey(), GitHubAPIURL: base + "/"}, WithRequestTimeout(300*time.Millisecond))
+			clients, err := NewClients(&Config{AppID: appID, PrivateKey: testKey(), GitHubAPIURL: base + "/"}, WithRequestTimeout(2*time.Second))
 			require.NoError(t, err)
 			err = tc.call(t.Context(), clients, inst)
 			require.Error(t, err)

@@ -615,21 +615,21 @@ func TestCycleBase(t *testing.T) {
 func TestCycleOutsideCallHangs(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name, hang, want string
-		pushed           bool // whether the cycle got as far as the push
+		name, hang string
+		// Only the call that hangs is given a short limit, so the calls
+		// before it never race one.
+		deadlines workspace.Deadlines
+		want      string
+		pushed    bool // whether the cycle got as far as the push
 	}{
-		{"push", "/{owner}/{repo}.git/git-receive-pack",
-			"Publishing failed: git push to " + widgetsBranch + " made no progress for 1s: the remote stopped answering", true},
-		{"fetch", "/{owner}/{repo}.git/git-upload-pack",
+		{"push", "/{owner}/{repo}.git/git-receive-pack", workspace.Deadlines{Push: 2 * time.Second},
+			"Publishing failed: git push to " + widgetsBranch + " did not finish within 2s: the remote stopped answering", true},
+		{"fetch", "/{owner}/{repo}.git/git-upload-pack", workspace.Deadlines{LowSpeedTime: time.Second},
 			"Could not fetch the repository: git fetch of ", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			// A silent remote is given up on after a second without
-			// progress; the whole-call timeouts stay at their defaults.
-			h := newHarness(t, specRepo(passingConfig), func(c *Config) {
-				c.Mirrors.Deadlines = workspace.Deadlines{LowSpeedTime: time.Second}
-			})
+			h := newHarness(t, specRepo(passingConfig), func(c *Config) { c.Mirrors.Deadlines = tc.deadlines })
 			start := h.mainSHA()
 			run := h.specRun("specs/widgets.md", widgetsBranch)
 			c := h.queued(run.ID, "push")
@@ -643,7 +643,6 @@ func TestCycleOutsideCallHangs(t *testing.T) {
 			require.Equal(t, state.CycleDone, got.State)
 			require.Equal(t, state.TimedOut, got.Conclusion, got.Summary)
 			require.Contains(t, got.Summary, tc.want)
-			require.Contains(t, got.Summary, "made no progress for 1s")
 			require.True(t, strings.HasSuffix(got.Summary, "`/loop retry` runs the cycle again."), got.Summary)
 			require.NotContains(t, got.Summary, "ghs_", "no token in the summary")
 			_, err = h.ref(widgetsBranch)

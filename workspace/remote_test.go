@@ -32,12 +32,12 @@ func TestRemoteHangs(t *testing.T) {
 	}{
 		{"push, no progress", receivePack, Deadlines{Push: time.Hour, LowSpeedTime: time.Second}, true,
 			"git push to specloop/x made no progress for 1s: the remote stopped answering", true},
-		{"push, timeout", receivePack, Deadlines{Push: 500 * time.Millisecond, LowSpeedTime: time.Hour}, true,
-			"git push to specloop/x did not finish within 500ms: the remote stopped answering", false},
+		{"push, timeout", receivePack, Deadlines{Push: 2 * time.Second, LowSpeedTime: time.Hour}, true,
+			"git push to specloop/x did not finish within 2s: the remote stopped answering", false},
 		{"fetch, no progress", uploadPack, Deadlines{Fetch: time.Hour, LowSpeedTime: time.Second}, false,
 			"made no progress for 1s: the remote stopped answering", true},
-		{"fetch, timeout", uploadPack, Deadlines{Fetch: 500 * time.Millisecond, LowSpeedTime: time.Hour}, false,
-			"did not finish within 500ms: the remote stopped answering", false},
+		{"fetch, timeout", uploadPack, Deadlines{Fetch: 2 * time.Second, LowSpeedTime: time.Hour}, false,
+			"did not finish within 2s: the remote stopped answering", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -112,7 +112,7 @@ func TestRemoteCallerDeadline(t *testing.T) {
 
 	c := newCache(t, false)
 	c.Deadlines = Deadlines{Fetch: time.Hour, LowSpeedTime: time.Hour}
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	_, err = c.Fetch(ctx, base+"/acme/widgets.git", "")
 	require.Error(t, err)
