@@ -39,6 +39,9 @@ type Config struct {
 	// MirrorMaxBytes bounds the disk use of MIRROR_DIR's mirrors and
 	// pristine checkouts (MIRROR_MAX_BYTES); 0 means unbounded.
 	MirrorMaxBytes int64
+	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
+	// worker that stops beating loses its cycle this soon.
+	LeaseTTL time.Duration
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -53,6 +56,14 @@ const DefaultRetention = 30 * 24 * time.Hour
 // killed.
 const DefaultShutdownGrace = 25 * time.Second
 
+// DefaultLeaseTTL is a cycle's lease when LEASE_TTL is not set;
+// MinLeaseTTL is the shortest accepted, since heartbeats come every
+// LeaseTTL/3 and each is a database round trip.
+const (
+	DefaultLeaseTTL = 30 * time.Second
+	MinLeaseTTL     = 3 * time.Second
+)
+
 // Load reads and validates the configuration. need lists what the
 // subcommand requires ("webhook", "app", "database"); anything missing or
 // unusable is an error naming the variable and what to do.
@@ -64,6 +75,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		Sandbox:       "bwrap",
 		Retention:     DefaultRetention,
 		ShutdownGrace: DefaultShutdownGrace,
+		LeaseTTL:      DefaultLeaseTTL,
 	}
 	needs := map[string]bool{}
 	for _, n := range need {
@@ -145,6 +157,13 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("SHUTDOWN_GRACE %q is not a duration like 25s", v)
 		}
 		c.ShutdownGrace = d
+	}
+	if v := getenv("LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= MinLeaseTTL {
+			fail("LEASE_TTL %q is not a duration over %s: use one like 30s", v, MinLeaseTTL)
+		}
+		c.LeaseTTL = d
 	}
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {

@@ -26,6 +26,7 @@ type Clients struct {
 	base     http.RoundTripper
 	routes   *routeTable
 	requests *prometheus.CounterVec
+	timeout  time.Duration
 
 	mu    sync.Mutex
 	insts map[int64]*ghinstallation.Transport
@@ -36,6 +37,16 @@ type ClientOption func(*clientOptions)
 
 type clientOptions struct {
 	registerer prometheus.Registerer
+	timeout    time.Duration
+}
+
+// RequestTimeout bounds each GitHub request, token exchanges included, so
+// a GitHub that stops answering fails the call instead of hanging a cycle.
+const RequestTimeout = 30 * time.Second
+
+// WithRequestTimeout sets the per-request timeout (RequestTimeout).
+func WithRequestTimeout(d time.Duration) ClientOption {
+	return func(o *clientOptions) { o.timeout = d }
 }
 
 // WithRegisterer registers specloop_github_requests_total with reg, so the
@@ -47,7 +58,7 @@ func WithRegisterer(reg prometheus.Registerer) ClientOption {
 
 // NewClients builds the client factory for the app in cfg.
 func NewClients(cfg *Config, opts ...ClientOption) (*Clients, error) {
-	var o clientOptions
+	o := clientOptions{timeout: RequestTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -65,6 +76,7 @@ func NewClients(cfg *Config, opts ...ClientOption) (*Clients, error) {
 		key:      cfg.PrivateKey,
 		routes:   newRouteTable(u, githubRoutes),
 		requests: requests,
+		timeout:  o.timeout,
 		insts:    map[int64]*ghinstallation.Transport{},
 		base: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -93,7 +105,7 @@ func trimSlash(s string) string {
 }
 
 func (c *Clients) client(rt http.RoundTripper) *github.Client {
-	gh := github.NewClient(&http.Client{Transport: rt, Timeout: 60 * time.Second})
+	gh := github.NewClient(&http.Client{Transport: rt, Timeout: c.timeout})
 	gh.BaseURL = c.baseURL
 	return gh
 }
@@ -123,6 +135,8 @@ func (c *Clients) Installation(installationID int64) *github.Client {
 // Token returns a current installation token, for git over HTTPS. It never
 // enters a sandbox: pushes happen outside.
 func (c *Clients) Token(ctx context.Context, installationID int64) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	tok, err := c.transport(installationID).Token(ctx)
 	if err != nil {
 		return "", fmt.Errorf("installation %d token: %w", installationID, err)

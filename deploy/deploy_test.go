@@ -31,6 +31,7 @@ var knownEnv = []string{
 	"WORKERS", "SANDBOX", "LOG_LEVEL", "RETENTION", "MIRROR_DIR",
 	"SHUTDOWN_GRACE",
 	"MIRROR_MAX_BYTES",
+	"LEASE_TTL",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git and

@@ -69,7 +69,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultLeaseTTL     = 30 * time.Second
+	DefaultLeaseTTL     = app.DefaultLeaseTTL
 	DefaultRepoCacheTTL = 6 * time.Hour
 )
 

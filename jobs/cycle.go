@@ -20,7 +20,8 @@ import (
 
 // CycleWorker runs one cycle. River's job timeout is off for it: the
 // cycle's own lease (heartbeats every LeaseTTL/3) says it is alive, and the
-// agent and verify timeouts bound it.
+// agent and verify timeouts, git's (workspace.Deadlines) and GitHub's
+// request timeout bound it.
 type CycleWorker struct {
 	river.WorkerDefaults[CycleArgs]
 	d *deps
@@ -231,26 +232,26 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	prepStart := time.Now()
 	rc, err := d.repos.fresh(ctx, c.run.Repo, c.run.InstallationID)
 	if err != nil {
-		return state.Failure, "Could not read the repository or its config: " + err.Error()
+		return failed("Could not read the repository or its config", err)
 	}
 	c.rc = rc
 	c.completeOpenChecks(ctx, state.Cancelled, fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
 	token, err := d.GitHub.Token(ctx, rc.InstallationID)
 	if err != nil {
-		return state.Failure, "Could not get an installation token: " + err.Error()
+		return failed("Could not get an installation token", err)
 	}
 	fetchStart := time.Now()
 	if _, err := d.Mirrors.Fetch(ctx, rc.CloneURL, token); err != nil {
-		return state.Failure, "Could not fetch the repository: " + err.Error()
+		return failed("Could not fetch the repository", err)
 	}
 	fetchTook := time.Since(fetchStart)
 	// A run continues its branch; a new one starts where its PR will go.
 	if ref, resp, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+c.run.Branch); err == nil {
 		c.start = ref.GetObject().GetSHA()
 	} else if resp == nil || resp.StatusCode != 404 {
-		return state.Failure, "Could not read the run's branch: " + err.Error()
+		return failed("Could not read the run's branch", err)
 	} else if c.start, err = rc.baseHead(ctx); err != nil {
-		return state.Failure, err.Error()
+		return failed("", err)
 	}
 	checkoutStart := time.Now()
 	c.queueChecks(ctx)
@@ -265,7 +266,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 
 	sp, err := c.loadSpec(ctx, wd)
 	if err != nil {
-		return state.Failure, err.Error()
+		return failed("", err)
 	}
 	failures, err := c.previousFailures(ctx)
 	if err != nil {
@@ -282,9 +283,25 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		if ctx.Err() != nil {
 			return state.Cancelled, "Stopped before publishing; nothing was pushed."
 		}
-		return state.Failure, "Publishing failed: " + err.Error()
+		return failed("Publishing failed", err)
 	}
 	return res.Conclusion, res.Summary
+}
+
+// failed is how a step that returned err ends the cycle. An outside call
+// that hung past its deadline (a git fetch or push, a GitHub request) times
+// the cycle out, and the error names the call; anything else fails it.
+// When the cycle's own context ended (a stop, a takeover, a shutdown), Work
+// replaces this with why.
+func failed(what string, err error) (state.Conclusion, string) {
+	msg := err.Error()
+	if what != "" {
+		msg = what + ": " + msg
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return state.TimedOut, msg + " `/loop retry` runs the cycle again."
+	}
+	return state.Failure, msg
 }
 
 // recordObligation writes the cycle's obligation and head; a refusal by

@@ -15,9 +15,11 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
+	"github.com/specloop/specloop/workspace"
 )
 
 const widgetsBranch = "specloop/spec/widgets"
@@ -646,4 +648,62 @@ func TestCycleBase(t *testing.T) {
 	prs := h.emu.PullRequests(testOwner, testRepo)
 	require.Len(t, prs, 1)
 	require.Equal(t, "develop", prs[0].GetBase().GetRef())
+}
+
+// TestCycleOutsideCallHangs: a cycle whose push or fetch never gets an
+// answer ends timed_out rather than running for good: every check run is
+// completed, and the summary names the call that hung and what to do.
+func TestCycleOutsideCallHangs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, hang string
+		// Only the call that hangs is given a short limit, so the calls
+		// before it never race one.
+		deadlines workspace.Deadlines
+		want      string
+		pushed    bool // whether the cycle got as far as the push
+	}{
+		{"push", "/{owner}/{repo}.git/git-receive-pack", workspace.Deadlines{Push: 2 * time.Second},
+			"Publishing failed: git push to " + widgetsBranch + " did not finish within 2s: the remote stopped answering", true},
+		{"fetch", "/{owner}/{repo}.git/git-upload-pack", workspace.Deadlines{LowSpeedTime: time.Second},
+			"Could not fetch the repository: git fetch of ", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, specRepo(passingConfig), func(c *Config) { c.Mirrors.Deadlines = tc.deadlines })
+			start := h.mainSHA()
+			run := h.specRun("specs/widgets.md", widgetsBranch)
+			c := h.queued(run.ID, "push")
+			hang, err := h.emu.Inject(emulator.Fault{Path: tc.hang, Hang: true})
+			require.NoError(t, err)
+
+			mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+
+			require.Positive(t, hang.Fired(), "the remote hung")
+			got := h.cycle(c.ID)
+			require.Equal(t, state.CycleDone, got.State)
+			require.Equal(t, state.TimedOut, got.Conclusion, got.Summary)
+			require.Contains(t, got.Summary, tc.want)
+			require.True(t, strings.HasSuffix(got.Summary, "`/loop retry` runs the cycle again."), got.Summary)
+			require.NotContains(t, got.Summary, "ghs_", "no token in the summary")
+			_, err = h.ref(widgetsBranch)
+			require.Error(t, err, "nothing pushed")
+			require.Empty(t, h.emu.PullRequests(testOwner, testRepo))
+			h.requireAllChecksCompleted(c.ID)
+			if tc.pushed {
+				// Every step ran before the push and its check says how
+				// the step went; none is left in progress.
+				checks := h.checksByName(start)
+				require.Len(t, checks, 3)
+				for name, cr := range checks {
+					require.Equal(t, "completed", cr.GetStatus(), name)
+				}
+			}
+			var outcomes []string
+			for _, e := range h.events(run.ID) {
+				outcomes = append(outcomes, e.Kind+":"+e.Outcome)
+			}
+			require.Contains(t, outcomes, "cycle:"+string(state.TimedOut))
+		})
+	}
 }

@@ -16,7 +16,8 @@ const (
 	Neutral Conclusion = "neutral"
 	// Cancelled: stopped on request, by a label removal or a shutdown.
 	Cancelled Conclusion = "cancelled"
-	// TimedOut: the agent or verify ran past its timeout.
+	// TimedOut: the agent or verify ran past its timeout, or an outside
+	// call (git fetch or push, a GitHub request) hung past its deadline.
 	TimedOut Conclusion = "timed_out"
 	// ActionRequired: a human must look (a tamper check failed, a question).
 	ActionRequired Conclusion = "action_required"

@@ -45,6 +45,8 @@ type Cache struct {
 	// (MIRROR_MAX_BYTES): Prune evicts the least recently used ones that no
 	// Workdir holds until they fit. 0 means unbounded.
 	MaxBytes int64
+	// Deadlines bound Fetch and the Push of every Workdir it checks out.
+	Deadlines Deadlines
 
 	probeOnce sync.Once
 	overlayOK bool
@@ -91,7 +93,8 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 	mirror := c.mirrorPath(key)
 	g := authed(gitCmd{}, remoteURL, token)
 	defer func() {
-		if err != nil {
+		var stall *StallError
+		if err != nil && !errors.As(err, &stall) { // a StallError names the fetch already
 			err = redactErr(fmt.Errorf("fetch %s: %w", redactURL(remoteURL), err), g.secret...)
 		}
 	}()
@@ -130,7 +133,7 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 				return "", err
 			}
 		}
-		if _, err := g.run(ctx, append([]string{"fetch", "--quiet", "--no-tags", "--", remoteURL}, refspecs...)...); err != nil {
+		if _, err := c.fetch(ctx, g, remoteURL, append([]string{"fetch", "--quiet", "--no-tags", "--", remoteURL}, refspecs...)); err != nil {
 			os.RemoveAll(tmp)
 			return "", err
 		}
@@ -143,7 +146,7 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, extraRefs ..
 		}
 	} else {
 		g.dir = mirror
-		if _, err := g.run(ctx, append([]string{"fetch", "--quiet", "--prune", "--no-tags", "--", remoteURL}, refspecs...)...); err != nil {
+		if _, err := c.fetch(ctx, g, remoteURL, append([]string{"fetch", "--quiet", "--prune", "--no-tags", "--", remoteURL}, refspecs...)); err != nil {
 			return "", err
 		}
 	}

@@ -70,6 +70,8 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 		gitDir:    filepath.Join(root, "git"),
 		unlock:    unlock,
 		unlockUse: unlockUse,
+
+		deadlines: c.Deadlines,
 	}
 	keepUse = true
 	defer func() {

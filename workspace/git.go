@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +42,11 @@ func (g gitCmd) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = g.dir
 	cmd.Env = g.environ()
+	// git runs its remote helpers (git-remote-https) as children; a helper
+	// blocked on a silent remote would outlive a killed git, so a
+	// cancelled command takes its whole process group with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if g.stdin != "" {
 		cmd.Stdin = strings.NewReader(g.stdin)

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -23,7 +24,8 @@ type PushOptions struct {
 // Objects the remote lacks are read from the Workdir and the mirror.
 func (w *Workdir) Push(ctx context.Context, opt PushOptions) (err error) {
 	defer func() {
-		if err != nil {
+		var stall *StallError
+		if err != nil && !errors.As(err, &stall) { // a StallError names the push already
 			err = fmt.Errorf("push %s to %s: %w", opt.Branch, redactURL(opt.RemoteURL), err)
 			err = redactErr(err, append(secretsOf(opt.RemoteURL), opt.Token)...)
 		}
@@ -47,6 +49,7 @@ func (w *Workdir) Push(ctx context.Context, opt PushOptions) (err error) {
 		refspec = "+" + refspec
 	}
 	g := authed(gitCmd{dir: w.Path, env: []string{"GIT_DIR=" + w.gitDir, "GIT_WORK_TREE=" + w.Path}}, opt.RemoteURL, opt.Token)
-	_, err = g.run(ctx, "push", "--quiet", "--no-verify", "--", opt.RemoteURL, refspec)
+	d := w.deadlines
+	_, err = d.remote(ctx, g, "git push to "+opt.Branch, d.withDefaults().Push, "push", "--quiet", "--no-verify", "--", opt.RemoteURL, refspec)
 	return err
 }

@@ -30,6 +30,8 @@ type Workdir struct {
 	unlock  func()
 	// unlockUse releases the repo's shared use lock (see Checkout).
 	unlockUse func()
+	// deadlines bound Push; Checkout copies them from the Cache.
+	deadlines Deadlines
 
 	closeOnce sync.Once
 	closeErr  error

@@ -32,9 +32,20 @@ go build -o "$tmp/intake" ./bench/intake
 bench=("$tmp/intake" -db "$DATABASE_URL" -payload "$PAYLOAD")
 # CPU seconds used by the PostgreSQL server (postmaster, live backends and
 # reaped ones), when it runs on this machine; "" otherwise.
-pg_pid=$(psql -XAtq "$DATABASE_URL" -c 'SELECT pg_backend_pid()' 2>/dev/null || true)
-postmaster=""
-[ -n "$pg_pid" ] && [ -r "/proc/$pg_pid/stat" ] && postmaster=$(awk '{print $4}' "/proc/$pg_pid/stat")
+# The postmaster is the parent of a backend, read from /proc while that
+# backend's session is still open (\! runs inside psql): a backend asked for
+# its pid and then left exits with its psql, and reading it afterwards races.
+postmaster=$(psql -XAtq "$DATABASE_URL" 2>/dev/null <<'SQL' || true
+SELECT pg_backend_pid() AS backend_pid \gset
+\setenv SPECLOOP_BACKEND_PID :backend_pid
+\! awk '{print $4}' "/proc/$SPECLOOP_BACKEND_PID/stat" 2>/dev/null
+SQL
+)
+# A server elsewhere may share a pid with something here: keep only a postgres.
+case "$postmaster" in
+  '' | *[!0-9]*) postmaster="" ;;
+  *) [ "$(cat "/proc/$postmaster/comm" 2>/dev/null)" = postgres ] || postmaster="" ;;
+esac
 # PIN=1 gives PostgreSQL CPU 0 and the load (the intake with its clients,
 # or pgbench) the rest, as when the database runs on its own machine; by
 # default everything shares every core, which charges the intake's HTTP

@@ -45,8 +45,10 @@ type Server struct {
 type ServerOptions struct {
 	// WorkerID names this process in cycle leases; "" makes one up.
 	WorkerID string
-	ExtraRO  []string      // read-only binds into sandboxes (the scripted agent)
-	LeaseTTL time.Duration // cycle lease; 0 = 30 s
+	ExtraRO  []string // read-only binds into sandboxes (the scripted agent)
+	// LeaseTTL, when set, overrides cfg.LeaseTTL (LEASE_TTL), for tests
+	// that want a lease shorter than LEASE_TTL accepts.
+	LeaseTTL time.Duration
 }
 
 // StartServer connects, migrates and starts what mode asks for ("serve",
@@ -57,7 +59,10 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, Pool: pool, LeaseTTL: opts.LeaseTTL}
+	s := &Server{cfg: cfg, logger: logger, Pool: pool, LeaseTTL: cfg.LeaseTTL}
+	if opts.LeaseTTL > 0 {
+		s.LeaseTTL = opts.LeaseTTL
+	}
 	if _, err := store.Migrate(ctx, pool, logger); err != nil {
 		pool.Close()
 		return nil, err
@@ -71,7 +76,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	jc := jobs.Config{
 		WorkerID: opts.WorkerID,
 		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
-		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: opts.LeaseTTL,
+		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL,
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)
