@@ -88,12 +88,13 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		SweepMirrors(ctx, jc.Mirrors, logger)
 		// One session per process tells its running cycles of a stop at
 		// once; it outlives the workers, which Shutdown stops first.
-		jc.Stops = store.NewStopListener(pool, logger)
+		stops := store.NewStopListener(pool, logger)
+		jc.Stops = stops
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopListen, s.listenDone = cancel, make(chan struct{})
 		go func() {
 			defer close(s.listenDone)
-			jc.Stops.Run(lctx)
+			stops.Run(lctx)
 		}()
 	}
 	jc = jc.WithDefaults()
