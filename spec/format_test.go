@@ -79,18 +79,6 @@ func TestRealFiles(t *testing.T) {
 			},
 		},
 		{
-			file: "kiro/tool-approval-layer.tasks.md", path: ".kiro/specs/tool-approval-layer/tasks.md", format: FormatKiro,
-			counts: map[State]int{StateOpen: 9},
-			next:   "0",
-			check: func(t *testing.T, s *Spec) {
-				o := s.Obligation("3")
-				require.Equal(t, "Wire the resume path (approve / reject / pattern)", o.Text)
-				require.Equal(t, []string{"3.1", "3.2", "3.3", "3.4", "3.5"}, o.Requirements)
-				require.Len(t, o.Details, 3)
-				require.Contains(t, o.Details[0], "Route the decision through the existing `onApprove(decision, pattern?)` → `api.approveChatSlot(slot, action, extra)`")
-			},
-		},
-		{
 			file: "openspec/fix-schemas-root-selection.tasks.md", path: "openspec/changes/fix-schemas-root-selection/tasks.md", format: FormatOpenSpec,
 			counts: map[State]int{StateDone: 13, StateOpen: 1},
 			next:   "3.4",

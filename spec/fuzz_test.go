@@ -34,7 +34,7 @@ func FuzzSpecKit(f *testing.F) {
 
 func FuzzKiro(f *testing.F) {
 	f.Add(string(readTestdata(f, "kiro/sample.tasks.md")))
-	f.Add(string(readTestdata(f, "kiro/tool-approval-layer.tasks.md")))
+	f.Add("- [ ] 1. Parent\n- [ ] 1.1 Child\n  - detail\n  - _Requirements: 1.1, 2.3_\n- [ ]* 1.2 Optional\n- [-] 2. Going\n")
 	f.Fuzz(func(t *testing.T, src string) { checkParse(t, ".kiro/specs/x/tasks.md", src) })
 }
 
