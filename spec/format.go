@@ -52,7 +52,7 @@ func Candidate(p string) bool {
 		return true
 	}
 	seg := strings.Split(p, "/")
-	if len(seg) < 2 || seg[0] != "specs" || path.Ext(p) != ".md" || isTemplate(seg) {
+	if !Match([]string{DefaultGlob}, p) || isTemplate(seg) {
 		return false
 	}
 	for _, d := range seg[1 : len(seg)-1] {

@@ -14,9 +14,9 @@ import (
 	"github.com/yuin/goldmark/text"
 )
 
-// DefaultGlob is where plain specs live. It is no longer a default: a
-// config without specs: discovers every format (Candidate); a repo that
-// wants the old behaviour writes specs: ["specs/**/*.md"].
+// DefaultGlob is where plain specs live: discovery (Candidate) takes the
+// task lists under it besides the other formats' task files. A repo that
+// wants only these writes specs: ["specs/**/*.md"].
 const DefaultGlob = "specs/**/*.md"
 
 // Spec is a parsed spec: a Markdown file or the body of a labelled issue.

@@ -31,8 +31,7 @@ func TestShutdownHandsOver(t *testing.T) {
 	// taker runs. No timing is involved.
 	barrier := newBarrier(t, 2)
 	files := stack.SampleRepo(st.AgentBin())
-	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"], "command: "+st.AgentBin()+" agent-script",
-		fmt.Sprintf("command: \"%[1]s await-barrier %[2]s && %[1]s agent-script\"", st.AgentBin(), barrier.addr), 1) +
+	files[".github/specloop.yml"] = heldAgentConfig(st, files[".github/specloop.yml"], barrier.addr) +
 		fmt.Sprintf("auditor:\n  command: %s agent-script\n", st.AgentBin())
 	const repo = "handover"
 	addRepo(t, st, repo, files)

@@ -104,8 +104,7 @@ func newStopScene(tb testing.TB, st *stack.Stack, repo string) *stopScene {
 	ctx := context.Background()
 	s := &stopScene{st: st, hold: newAgentHold(tb, 1), repo: repo}
 	files := stack.SampleRepo(st.AgentBin())
-	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"], "command: "+st.AgentBin()+" agent-script",
-		fmt.Sprintf("command: \"%[1]s await-barrier %[2]s && %[1]s agent-script\"", st.AgentBin(), s.hold.addr), 1)
+	files[".github/specloop.yml"] = heldAgentConfig(st, files[".github/specloop.yml"], s.hold.addr)
 	// An agent timeout past waitLimit: only the stop can end a held agent in time.
 	files[".github/specloop.yml"] = strings.Replace(files[".github/specloop.yml"], "timeout: 2m", "timeout: 30m", 1) +
 		fmt.Sprintf("auditor:\n  command: %s agent-script\nlimits: {cycles_per_pr: 1000}\n", st.AgentBin())

@@ -38,8 +38,7 @@ func TestTwoWorkers(t *testing.T) {
 	slots := st.Workers()
 	barrier := newBarrier(t, slots+1)
 	files := stack.SampleRepo(st.AgentBin())
-	cfg := strings.Replace(files[".github/specloop.yml"], "command: "+st.AgentBin()+" agent-script",
-		fmt.Sprintf("command: \"%[1]s await-barrier %[2]s && %[1]s agent-script\"", st.AgentBin(), barrier.addr), 1)
+	cfg := heldAgentConfig(st, files[".github/specloop.yml"], barrier.addr)
 	cfg = strings.Replace(cfg, "timeout: 2m", "timeout: 30s", 1)
 	files[".github/specloop.yml"] = cfg + fmt.Sprintf("auditor:\n  command: %s agent-script\nlimits: {concurrent: %d}\n", st.AgentBin(), 2*slots)
 	const repo = "pair"
@@ -280,6 +279,13 @@ func (b *barrier) arrived() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.got
+}
+
+// heldAgentConfig is the sample repo's config cfg with its agent waiting
+// at the barrier at addr before it works.
+func heldAgentConfig(st *stack.Stack, cfg, addr string) string {
+	return strings.Replace(cfg, "command: "+st.AgentBin()+" agent-script",
+		fmt.Sprintf("command: \"%[1]s await-barrier %[2]s && %[1]s agent-script\"", st.AgentBin(), addr), 1)
 }
 
 // awaitBarrier is `await-barrier ADDR`: it returns 0 once the barrier at
