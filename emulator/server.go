@@ -251,6 +251,7 @@ func (s *Server) routes() {
 	h("GET", "/repos/{owner}/{repo}/issues", s.listIssues)
 	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", getOne(s, commentFromPath, s.commentJSON))
 	h("PATCH", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.editComment)
+	h("DELETE", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.deleteComment)
 	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.listReactions)
 	h("POST", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.createReaction)
 	h("GET", "/repos/{owner}/{repo}/issues/{number:[0-9]+}", getOne(s, issueFromPath, s.issueJSON))

@@ -79,6 +79,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		}
 	}
 	c.published = true
+	c.progress.finished(cycle.StepPublish, state.Success, fmt.Sprintf("PR #%d", out.PR.Number), nil)
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success),
 		fmt.Sprintf("PR #%d updated with evidence in %s", out.PR.Number, time.Since(start).Round(time.Millisecond)))
 	return nil
