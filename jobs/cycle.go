@@ -248,6 +248,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	}
 	c.rc = rc
 	c.progress = c.newProgress(ctx)
+	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPrepare, "started", cycle.StepPrepare+" started")
 	c.progress.started(cycle.StepPrepare)
 	c.completeOpenChecks(ctx, state.Cancelled, fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
 	token, err := d.GitHub.Token(ctx, rc.InstallationID)

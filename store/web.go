@@ -51,8 +51,9 @@ func RunSettled(ctx context.Context, db DB, runID, seq int64) (bool, error) {
 	if open || seq < lastSeq {
 		return false, nil
 	}
-	// Everything was pruned: nothing will come either.
-	return lastKind == nil || *lastKind == "cycle", nil
+	// A run whose events were all pruned keeps its stream open: the client
+	// that asked for it ends it, and a new cycle's events still arrive.
+	return lastKind != nil && *lastKind == "cycle", nil
 }
 
 // RunFilter narrows ListRuns; empty fields match everything.
