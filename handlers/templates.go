@@ -35,6 +35,7 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 		}
 		return ""
 	},
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"kib": func(n int) string {
 		if n < 1024 {
 			return itoa(n) + " B"
@@ -47,3 +48,4 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 	},
 }).ParseFS(templateFiles, "templates/*.html"))
 func itoa(n int) string { return strconv.Itoa(n) }
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
