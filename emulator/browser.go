@@ -76,8 +76,12 @@ func newBrowser(s *Server) *browser {
 		seg := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
 		return !reservedOwners[seg]
 	}
-	get := func(path string, f http.HandlerFunc) { r.HandleFunc(path, f).Methods(http.MethodGet).MatcherFunc(owner) }
-	post := func(path string, f http.HandlerFunc) { r.HandleFunc(path, f).Methods(http.MethodPost).MatcherFunc(owner) }
+	get := func(path string, f http.HandlerFunc) {
+		r.HandleFunc(path, f).Methods(http.MethodGet).MatcherFunc(owner)
+	}
+	post := func(path string, f http.HandlerFunc) {
+		r.HandleFunc(path, f).Methods(http.MethodPost).MatcherFunc(owner)
+	}
 	r.HandleFunc("/", b.index).Methods(http.MethodGet)
 	get("/{owner}/{repo}", b.repoPage)
 	get("/{owner}/{repo}/issues/{number:[0-9]+}", b.issuePage)
@@ -314,19 +318,19 @@ func (b *browser) issuePage(w http.ResponseWriter, r *http.Request) {
 	}
 	type view struct {
 		pageBase
-		Number                 int
-		Title, Body, State     string
-		Author                 string
-		Created                time.Time
-		Labels, AllLabels      []string
-		Comments               []commentView
-		IsPull, Draft          bool
-		HeadRef, BaseRef       string
-		HeadSHA, BaseSHA       string
-		Commits                []commitView
-		Diff                   []diffLine
-		OrphanChecks           []checkView
-		Kind                   string
+		Number             int
+		Title, Body, State string
+		Author             string
+		Created            time.Time
+		Labels, AllLabels  []string
+		Comments           []commentView
+		IsPull, Draft      bool
+		HeadRef, BaseRef   string
+		HeadSHA, BaseSHA   string
+		Commits            []commitView
+		Diff               []diffLine
+		OrphanChecks       []checkView
+		Kind               string
 	}
 	v := view{Number: n, Title: is.title, Body: is.body, State: is.state, Author: is.user.login, Created: is.createdAt,
 		Labels: slices.Clone(is.labels), AllLabels: s.labelNamesLocked(rp), IsPull: isPull, Kind: "issues"}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-		"log/slog"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -249,4 +249,3 @@ func eventJSON(e store.Event) string {
 	}
 	return string(b)
 }
-

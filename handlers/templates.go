@@ -47,5 +47,6 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 		return template.CSS(b)
 	},
 }).ParseFS(templateFiles, "templates/*.html"))
-func itoa(n int) string { return strconv.Itoa(n) }
+
+func itoa(n int) string     { return strconv.Itoa(n) }
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,8 +5,8 @@ package jobs
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"io"
 	"sync"
 	"time"

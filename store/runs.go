@@ -350,13 +350,13 @@ func QueuePosition(ctx context.Context, db DB, c *Cycle) (int, error) {
 
 // Event is one step of a run, in order.
 type Event struct {
-	RunID     int64
-	Seq       int64
-	CycleID   int64
-	Kind      string // cycle | step | note
-	Step      string
-	Outcome   string
-	Message   string
+	RunID   int64
+	Seq     int64
+	CycleID int64
+	Kind    string // cycle | step | note
+	Step    string
+	Outcome string
+	Message string
 	// Data is the step's evidence as JSON (see handlers' stepData), or nil.
 	Data      []byte
 	StartedAt *time.Time
