@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/store"
+)
+
+// chromiumPath is Debian's chromium, which .ci/run installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Chromium with a fresh profile and no
+// background traffic, and returns a tab's context.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("the browser tests need Chromium at %s (apt-get install -y chromium; .ci/run does): %v", chromiumPath, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(ctx), "start Chromium")
+	return ctx
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	require.NoError(t, err, js)
+	return v
+}
+
+// until polls a JavaScript condition in the page until it holds.
+func until(t *testing.T, ctx context.Context, what, js string, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+	t.Fatalf("%s: not seen within %s; the page says:\n%s", what, wait, body)
+}
+
+// TestBrowser drives the product in a real browser: the run page follows a
+// cycle live (steps and agent output appear without a reload), the
+// emulator's PR page takes a `/loop next` through its form and shows the
+// second cycle's checks, and a finished run page is photographed narrow
+// and wide (SPECLOOP_SCREENSHOTS names where; else the test's temp dir).
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{LiveEvery: 100 * time.Millisecond, ProgressEvery: 500 * time.Millisecond, Keepalive: time.Second})
+	ctx := newBrowser(t)
+	dbctx := context.Background()
+
+	// A slow agent on the first obligation, so there is time to watch.
+	issue := openLabelledIssue(t, st, st.Repo, "Count widgets.\n\n- [ ] [count-1] Count widgets by colour [script:slow]\n- [ ] [count-2] Report the total\n")
+	var run *store.Run
+	var cy *store.Cycle
+	deadline := time.Now().Add(time.Minute)
+	for cy == nil && time.Now().Before(deadline) {
+		if r, err := store.FindRun(dbctx, st.Server.Pool, st.Owner+"/"+st.Repo, issue); err == nil {
+			if cs, err := store.ListCycles(dbctx, st.Server.Pool, r.ID); err == nil && len(cs) == 1 && cs[0].State == state.CycleRunning {
+				run, cy = r, cs[0]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NotNil(t, cy, "the first cycle did not start")
+
+	// The run page, opened while the cycle runs, follows it without reload.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(st.Links.RunURL(run.ID))))
+	eval[int](t, ctx, "window.__notReloaded = 1")
+	logSel := fmt.Sprintf("document.getElementById('log-%d-implement')", cy.ID)
+	sawLive := false
+	deadline = time.Now().Add(time.Minute)
+	for !sawLive && time.Now().Before(deadline) {
+		text := eval[string](t, ctx, fmt.Sprintf("(%s||{textContent:''}).textContent", logSel))
+		running := eval[bool](t, ctx, `!!document.querySelector('tr.step.running[data-step="implement"]')`)
+		if strings.Contains(text, "scripted agent: working, step") && running {
+			// Seen on the page while the cycle still runs.
+			c, err := store.GetCycle(dbctx, st.Server.Pool, cy.ID)
+			require.NoError(t, err)
+			sawLive = c.State == state.CycleRunning
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.True(t, sawLive, "the agent's output did not appear on the run page while the cycle ran")
+	until(t, ctx, "the whole agent log", fmt.Sprintf("(%s||{textContent:''}).textContent.includes('working, step 8 of 8')", logSel), time.Minute)
+	until(t, ctx, "the later steps", `!!document.querySelector('tr.step[data-step="verify"]') && !!document.querySelector('tr.step[data-step="audit"]')`, time.Minute)
+	until(t, ctx, "the conclusion", `document.getElementById('run-status').textContent === 'success'`, 2*time.Minute)
+	until(t, ctx, "the stream's end", `document.body.dataset.ended === '1'`, 30*time.Second)
+	require.Equal(t, 1, eval[int](t, ctx, "window.__notReloaded || 0"), "the page reloaded")
+	require.True(t, eval[bool](t, ctx, `document.body.innerText.includes('count-1')`))
+
+	// The emulator's PR page: comment /loop next through its form.
+	run, err := store.GetRun(dbctx, st.Server.Pool, run.ID)
+	require.NoError(t, err)
+	require.NotZero(t, run.PR)
+	prURL := fmt.Sprintf("%s/%s/%s/pull/%d", st.Emulator.URL(), st.Owner, st.Repo, run.PR)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(prURL)))
+	require.Equal(t, 1, eval[int](t, ctx, `document.querySelectorAll('#commits .commit').length`))
+	require.Equal(t, 3, eval[int](t, ctx, `document.querySelectorAll('#commits .commit .check[data-conclusion="success"]').length`))
+	require.True(t, eval[bool](t, ctx, `document.body.innerText.includes('cycle ') && !!document.querySelector('#comments')`))
+	require.Equal(t, "maintainer", eval[string](t, ctx, `document.querySelector('#comment-form select[name=as]').value`))
+	eval[bool](t, ctx, `(() => { const f = document.getElementById('comment-form'); f.querySelector('textarea').value = '/loop next'; f.querySelector('button').click(); return true })()`)
+	until(t, ctx, "the comment on the PR page", `[...document.querySelectorAll('#comments .comment .body')].some(b => b.textContent.trim() === '/loop next')`, 30*time.Second)
+	until(t, ctx, "the second cycle's checks", `(() => {
+		const commits = document.querySelectorAll('#commits .commit');
+		if (commits.length < 2) return false;
+		const names = [...commits[0].querySelectorAll('.check[data-conclusion="success"]')].map(c => c.dataset.name).sort();
+		return names.join(',') === 'specloop/audit,specloop/implement,specloop/verify';
+	})()`, 2*time.Minute)
+	_, cycles := waitCycles(t, st, st.Repo, issue, 2)
+	require.Equal(t, "count-2", cycles[1].ObligationID)
+	// One progress comment, edited in place, on the PR page too.
+	require.Equal(t, 1, eval[int](t, ctx, `[...document.querySelectorAll('#comments .comment .body')].filter(b => b.textContent.includes('specloop · cycle')).length`))
+
+	// Screenshots of the finished run page, narrow and wide.
+	dir := os.Getenv("SPECLOOP_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, vp := range []struct {
+		name          string
+		width, height int64
+	}{{"narrow", 390, 844}, {"wide", 1440, 900}} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height), chromedp.Navigate(st.Links.RunURL(run.ID))))
+		until(t, ctx, "the finished page", `document.getElementById('run-status').textContent === 'success' && document.body.dataset.ended === '1'`, 30*time.Second)
+		// Nothing wider than the screen: it reads on a phone.
+		require.LessOrEqual(t, eval[int](t, ctx, "document.documentElement.scrollWidth"), int(vp.width), "%s: the page scrolls sideways", vp.name)
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		img, err := png.Decode(bytes.NewReader(shot))
+		require.NoError(t, err)
+		require.Equal(t, int(vp.width), img.Bounds().Dx())
+		require.Greater(t, img.Bounds().Dy(), int(vp.height)/2)
+		path := filepath.Join(dir, fmt.Sprintf("run-page-%s.png", vp.name))
+		require.NoError(t, os.WriteFile(path, shot, 0o644))
+		t.Logf("screenshot %s: %s (%dx%d)", vp.name, path, img.Bounds().Dx(), img.Bounds().Dy())
+	}
+
+	// The operators' pages open in the browser with the token once.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(st.URL+"/runs?operator_token="+st.OperatorToken)))
+	require.True(t, eval[bool](t, ctx, fmt.Sprintf(`!!document.querySelector('tr.run[data-run="%d"]')`, run.ID)))
+	require.False(t, eval[bool](t, ctx, `location.search.includes('operator_token')`), "the token stays out of the address bar")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(st.URL+"/riverui/")))
+	until(t, ctx, "riverui", `document.title.toLowerCase().includes('river')`, 30*time.Second)
+	resp, err := http.Get(st.URL + "/riverui/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "riverui without the token")
+}
