@@ -26,10 +26,13 @@ func (s *Server) mountOperator(ctx context.Context, r *mux.Router, cfg *app.Conf
 		if err != nil {
 			return fmt.Errorf("queue UI: %w", err)
 		}
-		// Its background services live as long as the process.
-		if err := ui.Start(context.WithoutCancel(ctx)); err != nil {
+		// Its background services live as long as the server.
+		uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if err := ui.Start(uctx); err != nil {
+			cancel()
 			return fmt.Errorf("start the queue UI: %w", err)
 		}
+		s.stopUI = cancel
 		op.Queue = http.Handler(ui)
 	}
 	handlers.RegisterOperator(r, op)

@@ -39,6 +39,8 @@ type Server struct {
 	// stopListen ends the stop listener, and listenDone closes when it has.
 	stopListen context.CancelFunc
 	listenDone chan struct{}
+	// stopUI ends the queue UI's background services.
+	stopUI context.CancelFunc
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -213,6 +215,9 @@ func (s *Server) shutdown(timeout time.Duration) error {
 	}
 	if s.intake != nil {
 		s.intake.Close()
+	}
+	if s.stopUI != nil {
+		s.stopUI()
 	}
 	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
