@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -72,7 +73,8 @@ func until(t *testing.T, ctx context.Context, what, js string, wait time.Duratio
 // cycle live (steps and agent output appear without a reload), the
 // emulator's PR page takes a `/loop next` through its form and shows the
 // second cycle's checks, and a finished run page is photographed narrow
-// and wide (SPECLOOP_SCREENSHOTS names where; else the test's temp dir).
+// and wide, light and dark (SPECLOOP_SCREENSHOTS names where; else the
+// test's temp dir).
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	st := newStack(t, stack.Options{LiveEvery: 100 * time.Millisecond, ProgressEvery: 500 * time.Millisecond, Keepalive: time.Second})
@@ -152,11 +154,17 @@ func TestBrowser(t *testing.T) {
 	for _, vp := range []struct {
 		name          string
 		width, height int64
-	}{{"narrow", 390, 844}, {"wide", 1440, 900}} {
+		scheme        string
+		background    string
+	}{{"narrow", 390, 844, "light", "rgb(255, 255, 255)"}, {"wide", 1440, 900, "light", "rgb(255, 255, 255)"}, {"wide-dark", 1440, 900, "dark", "rgb(13, 17, 23)"}} {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: vp.scheme}}})
+		require.NoError(t, err)
 		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height), chromedp.Navigate(st.Links.RunURL(run.ID))))
 		until(t, ctx, "the finished page", `document.getElementById('run-status').textContent === 'success' && document.body.dataset.ended === '1'`, 30*time.Second)
 		// Nothing wider than the screen: it reads on a phone.
 		require.LessOrEqual(t, eval[int](t, ctx, "document.documentElement.scrollWidth"), int(vp.width), "%s: the page scrolls sideways", vp.name)
+		require.Equal(t, vp.background, eval[string](t, ctx, "getComputedStyle(document.body).backgroundColor"), "%s colours", vp.name)
 		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		img, err := png.Decode(bytes.NewReader(shot))
