@@ -158,3 +158,36 @@ func TestLiveLog(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressRender: while a cycle runs the checklist marks the current
+// step (and the fix attempt), and shows verify counts and tokens so far.
+func TestProgressRender(t *testing.T) {
+	t.Parallel()
+	d := newDeps(Config{PublicURL: testPublicURL})
+	c := &cycleRun{d: d, run: &store.Run{ID: 3}, cycle: &store.Cycle{ID: 12, ObligationID: "w-1", ObligationText: "Build the widget"}}
+	p := &progress{c: c, outcome: map[string]state.Conclusion{}, note: map[string]string{}}
+	p.outcome["prepare"], p.note["prepare"] = state.Success, "120ms"
+	p.outcome["select"] = state.Success
+	p.outcome["implement"] = state.Success
+	p.current, p.fixing = "verify", "fix 1/2"
+	p.verify = &store.StepCounts{Known: true, Passed: 3, Failed: 1}
+	p.tokens = &store.StepTokens{Input: 1200, Output: 300, Total: 1500}
+	got := p.render()
+	for _, want := range []string{
+		ProgressMarker + "\n### specloop · cycle 12 of run 3: running\n",
+		"Obligation `w-1`: Build the widget",
+		"- [x] prepare: ✓ · 120ms\n- [x] select: ✓\n- [x] implement: ✓\n- [ ] **verify** ← running now (fix 1/2)\n- [ ] audit\n- [ ] publish\n",
+		"**Verify:** 3 passed, 1 failed, 0 skipped",
+		"**Tokens:** 1200 in, 300 out, 1500 total",
+		"[Run page](https://specloop.test/runs/3)",
+	} {
+		require.Contains(t, got, want)
+	}
+	require.NotContains(t, got, "Conclusion")
+	p.outcome["verify"] = state.Failure
+	p.current = ""
+	p.conclusion, p.summary = "failure", "Verify still fails.\nMore detail."
+	got = p.render()
+	require.Contains(t, got, "- [x] verify: failure\n")
+	require.Contains(t, got, "**Conclusion:** failure: Verify still fails. …")
+}

@@ -145,12 +145,17 @@ func TestBrowser(t *testing.T) {
 	// One progress comment, edited in place, on the PR page too.
 	require.Equal(t, 1, eval[int](t, ctx, `[...document.querySelectorAll('#comments .comment .body')].filter(b => b.textContent.includes('specloop · cycle')).length`))
 
-	// Screenshots of the finished run page, narrow and wide.
+	// Screenshots of the finished run page, narrow and wide (and of the
+	// emulator's PR page, for a look at the progress comment and checks).
 	dir := os.Getenv("SPECLOOP_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "emulator-pr.png"), shot, 0o644))
+	t.Logf("screenshot of the PR page: %s", filepath.Join(dir, "emulator-pr.png"))
 	for _, vp := range []struct {
 		name          string
 		width, height int64
