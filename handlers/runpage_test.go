@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,6 +176,11 @@ func TestRunPageStates(t *testing.T) {
 			s.ev(c, "step", "implement", "success", "The agent asked a question", nil)
 			s.finish(c, fence, state.ActionRequired, "The agent asked: which colour is the default?")
 		}, []string{`id="run-status">waiting for an answer<`, `id="waiting"`, "/loop answer", "which colour is the default?"}, nil},
+		{"large log", func(s *seeder) {
+			c, fence := s.cycle("count-1")
+			s.artifact(c, "implement.log", strings.Repeat("x", 100<<10))
+			s.finish(c, fence, state.Success, "done")
+		}, []string{"[… 36864 more bytes: download the whole file]", "100 KiB"}, nil},
 		{"pruned", func(s *seeder) {
 			c, fence := s.cycle("count-1")
 			s.through(c, passing)

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/specloop/specloop/internal/mdhtml"
 	"github.com/specloop/specloop/state"
@@ -129,6 +130,9 @@ func buildRunView(ctx context.Context, db store.DB, md *mdhtml.Renderer, run *st
 	v.LastSeq = after
 	for _, cv := range v.Cycles {
 		cv.finishLogIDs()
+		for _, s := range cv.Steps {
+			s.Log = capLog(s.Log)
+		}
 		if cv.Tokens != nil {
 			v.Tokens = addTokens(v.Tokens, cv.Tokens)
 		}
@@ -282,13 +286,33 @@ func loadArtifacts(ctx context.Context, db store.DB, cycleID int64) ([]artifactV
 	}
 	out := make([]artifactView, 0, len(list))
 	for _, a := range list {
-		full, err := store.GetArtifact(ctx, db, a.ID)
+		head, size, err := store.ArtifactHead(ctx, db, a.ID, inlineCap)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, artifactView{Artifact: a, Text: string(full.Content), Size: len(full.Content), IsDiff: strings.HasSuffix(a.Name, ".diff")})
+		v := artifactView{Artifact: a, Text: strings.ToValidUTF8(string(head), "\uFFFD"), Size: size, IsDiff: strings.HasSuffix(a.Name, ".diff")}
+		if size > len(head) {
+			v.Text += fmt.Sprintf("\n[… %d more bytes: download the whole file]\n", size-len(head))
+		}
+		out = append(out, v)
 	}
 	return out, nil
+}
+
+// inlineCap bounds how much of each artifact, and of each step's live log,
+// the page shows inline; the download link has it whole.
+const inlineCap = 64 << 10
+
+// capLog keeps the end of a long live log, which matters most.
+func capLog(s string) string {
+	if len(s) <= inlineCap {
+		return s
+	}
+	cut := len(s) - inlineCap
+	for cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut++
+	}
+	return "[… earlier output: see the step's stored log]\n" + s[cut:]
 }
 
 // highlightDiff classes each line of a unified diff for colouring.

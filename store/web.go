@@ -186,3 +186,13 @@ type StepTokens struct {
 	Output int `json:"output"`
 	Total  int `json:"total"`
 }
+
+// ArtifactHead reads up to n bytes of an artifact's content and its whole
+// size, for showing it inline without loading a large log whole.
+func ArtifactHead(ctx context.Context, db DB, id int64, n int) (head []byte, size int, err error) {
+	err = db.QueryRow(ctx, `SELECT substring(content from 1 for $2), length(content) FROM artifacts WHERE id = $1`, id, n).Scan(&head, &size)
+	if err != nil {
+		return nil, 0, notFound(err, fmt.Sprintf("artifact %d", id))
+	}
+	return head, size, nil
+}
