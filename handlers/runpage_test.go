@@ -25,13 +25,13 @@ import (
 
 // seeder writes a run's rows as the cycle worker does.
 type seeder struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	pool *pgxpool.Pool
 	run  *store.Run
 }
 
-func newSeeder(t *testing.T, ctx context.Context, pool *pgxpool.Pool, branch string) *seeder {
+func newSeeder(t testing.TB, ctx context.Context, pool *pgxpool.Pool, branch string) *seeder {
 	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "octo/widgets", InstallationID: 1, Branch: branch, Kind: state.RunIssue, Issue: 7})
 	require.NoError(t, err)
 	return &seeder{t: t, ctx: ctx, pool: pool, run: run}
@@ -131,7 +131,7 @@ func TestRunPageStates(t *testing.T) {
 			s.finish(c, fence, state.Success, "Obligation `count-1` done: text of count-1")
 		}, []string{`id="run-status">success<`, "41 passed, 0 failed, 2 skipped", "1200 in, 300 out, 1500 total",
 			"Auditor verdict: pass", "No findings.", `<span class="del">-old line</span>`, `<span class="add">&#43;new line</span>`,
-			`<a href="http://gh.example/octo/widgets/runs/5001">specloop/verify</a>`, "pull request</b>#9", "# Obligation count-1",
+			`<a href="http://gh.example/octo/widgets/runs/5001">specloop/verify</a>`, "pull request</b>#9", `<pre class="artifact" data-src="/runs/`,
 			"PR #9 updated with evidence", "<td>0</td>"}, []string{`id="live-note"`, `class="step running"`}},
 		{"failed verify", func(s *seeder) {
 			c, fence := s.cycle("count-2")
@@ -178,7 +178,7 @@ func TestRunPageStates(t *testing.T) {
 		}, []string{`id="run-status">waiting for an answer<`, `id="waiting"`, "/loop answer", "which colour is the default?"}, nil},
 		{"large log", func(s *seeder) {
 			c, fence := s.cycle("count-1")
-			s.artifact(c, "implement.log", strings.Repeat("x", 100<<10))
+			s.artifact(c, "patch.diff", strings.Repeat("x", 100<<10))
 			s.finish(c, fence, state.Success, "done")
 		}, []string{"[… 36864 more bytes: download the whole file]", "100 KiB"}, nil},
 		{"pruned", func(s *seeder) {

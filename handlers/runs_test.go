@@ -37,7 +37,7 @@ type runSite struct {
 	keepalive time.Duration
 }
 
-func newRunSite(t *testing.T, keepalive time.Duration) *runSite {
+func newRunSite(t testing.TB, keepalive time.Duration) *runSite {
 	t.Helper()
 	pool := storetest.Pool(t)
 	r := mux.NewRouter()
@@ -56,7 +56,7 @@ func newRunSite(t *testing.T, keepalive time.Duration) *runSite {
 	return &runSite{pool: pool, url: url, links: links, client: srv.Client(), keepalive: keepalive}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

@@ -286,12 +286,16 @@ func loadArtifacts(ctx context.Context, db store.DB, cycleID int64) ([]artifactV
 	}
 	out := make([]artifactView, 0, len(list))
 	for _, a := range list {
-		head, size, err := store.ArtifactHead(ctx, db, a.ID, inlineCap)
+		n := 0 // only the diff is shown at once; the rest loads when opened
+		if strings.HasSuffix(a.Name, ".diff") {
+			n = inlineCap
+		}
+		head, size, err := store.ArtifactHead(ctx, db, a.ID, n)
 		if err != nil {
 			return nil, err
 		}
 		v := artifactView{Artifact: a, Text: strings.ToValidUTF8(string(head), "\uFFFD"), Size: size, IsDiff: strings.HasSuffix(a.Name, ".diff")}
-		if size > len(head) {
+		if n > 0 && size > len(head) {
 			v.Text += fmt.Sprintf("\n[… %d more bytes: download the whole file]\n", size-len(head))
 		}
 		out = append(out, v)

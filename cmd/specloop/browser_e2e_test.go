@@ -121,6 +121,9 @@ func TestBrowser(t *testing.T) {
 	until(t, ctx, "the stream's end", `document.body.dataset.ended === '1'`, 30*time.Second)
 	require.Equal(t, 1, eval[int](t, ctx, "window.__notReloaded || 0"), "the page reloaded")
 	require.True(t, eval[bool](t, ctx, `document.body.innerText.includes('count-1')`))
+	// A prompt opens inline.
+	eval[bool](t, ctx, `(() => { const d = [...document.querySelectorAll('details[id^="art-"]')].find(d => d.querySelector('summary').textContent.includes('prompt-implementer.md')); d.open = true; return true })()`)
+	until(t, ctx, "the implementer's prompt inline", `[...document.querySelectorAll('details[id^="art-"][open] pre')].some(p => p.textContent.includes('count-1') && p.textContent.includes('Count widgets by colour'))`, 30*time.Second)
 
 	// The emulator's PR page: comment /loop next through its form.
 	run, err := store.GetRun(dbctx, st.Server.Pool, run.ID)
