@@ -116,6 +116,7 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	case errors.Is(cause, store.ErrFenced):
 		// Another worker owns the cycle now: write nothing more.
 		d.Logger.Warn("cycle taken over by another worker", "cycle", cy.ID)
+		c.dropAll()
 		cancel(nil)
 		<-beatDone
 		return nil

@@ -90,6 +90,10 @@ func (l *liveLog) flush(final bool) {
 	defer l.flushMu.Unlock()
 	l.mu.Lock()
 	l.timer = nil
+	if l.closed && !final {
+		l.mu.Unlock()
+		return // dropped, or closed by Close's own final flush
+	}
 	chunk := l.take(final)
 	if !final && len(l.buf) > 0 && !l.closed {
 		l.timer = time.AfterFunc(l.every, func() { l.flush(false) })
@@ -123,6 +127,29 @@ func (l *liveLog) Close() error {
 	l.mu.Unlock()
 	l.flush(true)
 	return nil
+}
+
+// drop ends the live log without sending what is left: the cycle was
+// taken over, and its new worker writes the events now.
+func (l *liveLog) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed, l.buf = true, nil
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+}
+
+// dropAll stops every live log and the progress comment's pending edit of
+// a cycle that lost its lease: it writes nothing more.
+func (c *cycleRun) dropAll() {
+	c.liveMu.Lock()
+	for _, l := range c.live {
+		l.drop()
+	}
+	c.live = nil
+	c.liveMu.Unlock()
+	c.progress.stop()
 }
 
 // Output is the engine's live writer for a step (cycle.LiveOutput). The

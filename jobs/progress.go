@@ -47,6 +47,7 @@ type progress struct {
 	history    []string // earlier cycles of the run, one line each
 	timer      *time.Timer
 	lastEdit   time.Time
+	stopped    bool // the cycle lost its lease: edit nothing more
 	flushMu    sync.Mutex
 }
 
@@ -123,7 +124,7 @@ func (p *progress) fix(label string) {
 func (p *progress) changed() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.timer != nil {
+	if p.timer != nil || p.stopped {
 		return
 	}
 	wait := max(time.Until(p.lastEdit.Add(p.every)), 0)
@@ -153,11 +154,29 @@ func (p *progress) finish(ctx context.Context, conclusion, summary string) {
 	p.flush(ctx)
 }
 
+// stop cancels a pending edit and refuses later ones.
+func (p *progress) stop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+}
+
 // flush writes the comment: edits the run's comment, or posts it once.
 func (p *progress) flush(ctx context.Context) {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
 	body := p.render()
 	p.lastEdit = time.Now()
 	p.mu.Unlock()
