@@ -223,28 +223,7 @@ func fixIDs(s string, sd *seeder) string {
 	if err != nil || len(cycles) == 0 {
 		return s
 	}
-	return replaceAll(s, "log-1-", "log-"+strconv.FormatInt(cycles[0].ID, 10)+"-")
-}
-
-func replaceAll(s, old, repl string) string {
-	out := ""
-	for {
-		i := indexOf(s, old)
-		if i < 0 {
-			return out + s
-		}
-		out += s[:i] + repl
-		s = s[i+len(old):]
-	}
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
+	return strings.ReplaceAll(s, "log-1-", "log-"+strconv.FormatInt(cycles[0].ID, 10)+"-")
 }
 
 // TestRunEventStreamResumeEverywhere resumes a finished run's stream from
@@ -355,7 +334,7 @@ func TestOperatorIndex(t *testing.T) {
 	rows := func(body string) []string {
 		var out []string
 		for _, run := range []*store.Run{a.run, b.run, other} {
-			if indexOf(body, fmt.Sprintf(`data-run="%d"`, run.ID)) >= 0 {
+			if strings.Contains(body, fmt.Sprintf(`data-run="%d"`, run.ID)) {
 				out = append(out, run.Branch)
 			}
 		}

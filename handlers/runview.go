@@ -51,6 +51,7 @@ type stepView struct {
 	Name     string // prepare, select, implement, verify, fix, audit, publish
 	Label    string // "fix 1/2"
 	Start    time.Time
+	End      time.Time // zero while running
 	Duration string
 	Outcome  string // "" while running
 	Messages []string
@@ -174,8 +175,8 @@ func (cv *cycleView) add(md *mdhtml.Renderer, e store.Event) {
 			cv.Takeovers = append(cv.Takeovers, e)
 			for _, s := range cv.Steps {
 				if s.Running() {
-					s.Outcome = "interrupted"
-					s.Duration = roundDur(e.CreatedAt.Sub(s.Start))
+					s.Outcome, s.End = "interrupted", e.CreatedAt
+					s.Duration = roundDur(s.End.Sub(s.Start))
 				}
 			}
 		}
@@ -208,15 +209,15 @@ func (cv *cycleView) add(md *mdhtml.Renderer, e store.Event) {
 		} else {
 			start := e.CreatedAt
 			if last != nil && !last.Running() {
-				start = last.Start.Add(parseDur(last.Duration))
+				start = last.End
 			} else if cv.StartedAt != nil && len(cv.Steps) == 0 {
 				start = *cv.StartedAt
 			}
 			s = cv.begin(e.Step, e.Step, start)
 		}
 	}
-	s.Outcome = e.Outcome
-	s.Duration = roundDur(e.CreatedAt.Sub(s.Start))
+	s.Outcome, s.End = e.Outcome, e.CreatedAt
+	s.Duration = roundDur(s.End.Sub(s.Start))
 	if e.Message != "" {
 		s.Messages = append(s.Messages, e.Message)
 	}
@@ -351,9 +352,4 @@ func roundDur(d time.Duration) string {
 	default:
 		return d.Round(time.Second).String()
 	}
-}
-
-func parseDur(s string) time.Duration {
-	d, _ := time.ParseDuration(s)
-	return d
 }
