@@ -194,4 +194,20 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "riverui without the token")
+
+	// A person opens another issue with the label through the repo page's
+	// form, then follows the progress comment's link to the run page.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/%s/%s", st.Emulator.URL(), st.Owner, st.Repo))))
+	eval[bool](t, ctx, `(() => { const f = document.getElementById('new-issue');
+		f.querySelector('[name=title]').value = 'Changelog';
+		f.querySelector('[name=body]').value = '- [ ] [log-1] Add a changelog entry';
+		f.querySelector('[name=label]').value = 'specloop';
+		f.querySelector('button').click(); return true })()`)
+	until(t, ctx, "the new issue on the repo page", `document.body.innerText.includes('Changelog')`, 30*time.Second)
+	number := eval[int](t, ctx, `Number([...document.querySelectorAll('#issues a')].find(a => a.textContent.includes('Changelog')).textContent.match(/#(\d+)/)[1])`)
+	run2, _ := waitCycles(t, st, st.Repo, number, 1)
+	require.NotZero(t, run2.PR)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/%s/%s/pull/%d", st.Emulator.URL(), st.Owner, st.Repo, run2.PR))))
+	eval[bool](t, ctx, `(() => { [...document.querySelectorAll('#comments a')].find(a => a.textContent === 'Run page').click(); return true })()`)
+	until(t, ctx, "the second run's page", fmt.Sprintf(`location.pathname === '/runs/%d' && document.getElementById('run-status').textContent === 'success'`, run2.ID), 30*time.Second)
 }
