@@ -227,8 +227,8 @@ func fixIDs(s string, sd *seeder) string {
 }
 
 // TestRunEventStreamResumeEverywhere resumes a finished run's stream from
-// every position: each gets every later event exactly once, in order, and
-// then the stream ends.
+// every position, by header and by query: each gets every later event
+// exactly once, in order, and then the stream ends.
 func TestRunEventStreamResumeEverywhere(t *testing.T) {
 	t.Parallel()
 	site := newRunSite(t, 5*time.Second)
@@ -241,12 +241,13 @@ func TestRunEventStreamResumeEverywhere(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, first)
 
-	for from := int64(0); from <= last; from++ {
+	for i := int64(0); i <= 2*last+1; i++ {
+		from, inQuery := i/2, i%2 == 1 // each position from the header and from the query
 		lastID := ""
 		if from > 0 {
 			lastID = strconv.FormatInt(from, 10)
 		}
-		st, code := site.openSSE(t, s.run.ID, lastID)
+		st, code := site.openSSEAt(t, s.run.ID, lastID, inQuery)
 		require.Equal(t, http.StatusOK, code)
 		var got []int64
 		for {
@@ -262,7 +263,7 @@ func TestRunEventStreamResumeEverywhere(t *testing.T) {
 		for n := from + 1; n <= last; n++ {
 			want = append(want, n)
 		}
-		require.Equal(t, want, got, "resumed from %d", from)
+		require.Equal(t, want, got, "resumed from %d (in the query: %v)", from, inQuery)
 		// And the stream is closed after "end".
 		select {
 		case _, ok := <-st.lines:

@@ -160,7 +160,13 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	last := int64(0)
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		// A new EventSource cannot send the header: the page that
+		// reconnects after a run settled says where it was in the query.
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			http.Error(w, "Last-Event-ID must be an event number", http.StatusBadRequest)

@@ -172,7 +172,7 @@ func TestRunPage(t *testing.T) {
 	// The page's stream is the run's own, with the same token.
 	require.Contains(t, body, fmt.Sprintf(`const base="/runs/%d";`, f.run.ID))
 	require.Contains(t, body, fmt.Sprintf(`const token=%q;`, token))
-	require.Contains(t, body, `new EventSource(base+"/events?token="+encodeURIComponent(token))`)
+	require.Contains(t, body, `new EventSource(base+"/events?token="+encodeURIComponent(token)+"&last_event_id="+seq)`)
 }
 
 func TestRunPageEmptyRun(t *testing.T) {
@@ -315,12 +315,22 @@ type sseEvent struct {
 // status is not 200.
 func (s *runSite) openSSE(t *testing.T, runID int64, lastID string) (*sseStream, int) {
 	t.Helper()
+	return s.openSSEAt(t, runID, lastID, false)
+}
+
+// openSSEAt is openSSE, sending lastID in the query (last_event_id) rather
+// than the header when inQuery, as the run page does when it reconnects.
+func (s *runSite) openSSEAt(t *testing.T, runID int64, lastID string, inQuery bool) (*sseStream, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("%s/runs/%d/events?token=%s", s.url, runID, s.links.Token(runID)), nil)
+	u := fmt.Sprintf("%s/runs/%d/events?token=%s", s.url, runID, s.links.Token(runID))
+	if inQuery && lastID != "" {
+		u += "&last_event_id=" + lastID
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	require.NoError(t, err)
 	req.Header.Set("Accept", "text/event-stream")
-	if lastID != "" {
+	if lastID != "" && !inQuery {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
 	resp, err := s.client.Do(req)

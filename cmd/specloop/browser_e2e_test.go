@@ -125,19 +125,23 @@ func TestBrowser(t *testing.T) {
 	eval[bool](t, ctx, `(() => { const d = [...document.querySelectorAll('details[id^="art-"]')].find(d => d.querySelector('summary').textContent.includes('prompt-implementer.md')); d.open = true; return true })()`)
 	until(t, ctx, "the implementer's prompt inline", `[...document.querySelectorAll('details[id^="art-"][open] pre')].some(p => p.textContent.includes('count-1') && p.textContent.includes('Count widgets by colour'))`, 30*time.Second)
 
-	// The emulator's PR page: comment /loop next through its form.
+	// The emulator's PR page, in a second tab: comment /loop next through
+	// its form. The run page stays open in the first.
+	runTab := ctx
+	prTab, closePR := chromedp.NewContext(ctx)
+	defer closePR()
 	run, err := store.GetRun(dbctx, st.Server.Pool, run.ID)
 	require.NoError(t, err)
 	require.NotZero(t, run.PR)
 	prURL := fmt.Sprintf("%s/%s/%s/pull/%d", st.Emulator.URL(), st.Owner, st.Repo, run.PR)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(prURL)))
-	require.Equal(t, 1, eval[int](t, ctx, `document.querySelectorAll('#commits .commit').length`))
-	require.Equal(t, 3, eval[int](t, ctx, `document.querySelectorAll('#commits .commit .check[data-conclusion="success"]').length`))
-	require.True(t, eval[bool](t, ctx, `document.body.innerText.includes('cycle ') && !!document.querySelector('#comments')`))
-	require.Equal(t, "maintainer", eval[string](t, ctx, `document.querySelector('#comment-form select[name=as]').value`))
-	eval[bool](t, ctx, `(() => { const f = document.getElementById('comment-form'); f.querySelector('textarea').value = '/loop next'; f.querySelector('button').click(); return true })()`)
-	until(t, ctx, "the comment on the PR page", `[...document.querySelectorAll('#comments .comment .body')].some(b => b.textContent.trim() === '/loop next')`, 30*time.Second)
-	until(t, ctx, "the second cycle's checks", `(() => {
+	require.NoError(t, chromedp.Do(prTab, chromedp.Navigate(prURL)))
+	require.Equal(t, 1, eval[int](t, prTab, `document.querySelectorAll('#commits .commit').length`))
+	require.Equal(t, 3, eval[int](t, prTab, `document.querySelectorAll('#commits .commit .check[data-conclusion="success"]').length`))
+	require.True(t, eval[bool](t, prTab, `document.body.innerText.includes('cycle ') && !!document.querySelector('#comments')`))
+	require.Equal(t, "maintainer", eval[string](t, prTab, `document.querySelector('#comment-form select[name=as]').value`))
+	eval[bool](t, prTab, `(() => { const f = document.getElementById('comment-form'); f.querySelector('textarea').value = '/loop next'; f.querySelector('button').click(); return true })()`)
+	until(t, prTab, "the comment on the PR page", `[...document.querySelectorAll('#comments .comment .body')].some(b => b.textContent.trim() === '/loop next')`, 30*time.Second)
+	until(t, prTab, "the second cycle's checks", `(() => {
 		const commits = document.querySelectorAll('#commits .commit');
 		if (commits.length < 2) return false;
 		const names = [...commits[0].querySelectorAll('.check[data-conclusion="success"]')].map(c => c.dataset.name).sort();
@@ -145,8 +149,12 @@ func TestBrowser(t *testing.T) {
 	})()`, 2*time.Minute)
 	_, cycles := waitCycles(t, st, st.Repo, issue, 2)
 	require.Equal(t, "count-2", cycles[1].ObligationID)
+	// The run page left open follows the second cycle without a reload.
+	until(t, runTab, "the second cycle on the open run page", fmt.Sprintf(
+		`!!document.querySelector('#cycle-%d .badge.success') && document.getElementById('run-status').textContent === 'success'`, cycles[1].ID), time.Minute)
+	require.Equal(t, 1, eval[int](t, runTab, "window.__notReloaded || 0"), "the run page reloaded")
 	// One progress comment, edited in place, on the PR page too.
-	require.Equal(t, 1, eval[int](t, ctx, `[...document.querySelectorAll('#comments .comment .body')].filter(b => b.textContent.includes('specloop · cycle')).length`))
+	require.Equal(t, 1, eval[int](t, prTab, `[...document.querySelectorAll('#comments .comment .body')].filter(b => b.textContent.includes('specloop · cycle')).length`))
 
 	// Screenshots of the finished run page, narrow and wide (and of the
 	// emulator's PR page, for a look at the progress comment and checks).
@@ -155,7 +163,7 @@ func TestBrowser(t *testing.T) {
 		dir = t.TempDir()
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(prTab, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "emulator-pr.png"), shot, 0o644))
 	t.Logf("screenshot of the PR page: %s", filepath.Join(dir, "emulator-pr.png"))
