@@ -105,6 +105,12 @@ func TestRunPageStates(t *testing.T) {
 			_, err := store.InsertCycle(ctx, s.pool, s.run.ID, "label", "")
 			require.NoError(t, err)
 		}, []string{`id="run-status">queued<`, "queued: waits for a worker", `id="live-note"`}, []string{"waiting for an answer"}},
+		{"queued behind another", func(s *seeder) {
+			c, _ := s.cycle("count-1")
+			s.ev(c, "step", "implement", "started", "implement started", nil)
+			_, err := store.InsertCycle(ctx, s.pool, s.run.ID, "command", "")
+			require.NoError(t, err)
+		}, []string{`id="run-status">running<`, "queued: waits for 1 earlier cycle(s) of the run", `<tr class="step running" data-step="implement">`}, nil},
 		{"running", func(s *seeder) {
 			c, _ := s.cycle("count-1")
 			s.ev(c, "step", "prepare", "started", "prepare started", nil)

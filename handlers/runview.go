@@ -44,6 +44,7 @@ type cycleView struct {
 	Tokens    *store.StepTokens
 	Diff      []diffLine
 	Waiting   bool
+	Ahead     int // queued: unfinished cycles of the run before this one
 }
 
 type stepView struct {
@@ -103,6 +104,11 @@ func buildRunView(ctx context.Context, db store.DB, md *mdhtml.Renderer, run *st
 			}
 		}
 		cv.Waiting = c.Conclusion == state.ActionRequired
+		if c.State == state.CycleQueued {
+			if cv.Ahead, err = store.QueuePosition(ctx, db, c); err != nil {
+				return nil, err
+			}
+		}
 		if c.State != state.CycleDone {
 			v.Live = true
 		}
@@ -143,6 +149,11 @@ func buildRunView(ctx context.Context, db store.DB, md *mdhtml.Renderer, run *st
 }
 
 func runStatus(v *runView) string {
+	for _, c := range v.Cycles {
+		if c.State == state.CycleRunning {
+			return "running"
+		}
+	}
 	if n := len(v.Cycles); n > 0 {
 		last := v.Cycles[n-1]
 		switch {
