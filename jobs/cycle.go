@@ -339,7 +339,7 @@ func (c *cycleRun) Selected(ctx context.Context, ob *spec.Obligation) {
 		c.progress.finished(cycle.StepSelect, state.Neutral, "no open obligation", nil)
 		return
 	}
-	c.cycle.ObligationID, c.cycle.ObligationText = ob.ID, ob.Text
+	c.progress.selected(ob.ID, ob.Text)
 	if err := c.recordObligation(ctx, ob, c.start); err != nil {
 		c.d.Logger.Warn("record obligation", "cycle", c.cycle.ID, "err", err)
 		return

@@ -35,20 +35,26 @@ type progress struct {
 	name  string
 	every time.Duration
 
-	mu         sync.Mutex
-	outcome    map[string]state.Conclusion // finished steps
-	note       map[string]string
-	current    string
-	fixing     string
-	verify     *store.StepCounts
-	tokens     *store.StepTokens
-	conclusion string
-	summary    string
-	history    []string // earlier cycles of the run, one line each
-	timer      *time.Timer
-	lastEdit   time.Time
-	stopped    bool // the cycle lost its lease: edit nothing more
-	flushMu    sync.Mutex
+	mu sync.Mutex
+	// runID, cycleID and issue never change; pr and the obligation are
+	// copies the cycle's goroutine updates (setPR, selected), so an edit
+	// from a timer reads no field the cycle writes.
+	runID, cycleID int64
+	issue, pr      int
+	obligation     string                      // "`id`: text"
+	outcome        map[string]state.Conclusion // finished steps
+	note           map[string]string
+	current        string
+	fixing         string
+	verify         *store.StepCounts
+	tokens         *store.StepTokens
+	conclusion     string
+	summary        string
+	history        []string // earlier cycles of the run, one line each
+	timer          *time.Timer
+	lastEdit       time.Time
+	stopped        bool // the cycle lost its lease: edit nothing more
+	flushMu        sync.Mutex
 }
 
 func (c *cycleRun) newProgress(ctx context.Context) *progress {
@@ -57,7 +63,11 @@ func (c *cycleRun) newProgress(ctx context.Context) *progress {
 		every = DefaultProgressEvery
 	}
 	p := &progress{c: c, gh: c.rc.GH, owner: c.rc.Owner, name: c.rc.Name, every: every,
+		runID: c.run.ID, cycleID: c.cycle.ID, issue: c.run.Issue, pr: c.run.PR,
 		outcome: map[string]state.Conclusion{}, note: map[string]string{}}
+	if c.cycle.ObligationID != "" {
+		p.obligation = fmt.Sprintf("`%s`: %s", c.cycle.ObligationID, c.cycle.ObligationText)
+	}
 	if cycles, err := store.ListCycles(ctx, c.d.Pool, c.run.ID); err == nil {
 		for _, o := range cycles {
 			if o.ID != c.cycle.ID && o.State == state.CycleDone {
@@ -107,6 +117,26 @@ func (p *progress) finished(step string, outcome state.Conclusion, note string, 
 	}
 	p.mu.Unlock()
 	p.changed()
+}
+
+// selected records the cycle's obligation.
+func (p *progress) selected(id, text string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.obligation = fmt.Sprintf("`%s`: %s", id, text)
+	p.mu.Unlock()
+}
+
+// setPR records the PR the run opened: the comment moves there.
+func (p *progress) setPR(n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.pr = n
+	p.mu.Unlock()
 }
 
 func (p *progress) fix(label string) {
@@ -179,22 +209,23 @@ func (p *progress) flush(ctx context.Context) {
 	}
 	body := p.render()
 	p.lastEdit = time.Now()
+	target := p.pr
+	if target == 0 {
+		target = p.issue
+	}
 	p.mu.Unlock()
-	if err := p.write(ctx, body); err != nil {
-		p.c.d.Logger.Warn("progress comment", "run", p.c.run.ID, "err", err)
+	if err := p.write(ctx, target, body); err != nil {
+		p.c.d.Logger.Warn("progress comment", "run", p.runID, "err", err)
 	}
 }
 
-func (p *progress) write(ctx context.Context, body string) error {
-	d, run := p.c.d, p.c.run
-	target := run.PR
-	if target == 0 {
-		target = run.Issue
-	}
+// write puts body in the run's comment on target (its PR, or its issue).
+func (p *progress) write(ctx context.Context, target int, body string) error {
+	d, runID := p.c.d, p.runID
 	if target == 0 {
 		return nil // a spec run before its PR: nowhere to comment yet
 	}
-	cur, err := store.GetProgressComment(ctx, d.Pool, run.ID)
+	cur, err := store.GetProgressComment(ctx, d.Pool, runID)
 	if err != nil {
 		return err
 	}
@@ -213,20 +244,20 @@ func (p *progress) write(ctx context.Context, body string) error {
 		return fmt.Errorf("post progress comment on #%d: %w", target, err)
 	}
 	next := store.ProgressComment{ID: posted.GetID(), Number: target}
-	if err := store.SetProgressComment(ctx, d.Pool, run.ID, cur, next); err != nil {
+	if err := store.SetProgressComment(ctx, d.Pool, runID, cur, next); err != nil {
 		// Another worker posted one first: ours is the duplicate.
 		if _, derr := p.gh.Issues.DeleteComment(ctx, p.owner, p.name, next.ID); derr != nil {
 			return errors.Join(err, fmt.Errorf("delete duplicate progress comment %d: %w", next.ID, derr))
 		}
 		if errors.Is(err, store.ErrProgressCommentTaken) {
-			return p.write(ctx, body)
+			return p.write(ctx, target, body)
 		}
 		return err
 	}
 	if cur.ID != 0 {
 		// The run's PR opened: the comment moves there from the issue.
 		if _, err := p.gh.Issues.DeleteComment(ctx, p.owner, p.name, cur.ID); err != nil {
-			d.Logger.Warn("delete the issue's progress comment", "run", run.ID, "comment", cur.ID, "err", err)
+			d.Logger.Warn("delete the issue's progress comment", "run", runID, "comment", cur.ID, "err", err)
 		}
 	}
 	return nil
@@ -234,16 +265,15 @@ func (p *progress) write(ctx context.Context, body string) error {
 
 // render is the comment's Markdown; the caller holds p.mu.
 func (p *progress) render() string {
-	c := p.c
 	var b strings.Builder
 	b.WriteString(ProgressMarker + "\n")
 	status := "running"
 	if p.conclusion != "" {
 		status = p.conclusion
 	}
-	fmt.Fprintf(&b, "### specloop · cycle %d of run %d: %s\n\n", c.cycle.ID, c.run.ID, status)
-	if c.cycle.ObligationID != "" {
-		fmt.Fprintf(&b, "Obligation `%s`: %s\n\n", c.cycle.ObligationID, c.cycle.ObligationText)
+	fmt.Fprintf(&b, "### specloop · cycle %d of run %d: %s\n\n", p.cycleID, p.runID, status)
+	if p.obligation != "" {
+		fmt.Fprintf(&b, "Obligation %s\n\n", p.obligation)
 	}
 	for _, step := range progressSteps {
 		o, done := p.outcome[step]
@@ -281,7 +311,7 @@ func (p *progress) render() string {
 	if len(p.history) > 0 {
 		fmt.Fprintf(&b, "**Earlier cycles:** %s  \n", strings.Join(p.history, "; "))
 	}
-	fmt.Fprintf(&b, "\n[Run page](%s) (logs, diff, evidence; live while a cycle runs)\n", c.d.runURL(c.run.ID))
+	fmt.Fprintf(&b, "\n[Run page](%s) (logs, diff, evidence; live while a cycle runs)\n", p.c.d.runURL(p.runID))
 	return b.String()
 }
 

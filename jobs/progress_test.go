@@ -165,7 +165,7 @@ func TestProgressRender(t *testing.T) {
 	t.Parallel()
 	d := newDeps(Config{PublicURL: testPublicURL})
 	c := &cycleRun{d: d, run: &store.Run{ID: 3}, cycle: &store.Cycle{ID: 12, ObligationID: "w-1", ObligationText: "Build the widget"}}
-	p := &progress{c: c, outcome: map[string]state.Conclusion{}, note: map[string]string{}}
+	p := &progress{c: c, runID: 3, cycleID: 12, obligation: "`w-1`: Build the widget", outcome: map[string]state.Conclusion{}, note: map[string]string{}}
 	p.outcome["prepare"], p.note["prepare"] = state.Success, "120ms"
 	p.outcome["select"] = state.Success
 	p.outcome["implement"] = state.Success

@@ -63,6 +63,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			return err
 		}
 		c.run.PR = out.PR.Number
+		c.progress.setPR(out.PR.Number)
 	}
 	for _, ev := range res.Steps {
 		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
