@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"time"
 )
@@ -40,6 +41,9 @@ type Command struct {
 	Network bool
 	// Timeout bounds the command's wall-clock time; zero means none.
 	Timeout time.Duration
+	// Output, when set, receives the raw output as it is written, for a
+	// live view; the writer redacts it before showing it anywhere.
+	Output io.Writer
 }
 
 // Result is what a Runner reports about a finished command.
@@ -70,6 +74,8 @@ type RunOptions struct {
 	// Redactor masks secrets in Outcome.Log; nil means NewRedactor(), which
 	// knows the token and key patterns but no literal secrets.
 	Redactor *Redactor
+	// Output receives the agent's raw output while it runs (Command.Output).
+	Output io.Writer
 }
 
 // Outcome is what an agent run left behind, ready to be stored and shown.
@@ -116,6 +122,7 @@ func Run(ctx context.Context, r Runner, command string, role Role, prompt string
 		Env:     env,
 		Network: opts.Network,
 		Timeout: opts.Timeout,
+		Output:  opts.Output,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: running %s: %w", role, err)

@@ -42,6 +42,9 @@ type Config struct {
 	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
 	// worker that stops beating loses its cycle this soon.
 	LeaseTTL time.Duration
+	// OperatorToken guards GET /runs and /riverui (OPERATOR_TOKEN); empty
+	// turns both off.
+	OperatorToken string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -120,6 +123,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		}
 		c.Port = p
 	}
+	c.OperatorToken = getenv("OPERATOR_TOKEN")
 	c.PublicURL = strings.TrimSuffix(getenv("PUBLIC_URL"), "/")
 	if c.PublicURL == "" {
 		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
@@ -290,6 +294,9 @@ func (c *Config) Secrets() []string {
 	}
 	if len(c.PrivateKeyPEM) > 0 {
 		s = append(s, strings.TrimSpace(string(c.PrivateKeyPEM)))
+	}
+	if c.OperatorToken != "" {
+		s = append(s, c.OperatorToken)
 	}
 	if c.DatabaseURL != "" {
 		s = append(s, c.DatabaseURL)

@@ -46,7 +46,7 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	prompt := agent.Prompt(agent.Auditor, apin)
 	res.Prompts["auditor"] = prompt
 	start := time.Now()
-	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config)
+	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config, p.live(StepAudit))
 	ev.Duration = time.Since(start)
 	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
 	if out != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/spec"
 	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/verify"
 	"github.com/specloop/specloop/workspace"
 )
 
@@ -65,6 +67,10 @@ type Evidence struct {
 	Log        []byte // the full (capped, redacted) log, stored as an artifact
 	Findings   []agent.Finding
 	Duration   time.Duration
+	// Counts are verify's test counts (nil for other steps); Tokens the
+	// agent's reported use (nil when it reported none).
+	Counts *verify.Counts
+	Tokens *agent.Usage
 }
 
 // Input is what a cycle works on.
@@ -234,7 +240,7 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	p.rep.StepStarted(ctx, StepImplement)
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["implementer"] = prompt
-	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg)
+	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg, p.live(StepImplement))
 	impl := implementEvidence(p.res.Obligation, out, err)
 	// Read what the agent left even when the cycle was stopped: the
 	// evidence says so, and a stop is not a failure to read the changes.
@@ -349,7 +355,7 @@ func (e *Engine) agentEnv(cfg *repoconfig.Config) map[string]string {
 	return env
 }
 
-func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, prompt, dir string, env map[string]string, cfg *repoconfig.Config) (*agent.Outcome, error) {
+func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, prompt, dir string, env map[string]string, cfg *repoconfig.Config, live io.Writer) (*agent.Outcome, error) {
 	network := true // hosted agents need their API; a repo can turn it off
 	if cfg.Agent.Network != nil {
 		network = *cfg.Agent.Network
@@ -358,7 +364,7 @@ func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, 
 		command = cfg.Auditor.Command
 	}
 	return agent.Run(ctx, e.Runner, command, role, prompt, agent.RunOptions{
-		Dir: dir, Env: env, Network: network, Timeout: time.Duration(cfg.Agent.Timeout), LogCap: e.LogCap, Redactor: e.Redactor,
+		Dir: dir, Env: env, Network: network, Timeout: time.Duration(cfg.Agent.Timeout), LogCap: e.LogCap, Redactor: e.Redactor, Output: live,
 	})
 }
 
@@ -370,7 +376,7 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 		ev.Summary = head + "Error: `" + err.Error() + "`\n\nCheck `agent.command` in `.github/specloop.yml`."
 		return ev
 	}
-	ev.Duration, ev.Log = out.Duration, out.Log
+	ev.Duration, ev.Log, ev.Tokens = out.Duration, out.Log, out.Tokens
 	ev.Text = "```\n" + markdown.Tail(string(out.Log), 6000) + "\n```"
 	tokens := "not reported by the agent"
 	if out.Tokens != nil {

@@ -19,7 +19,7 @@ type SandboxRunner struct {
 func (s SandboxRunner) Run(ctx context.Context, c agent.Command) (agent.Result, error) {
 	r, err := s.Driver.Run(ctx, sandbox.Spec{
 		Dir: c.Dir, Shell: c.Shell, Stdin: bytes.NewReader(c.Stdin), Env: c.Env,
-		Network: c.Network, Timeout: c.Timeout, Limits: s.Limits, ExtraRO: s.ExtraRO,
+		Network: c.Network, Timeout: c.Timeout, Limits: s.Limits, ExtraRO: s.ExtraRO, Stdout: c.Output,
 	})
 	if err != nil {
 		return agent.Result{}, err

@@ -44,7 +44,8 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 	attempts := 0
 	start := time.Now()
 	for {
-		r, err := e.Runner.Run(ctx, agent.Command{Dir: wd.Path, Shell: command, Network: cfg.Verify.Network, Timeout: time.Duration(cfg.Verify.Timeout)})
+		r, err := e.Runner.Run(ctx, agent.Command{Dir: wd.Path, Shell: command, Network: cfg.Verify.Network, Timeout: time.Duration(cfg.Verify.Timeout),
+			Output: p.liveCommand(StepVerify, fmt.Sprintf("$ %s   # attempt %d\n", command, attempts+1))})
 		if err != nil {
 			ev.Conclusion, ev.Title = state.Failure, "The verify command could not be run"
 			ev.Summary = fmt.Sprintf("Command `%s`: %v", command, err)
@@ -53,6 +54,7 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		output := e.Redactor.Redact(r.Output)
 		fmt.Fprintf(&log, "$ %s   # attempt %d, exit %d\n%s\n", command, attempts+1, r.ExitCode, output)
 		counts := verify.ParseCounts(output)
+		ev.Counts = &counts
 		ev.Conclusion = state.Success
 		switch {
 		case r.Cancelled || ctx.Err() != nil:
@@ -83,7 +85,9 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		fpin.VerifyFailure = string(output)
 		prompt := agent.Prompt(agent.Fixer, fpin)
 		res.Prompts[fmt.Sprintf("fixer-%d", attempts)] = prompt
-		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg)
+		p.fixStarted(ctx, attempts, *cfg.FixAttempts)
+		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg, p.live(StepFix))
+		p.fixFinished(ctx, attempts, *cfg.FixAttempts, out, err)
 		if err == nil {
 			fmt.Fprintf(&log, "--- fixer attempt %d (exit %d) ---\n%s\n", attempts, out.ExitCode, out.Log)
 		}

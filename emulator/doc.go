@@ -34,6 +34,10 @@
 //     write access (GitHub limits it), so tests can play the "Re-run" button.
 //   - Forks are not emulated: a PR's head is a branch of the same repo;
 //     MarkFork makes a PR report its head as a fork's.
-//   - HTML URLs point at the emulator, which serves no HTML.
+//   - HTML URLs point at the emulator's browser view (browser.go): pages for
+//     repos, issues, pull requests and check runs, with forms that replay
+//     the REST requests as a chosen seeded user. Its pages are not counted,
+//     rate-limited or faulted as API requests; its forms are. It has no
+//     CSRF protection: it is a local test tool.
 //   - Pagination is not implemented: list endpoints return everything.
 package emulator

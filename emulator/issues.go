@@ -668,3 +668,36 @@ func (s *Server) Reactions(owner, repoName string, commentID int64) []*github.Re
 	}
 	return s.reactionsLocked(rp, commentID, "")
 }
+
+// deleteComment is DELETE /repos/{o}/{r}/issues/comments/{id}: the author
+// or someone with write access removes a comment; GitHub answers 204 and
+// fires issue_comment deleted.
+func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
+	rp, c, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	cm, ok := commentFromPath(w, r, rp)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	if cm.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "Must have write access to delete this comment")
+		return
+	}
+	delete(rp.comments, cm.id)
+	is := rp.issues[cm.issue]
+	if is != nil && is.comments > 0 {
+		is.comments--
+	}
+	ev := &github.IssueCommentEvent{
+		Action: github.String("deleted"), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
+		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
+	}
+	s.mu.Unlock()
+	s.hooks.send("issue_comment", rp.key(), ev)
+	w.WriteHeader(http.StatusNoContent)
+}

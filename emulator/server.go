@@ -68,6 +68,7 @@ type Server struct {
 	served map[string]int
 
 	httpServer *http.Server
+	browser    *browser
 }
 
 // New returns a Server ready to serve; it creates Options.Dir if needed.
@@ -111,6 +112,7 @@ func New(opts Options) (*Server, error) {
 	s.bot = &user{id: s.newID(), login: opts.AppSlug + "[bot]", typ: "Bot"}
 	s.hooks = newHookQueue(s)
 	s.routes()
+	s.browser = newBrowser(s)
 	return s, nil
 }
 
@@ -186,6 +188,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// from the first request so links in payloads still work.
 		s.url = "http://" + r.Host
 	}
+	s.mu.Unlock()
+	// The browser view's pages are no API requests: not counted, limited
+	// or faulted (its forms replay API requests that are).
+	if !isGit && s.browser.match(r) {
+		s.browser.r.ServeHTTP(w, r)
+		return
+	}
+	s.mu.Lock()
 	if !isGit {
 		s.served[r.Method+" "+r.URL.Path]++
 	}
@@ -251,6 +261,7 @@ func (s *Server) routes() {
 	h("GET", "/repos/{owner}/{repo}/issues", s.listIssues)
 	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", getOne(s, commentFromPath, s.commentJSON))
 	h("PATCH", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.editComment)
+	h("DELETE", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}", s.deleteComment)
 	h("GET", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.listReactions)
 	h("POST", "/repos/{owner}/{repo}/issues/comments/{id:[0-9]+}/reactions", s.createReaction)
 	h("GET", "/repos/{owner}/{repo}/issues/{number:[0-9]+}", getOne(s, issueFromPath, s.issueJSON))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,8 +13,12 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/specloop/specloop/internal/mdhtml"
 	"github.com/specloop/specloop/store"
 )
+
+// linkRefused is the whole answer to a request without a valid link.
+const linkRefused = "This link is not valid or has expired. Ask for a new one with `/loop status` on the pull request."
 
 // LinkVerifier checks the signed token of a run link (app.Links).
 type LinkVerifier interface {
@@ -33,6 +36,7 @@ type RunPages struct {
 
 	closeOnce sync.Once
 	closing   chan struct{}
+	md        *mdhtml.Renderer
 }
 
 // Shutdown ends every open event stream, so a graceful server shutdown is
@@ -52,6 +56,7 @@ func RegisterRunPages(r *mux.Router, p *RunPages) {
 		p.Poll = 500 * time.Millisecond
 	}
 	p.closing = make(chan struct{})
+	p.md = mdhtml.New()
 	r.HandleFunc("/runs/{id:[0-9]+}", p.page).Methods(http.MethodGet)
 	r.HandleFunc("/runs/{id:[0-9]+}/events", p.events).Methods(http.MethodGet)
 	r.HandleFunc("/runs/{id:[0-9]+}/artifacts/{aid:[0-9]+}", p.artifact).Methods(http.MethodGet)
@@ -61,26 +66,12 @@ func RegisterRunPages(r *mux.Router, p *RunPages) {
 func (p *RunPages) authorize(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
 	if err := p.Links.Verify(id, r.URL.Query().Get("token")); err != nil {
-		http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+		// One answer for a missing, bad or expired token, whatever the id:
+		// nobody learns from it which runs exist.
+		http.Error(w, linkRefused, http.StatusForbidden)
 		return 0, false
 	}
 	return id, true
-}
-
-type pageData struct {
-	Run       *store.Run
-	Cycles    []*cycleView
-	Events    []store.Event
-	Token     string
-	LastSeq   int64
-	Generated time.Time
-}
-
-type cycleView struct {
-	*store.Cycle
-	Artifacts []store.Artifact
-	Checks    []store.CheckRun
-	Duration  string
 }
 
 func (p *RunPages) page(w http.ResponseWriter, r *http.Request) {
@@ -98,40 +89,19 @@ func (p *RunPages) page(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, err)
 		return
 	}
-	cycles, err := store.ListCycles(ctx, p.Pool, id)
+	v, err := buildRunView(ctx, p.Pool, p.md, run, r.URL.Query().Get("token"))
 	if err != nil {
 		p.fail(w, err)
 		return
 	}
-	data := pageData{Run: run, Token: r.URL.Query().Get("token"), Generated: time.Now()}
-	for _, c := range cycles {
-		arts, err := store.ListArtifacts(ctx, p.Pool, c.ID)
-		if err != nil {
-			p.fail(w, err)
-			return
-		}
-		checks, err := store.ListCheckRuns(ctx, p.Pool, c.ID)
-		if err != nil {
-			p.fail(w, err)
-			return
-		}
-		v := &cycleView{Cycle: c, Artifacts: arts, Checks: checks}
-		if c.StartedAt != nil && c.FinishedAt != nil {
-			v.Duration = c.FinishedAt.Sub(*c.StartedAt).Round(time.Millisecond).String()
-		}
-		data.Cycles = append(data.Cycles, v)
-	}
-	if data.Events, err = store.ListEvents(ctx, p.Pool, id, 0, 1000); err != nil {
-		p.fail(w, err)
-		return
-	}
-	if n := len(data.Events); n > 0 {
-		data.LastSeq = data.Events[n-1].Seq
-	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	if err := runTemplate.Execute(w, data); err != nil {
+	name := "run.html"
+	if r.URL.Query().Get("fragment") == "1" {
+		name = "run-body" // the live script swaps this in after a step changes
+	}
+	if err := pageTemplates.ExecuteTemplate(w, name, v); err != nil {
 		p.Logger.Error("render run page", "run", id, "err", err)
 	}
 }
@@ -190,7 +160,13 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	last := int64(0)
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		// A new EventSource cannot send the header: the page that
+		// reconnects after a run settled says where it was in the query.
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			http.Error(w, "Last-Event-ID must be an event number", http.StatusBadRequest)
@@ -239,6 +215,15 @@ func (p *RunPages) events(w http.ResponseWriter, r *http.Request) {
 		if len(evs) > 0 {
 			flusher.Flush()
 		}
+		// After the run's terminal event the stream ends; the page closes
+		// its EventSource on "end" rather than reconnecting.
+		if len(evs) < 200 && err == nil {
+			if settled, serr := store.RunSettled(ctx, p.Pool, id, last); serr == nil && settled {
+				fmt.Fprintf(w, "event: end\ndata: {}\n\n")
+				flusher.Flush()
+				return
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -270,43 +255,3 @@ func eventJSON(e store.Event) string {
 	}
 	return string(b)
 }
-
-var runTemplate = template.Must(template.New("run").Funcs(template.FuncMap{
-	"short": func(sha string) string {
-		if len(sha) > 12 {
-			return sha[:12]
-		}
-		return sha
-	},
-	"ts": func(t *time.Time) string {
-		if t == nil {
-			return "–"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05")
-	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>specloop run {{.Run.ID}} · {{.Run.Repo}}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-.success{color:#1a7f37}.failure,.timed_out{color:#cf222e}.neutral,.cancelled{color:#57606a}.action_required{color:#9a6700}code{background:#f6f8fa}</style></head>
-<body>
-<h1>Run {{.Run.ID}}: <code>{{.Run.Branch}}</code></h1>
-<p>Repository <b>{{.Run.Repo}}</b> · {{.Run.Kind}} run{{if .Run.Issue}} for issue #{{.Run.Issue}}{{end}}{{if .Run.SpecPath}} of <code>{{.Run.SpecPath}}</code>{{end}}{{if .Run.PR}} · PR #{{.Run.PR}}{{end}} · state <b>{{.Run.State}}</b></p>
-<h2>Cycles</h2>
-<table><tr><th>cycle</th><th>trigger</th><th>obligation</th><th>state</th><th>conclusion</th><th>started</th><th>took</th><th>head</th><th>check runs</th><th>artifacts</th></tr>
-{{range .Cycles}}<tr><td>{{.ID}}</td><td>{{.Trigger}}</td><td><code>{{.ObligationID}}</code> {{.ObligationText}}</td><td>{{.State}}</td>
-<td class="{{.Conclusion}}">{{.Conclusion}}</td><td>{{ts .StartedAt}}</td><td>{{.Duration}}</td><td><code>{{short .HeadSHA}}</code></td>
-<td>{{range .Checks}}{{if .HTMLURL}}<a href="{{.HTMLURL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}} <small>{{short .HeadSHA}}</small><br>{{end}}</td>
-<td>{{range .Artifacts}}<a href="/runs/{{$.Run.ID}}/artifacts/{{.ID}}?token={{$.Token}}">{{.Name}}</a> {{end}}</td></tr>
-{{if .Summary}}<tr><td></td><td colspan="9">{{.Summary}}</td></tr>{{end}}{{else}}<tr><td colspan="10">no cycles yet</td></tr>{{end}}
-</table>
-<h2>Events</h2>
-<table id="events"><tr><th>#</th><th>at</th><th>cycle</th><th>step</th><th>outcome</th><th>message</th></tr>
-{{range .Events}}<tr><td>{{.Seq}}</td><td>{{.CreatedAt.UTC.Format "15:04:05.000"}}</td><td>{{.CycleID}}</td><td>{{.Step}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td>{{.Message}}</td></tr>
-{{end}}</table>
-<script>
-const es = new EventSource("/runs/{{.Run.ID}}/events?token={{.Token}}");
-let last = {{.LastSeq}};
-function row(d){const t=document.getElementById("events").insertRow();for(const v of [d.seq,d.at.slice(11,23),d.cycle,d.step,d.outcome,d.message]){t.insertCell().textContent=v;}}
-for (const k of ["cycle","step","note"]) es.addEventListener(k, e => { const d = JSON.parse(e.data); if (d.seq > last) { last = d.seq; row(d); } });
-</script>
-</body></html>`))

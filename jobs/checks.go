@@ -35,6 +35,7 @@ func (c *cycleRun) queueChecks(ctx context.Context) {
 // event.
 func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, "started", step+" started")
+	c.progress.started(step)
 	title := step + " in progress"
 	summary := fmt.Sprintf("Cycle %d of run %d: %s is running. Follow it on the [run page](%s).", c.cycle.ID, c.run.ID, step, c.d.runURL(c.run.ID))
 	if c.started == nil {
@@ -61,7 +62,10 @@ func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 
 // StepFinished completes the step's check run with its evidence.
 func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *cycle.Evidence) {
-	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, string(ev.Conclusion), ev.Title)
+	c.closeLive(step)
+	data := stepData(ev)
+	c.d.eventData(ctx, c.run.ID, c.cycle.ID, "step", step, string(ev.Conclusion), ev.Title, marshalStepData(data))
+	c.progress.finished(step, ev.Conclusion, "", data)
 	id, ok := c.checks[step]
 	if !ok {
 		return

@@ -65,6 +65,11 @@ type Config struct {
 	// Workers is how many cycles this process runs at once; 0 makes an
 	// insert-only client (the `web` process).
 	Workers int
+	// LiveEvery is the shortest time between two live log chunks of a step
+	// (DefaultLiveEvery); ProgressEvery between two edits of a run's
+	// progress comment (DefaultProgressEvery).
+	LiveEvery     time.Duration
+	ProgressEvery time.Duration
 }
 
 // Defaults of Config.

@@ -116,6 +116,7 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	case errors.Is(cause, store.ErrFenced):
 		// Another worker owns the cycle now: write nothing more.
 		d.Logger.Warn("cycle taken over by another worker", "cycle", cy.ID)
+		c.dropAll()
 		cancel(nil)
 		<-beatDone
 		return nil
@@ -135,6 +136,7 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	// run that started must complete.
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer fcancel()
+	c.closeAllLive()
 	c.completeOpenChecks(fctx, conclusion, summary)
 	if err := store.FinishCycle(fctx, d.Pool, cy.ID, fence, conclusion, summary); err != nil {
 		if errors.Is(err, store.ErrFenced) {
@@ -143,6 +145,7 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 		return err
 	}
 	d.event(fctx, run.ID, cy.ID, "cycle", "", string(conclusion), summary)
+	c.progress.finish(fctx, string(conclusion), summary)
 	d.Logger.Info("cycle finished", "cycle", cy.ID, "run", run.ID, "repo", run.Repo, "conclusion", conclusion)
 	return nil
 }
@@ -171,7 +174,9 @@ func (c *cycleRun) handOver(jobCtx context.Context, fence int64) error {
 		// The reaper queues the takeover once it sees the expired lease.
 		d.Logger.Error("queue takeover", "cycle", id, "err", err)
 	}
+	c.closeAllLive()
 	d.event(ctx, c.run.ID, id, "cycle", "", "interrupted", "interrupted by a worker shutdown; handed over")
+	c.progress.finish(ctx, "interrupted", "a worker shut down; specloop resumes the cycle on another worker")
 	d.Logger.Info("cycle handed over at shutdown", "cycle", id, "run", c.run.ID)
 	return nil
 }
@@ -222,6 +227,13 @@ type cycleRun struct {
 	started map[int64]bool
 	// published: the change is pushed and its PR and check runs posted.
 	published bool
+	// ctx is the cycle's context, for the live logs' writes.
+	ctx context.Context
+	// live holds each step's live log while it runs (Output).
+	liveMu sync.Mutex
+	live   map[string]*liveLog
+	// progress is the run's progress comment; nil until the repo is read.
+	progress *progress
 }
 
 func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
@@ -230,11 +242,15 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return state.Failure, "this process runs no cycles (web only)"
 	}
 	prepStart := time.Now()
+	c.ctx = ctx
 	rc, err := d.repos.fresh(ctx, c.run.Repo, c.run.InstallationID)
 	if err != nil {
 		return failed("Could not read the repository or its config", err)
 	}
 	c.rc = rc
+	c.progress = c.newProgress(ctx)
+	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPrepare, "started", cycle.StepPrepare+" started")
+	c.progress.started(cycle.StepPrepare)
 	c.completeOpenChecks(ctx, state.Cancelled, fmt.Sprintf("The worker running this cycle stopped; specloop took it over (attempt %d).", c.cycle.Attempts))
 	token, err := d.GitHub.Token(ctx, rc.InstallationID)
 	if err != nil {
@@ -263,6 +279,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPrepare, string(state.Success),
 		fmt.Sprintf("working copy of %s at %.12s ready in %s (fetch %s, checkout %s)", rc.Full, c.start,
 			time.Since(prepStart).Round(time.Millisecond), fetchTook.Round(time.Millisecond), time.Since(checkoutStart).Round(time.Millisecond)))
+	c.progress.finished(cycle.StepPrepare, state.Success, time.Since(prepStart).Round(time.Millisecond).String(), nil)
 
 	sp, err := c.loadSpec(ctx, wd)
 	if err != nil {
@@ -319,13 +336,16 @@ func (c *cycleRun) recordObligation(ctx context.Context, ob *spec.Obligation, sh
 func (c *cycleRun) Selected(ctx context.Context, ob *spec.Obligation) {
 	if ob == nil {
 		c.d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepSelect, string(state.Neutral), "no open obligation")
+		c.progress.finished(cycle.StepSelect, state.Neutral, "no open obligation", nil)
 		return
 	}
+	c.progress.selected(ob.ID, ob.Text)
 	if err := c.recordObligation(ctx, ob, c.start); err != nil {
 		c.d.Logger.Warn("record obligation", "cycle", c.cycle.ID, "err", err)
 		return
 	}
 	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepSelect, string(state.Success), fmt.Sprintf("obligation %s: %s", ob.ID, ob.Text))
+	c.progress.finished(cycle.StepSelect, state.Success, "`"+ob.ID+"`", nil)
 }
 
 func (c *cycleRun) loadSpec(ctx context.Context, wd *workspace.Workdir) (*spec.Spec, error) {

@@ -5,5 +5,10 @@
 // cycles. The intake queues these jobs in the same transaction as the
 // delivery that implies them.
 //
+// A running cycle also feeds the run page and the PR: the agent's and
+// verify's output as redacted "log" events a few times a second
+// (livelog.go), each step's evidence as JSON on its event, and one
+// progress comment per run, edited in place (progress.go).
+//
 // It must not import the handlers or internal/stack.
 package jobs

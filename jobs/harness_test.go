@@ -263,11 +263,12 @@ func (h *harness) comment(login string, n int, body string) int64 {
 	return c.GetID()
 }
 
-// botComments are the bodies of specloop's comments on issue or PR n.
+// botComments are the bodies of specloop's comments on issue or PR n,
+// the run's progress comment aside (progressComments).
 func (h *harness) botComments(n int) []string {
 	var out []string
 	for _, c := range h.emu.IssueComments(testOwner, testRepo, n) {
-		if c.GetUser().GetLogin() == botLogin {
+		if c.GetUser().GetLogin() == botLogin && !strings.HasPrefix(c.GetBody(), ProgressMarker) {
 			out = append(out, c.GetBody())
 		}
 	}

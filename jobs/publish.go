@@ -63,6 +63,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			return err
 		}
 		c.run.PR = out.PR.Number
+		c.progress.setPR(out.PR.Number)
 	}
 	for _, ev := range res.Steps {
 		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
@@ -79,6 +80,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		}
 	}
 	c.published = true
+	c.progress.finished(cycle.StepPublish, state.Success, fmt.Sprintf("PR #%d", out.PR.Number), nil)
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success),
 		fmt.Sprintf("PR #%d updated with evidence in %s", out.PR.Number, time.Since(start).Round(time.Millisecond)))
 	return nil

@@ -56,3 +56,55 @@ func TestPruneBefore(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, events+artifacts, "pruning again removes nothing")
 }
+
+// TestPruneRecorded: each run remembers what retention took from it and
+// when, for its page; a run that lost nothing says nothing, and a second
+// prune adds to the counts.
+func TestPruneRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	mk := func(branch string) (*store.Run, *store.Cycle) {
+		run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: branch, Kind: state.RunSpec})
+		require.NoError(t, err)
+		c, err := store.InsertCycle(ctx, pool, run.ID, "push", "")
+		require.NoError(t, err)
+		return run, c
+	}
+	old, oldCycle := mk("old")
+	fresh, freshCycle := mk("fresh")
+	for i := 0; i < 3; i++ {
+		require.NoError(t, store.AppendEvent(ctx, pool, &store.Event{RunID: old.ID, Kind: "note"}))
+		require.NoError(t, store.AppendEvent(ctx, pool, &store.Event{RunID: fresh.ID, Kind: "note"}))
+	}
+	require.NoError(t, store.InsertArtifact(ctx, pool, &store.Artifact{CycleID: oldCycle.ID, Name: "a", Content: []byte("x")}))
+	require.NoError(t, store.InsertArtifact(ctx, pool, &store.Artifact{CycleID: freshCycle.ID, Name: "a", Content: []byte("x")}))
+	_, err := pool.Exec(ctx, `UPDATE events SET created_at = now() - interval '10 days' WHERE run_id = $1 AND seq <= 2`, old.ID)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE artifacts SET created_at = now() - interval '10 days' WHERE cycle_id = $1`, oldCycle.ID)
+	require.NoError(t, err)
+
+	cutoff := time.Now().Add(-24 * time.Hour)
+	events, artifacts, err := store.Prune(ctx, pool, cutoff)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, events)
+	require.EqualValues(t, 1, artifacts)
+	p, err := store.GetPruned(ctx, pool, old.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, p.Events)
+	require.EqualValues(t, 1, p.Artifacts)
+	require.NotNil(t, p.At)
+	require.WithinDuration(t, time.Now(), *p.At, time.Minute)
+	require.WithinDuration(t, cutoff, *p.Before, time.Second)
+	none, err := store.GetPruned(ctx, pool, fresh.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.Pruned{}, none, "a run that lost nothing")
+
+	_, err = pool.Exec(ctx, `UPDATE events SET created_at = now() - interval '10 days' WHERE run_id = $1`, old.ID)
+	require.NoError(t, err)
+	_, _, err = store.Prune(ctx, pool, cutoff)
+	require.NoError(t, err)
+	p, err = store.GetPruned(ctx, pool, old.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, p.Events, "counts add up over prunes")
+}

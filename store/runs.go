@@ -350,13 +350,15 @@ func QueuePosition(ctx context.Context, db DB, c *Cycle) (int, error) {
 
 // Event is one step of a run, in order.
 type Event struct {
-	RunID     int64
-	Seq       int64
-	CycleID   int64
-	Kind      string // cycle | step | note
-	Step      string
-	Outcome   string
-	Message   string
+	RunID   int64
+	Seq     int64
+	CycleID int64
+	Kind    string // cycle | step | note
+	Step    string
+	Outcome string
+	Message string
+	// Data is the step's evidence as JSON (see handlers' stepData), or nil.
+	Data      []byte
 	StartedAt *time.Time
 	CreatedAt time.Time
 }
@@ -369,11 +371,16 @@ func AppendEvent(ctx context.Context, db DB, e *Event) error {
 	if e.CycleID != 0 {
 		cycle = &e.CycleID
 	}
+	var data *string
+	if len(e.Data) > 0 {
+		s := string(e.Data)
+		data = &s
+	}
 	err := db.QueryRow(ctx, `
 		WITH r AS (UPDATE runs SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq)
-		INSERT INTO events (run_id, seq, cycle_id, kind, step, outcome, message, started_at)
-		SELECT $1, r.last_event_seq, $2, $3, $4, $5, $6, $7 FROM r
-		RETURNING seq, created_at`, e.RunID, cycle, e.Kind, e.Step, e.Outcome, e.Message, e.StartedAt).Scan(&e.Seq, &e.CreatedAt)
+		INSERT INTO events (run_id, seq, cycle_id, kind, step, outcome, message, started_at, data)
+		SELECT $1, r.last_event_seq, $2, $3, $4, $5, $6, $7, $8::jsonb FROM r
+		RETURNING seq, created_at`, e.RunID, cycle, e.Kind, e.Step, e.Outcome, e.Message, e.StartedAt, data).Scan(&e.Seq, &e.CreatedAt)
 	if err != nil {
 		return notFound(err, fmt.Sprintf("append event to run %d", e.RunID))
 	}
@@ -382,7 +389,7 @@ func AppendEvent(ctx context.Context, db DB, e *Event) error {
 
 // ListEvents lists a run's events after seq, in order.
 func ListEvents(ctx context.Context, db DB, runID, afterSeq int64, limit int) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT run_id, seq, COALESCE(cycle_id, 0), kind, step, outcome, message, started_at, created_at
+	rows, err := db.Query(ctx, `SELECT run_id, seq, COALESCE(cycle_id, 0), kind, step, outcome, message, started_at, created_at, data::text
 		FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events of run %d: %w", runID, err)
@@ -391,8 +398,12 @@ func ListEvents(ctx context.Context, db DB, runID, afterSeq int64, limit int) ([
 	var out []Event
 	for rows.Next() {
 		var e Event
-		if err := rows.Scan(&e.RunID, &e.Seq, &e.CycleID, &e.Kind, &e.Step, &e.Outcome, &e.Message, &e.StartedAt, &e.CreatedAt); err != nil {
+		var data *string
+		if err := rows.Scan(&e.RunID, &e.Seq, &e.CycleID, &e.Kind, &e.Step, &e.Outcome, &e.Message, &e.StartedAt, &e.CreatedAt, &data); err != nil {
 			return nil, err
+		}
+		if data != nil {
+			e.Data = []byte(*data)
 		}
 		out = append(out, e)
 	}
@@ -460,17 +471,28 @@ func GetArtifact(ctx context.Context, db DB, id int64) (*Artifact, error) {
 	return a, nil
 }
 
-// Prune deletes events and artifacts created before t.
+// Prune deletes events and artifacts created before t, and notes on each
+// run what it lost and when, for the run's page.
 func Prune(ctx context.Context, db DB, before time.Time) (events, artifacts int64, err error) {
-	tag, err := db.Exec(ctx, `DELETE FROM events WHERE created_at < $1`, before)
+	err = db.QueryRow(ctx, `
+		WITH d AS (DELETE FROM events WHERE created_at < $1 RETURNING run_id),
+		     n AS (SELECT run_id, count(*) AS c FROM d GROUP BY run_id),
+		     u AS (UPDATE runs SET events_pruned = events_pruned + n.c, pruned_at = now(), pruned_before = $1
+		           FROM n WHERE runs.id = n.run_id RETURNING 1)
+		SELECT COALESCE((SELECT sum(c) FROM n), 0)::bigint`, before).Scan(&events)
 	if err != nil {
 		return 0, 0, fmt.Errorf("prune events: %w", err)
 	}
-	tag2, err := db.Exec(ctx, `DELETE FROM artifacts WHERE created_at < $1`, before)
+	err = db.QueryRow(ctx, `
+		WITH d AS (DELETE FROM artifacts WHERE created_at < $1 RETURNING cycle_id),
+		     n AS (SELECT c.run_id, count(*) AS c FROM d JOIN cycles c ON c.id = d.cycle_id GROUP BY c.run_id),
+		     u AS (UPDATE runs SET artifacts_pruned = artifacts_pruned + n.c, pruned_at = now(), pruned_before = $1
+		           FROM n WHERE runs.id = n.run_id RETURNING 1)
+		SELECT count(*) FROM d`, before).Scan(&artifacts)
 	if err != nil {
 		return 0, 0, fmt.Errorf("prune artifacts: %w", err)
 	}
-	return tag.RowsAffected(), tag2.RowsAffected(), nil
+	return events, artifacts, nil
 }
 
 // CheckRun is a check run specloop created, kept until it is completed so

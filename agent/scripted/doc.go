@@ -26,6 +26,7 @@
 //	auditfail     the auditor fails the change, one finding at IMPLEMENTED.md:1
 //	auditgarbage  the auditor writes a verdict that is not JSON
 //	tokens        print a Codex-style JSONL token usage line
+//	slow          the implementer prints SlowLines lines SlowEvery apart first
 //
 // VerifyCommand is a verify command that fails while any impl/*.ok says
 // "broken".

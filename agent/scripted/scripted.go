@@ -37,6 +37,12 @@ const (
 	ImplDir         = "impl"
 )
 
+// The slow switch prints SlowLines lines, SlowEvery apart, before it acts.
+const (
+	SlowLines = 8
+	SlowEvery = 400 * time.Millisecond
+)
+
 // Token counts printed by the tokens switch; fixed so tests can expect them.
 const (
 	TokensInput  = 1200
@@ -83,6 +89,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 			TokensInput, TokensCached, TokensOutput)
 	}
 
+	if t.switches["slow"] && t.role == agent.Implementer {
+		// Output that arrives over a few seconds, for live views.
+		for i := 1; i <= SlowLines; i++ {
+			fmt.Fprintf(stdout, "scripted agent: working, step %d of %d\n", i, SlowLines)
+			time.Sleep(SlowEvery)
+		}
+	}
 	switch {
 	case t.switches["fail"]:
 		fmt.Fprintf(stderr, "scripted agent: failing as asked\n")

@@ -132,6 +132,7 @@ func TestCLI(t *testing.T) {
 	t.Run("Spec", func(t *testing.T) { t.Parallel(); testCLISpec(t, bin) })
 	t.Run("Cycle", func(t *testing.T) { t.Parallel(); testCLICycle(t, bin) })
 	t.Run("Testdrive", func(t *testing.T) { t.Parallel(); testCLITestdrive(t, bin) })
+	t.Run("TestdriveServes", func(t *testing.T) { t.Parallel(); testCLITestdriveServes(t, bin) })
 	t.Run("Shutdown", func(t *testing.T) { t.Parallel(); testCLIShutdown(t, bin) })
 }
 

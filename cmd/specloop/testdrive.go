@@ -63,7 +63,17 @@ func runTestdrive(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 0
 	}
 	if !*asJSON {
-		fmt.Fprintln(stdout, "\nServing until Ctrl-C. Try, as maintainer:")
+		fmt.Fprintln(stdout, "\nServing until Ctrl-C. Open these in a browser:")
+		if report.PullRequest.URL != "" {
+			fmt.Fprintf(stdout, "  the pull request   %s\n", report.PullRequest.URL)
+			fmt.Fprintln(stdout, "                     comment `/loop next` there (as maintainer) and follow the run page")
+		}
+		fmt.Fprintf(stdout, "  the run page       %s\n", report.RunPage)
+		fmt.Fprintf(stdout, "  the repository     %s/%s\n", report.EmulatorURL, report.Repo)
+		fmt.Fprintln(stdout, "                     open another issue with a task list and label it `specloop`")
+		fmt.Fprintf(stdout, "  all runs (operator) %s/runs?operator_token=%s\n", st.URL, st.OperatorToken)
+		fmt.Fprintf(stdout, "  the queue (riverui) %s/riverui/?operator_token=%s\n", st.URL, st.OperatorToken)
+		fmt.Fprintln(stdout, "Or through the API, as maintainer:")
 		fmt.Fprintf(stdout, "  curl -H 'Authorization: token %s' -d '{\"body\":\"/loop next\"}' %s/repos/%s/issues/%d/comments\n",
 			report.Tokens["maintainer"], report.EmulatorURL, report.Repo, report.PullRequest.Number)
 	}

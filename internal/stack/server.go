@@ -39,6 +39,8 @@ type Server struct {
 	// stopListen ends the stop listener, and listenDone closes when it has.
 	stopListen context.CancelFunc
 	listenDone chan struct{}
+	// stopUI ends the queue UI's background services.
+	stopUI context.CancelFunc
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -49,6 +51,12 @@ type ServerOptions struct {
 	// LeaseTTL, when set, overrides cfg.LeaseTTL (LEASE_TTL), for tests
 	// that want a lease shorter than LEASE_TTL accepts.
 	LeaseTTL time.Duration
+	// Keepalive, LiveEvery and ProgressEvery override the event stream's
+	// keepalive (15 s), the live log's chunk interval and the progress
+	// comment's edit interval, for tests.
+	Keepalive     time.Duration
+	LiveEvery     time.Duration
+	ProgressEvery time.Duration
 }
 
 // StartServer connects, migrates and starts what mode asks for ("serve",
@@ -77,6 +85,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		WorkerID: opts.WorkerID,
 		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
 		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL,
+		LiveEvery: opts.LiveEvery, ProgressEvery: opts.ProgressEvery,
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)
@@ -119,8 +128,13 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	if mode != "worker" {
 		s.intake = handlers.NewIntake(webhookSecrets(cfg), pool, s.River, handlers.RouteConfig{AppID: cfg.AppID, AppSlug: s.AppSlug}, metrics, logger)
 		r = handlers.Router(s.intake, pool, metrics)
-		pages = &handlers.RunPages{Pool: pool, Links: NewLinker(cfg), Logger: logger}
+		pages = &handlers.RunPages{Pool: pool, Links: NewLinker(cfg), Logger: logger, Keepalive: opts.Keepalive}
 		handlers.RegisterRunPages(r, pages)
+		if err := s.mountOperator(ctx, r, cfg, logger); err != nil {
+			s.endStopListener()
+			pool.Close()
+			return nil, err
+		}
 		// An app is configured: the registration flow answers 410.
 		r.PathPrefix("/setup").Handler(handlers.Setup(handlers.SetupOptions{Configured: true, Logger: logger}))
 	}
@@ -201,6 +215,9 @@ func (s *Server) shutdown(timeout time.Duration) error {
 	}
 	if s.intake != nil {
 		s.intake.Close()
+	}
+	if s.stopUI != nil {
+		s.stopUI()
 	}
 	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))

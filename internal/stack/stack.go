@@ -32,6 +32,8 @@ type Stack struct {
 	Tokens       map[string]string // user → personal token
 	Installation int64
 	Links        *app.Links
+	// OperatorToken opens /runs and /riverui (OPERATOR_TOKEN).
+	OperatorToken string
 
 	cluster *pgtemp.Cluster
 	tmp     string
@@ -78,6 +80,10 @@ type Options struct {
 	// WebOnly runs the stack's server as `specloop web`: cycles run only
 	// on workers added with AddWorker.
 	WebOnly bool
+	// Keepalive, LiveEvery and ProgressEvery shorten the event stream's
+	// keepalive, the live log's chunk interval and the progress comment's
+	// edit interval (ServerOptions), for tests.
+	Keepalive, LiveEvery, ProgressEvery time.Duration
 }
 
 // The app the stack registers with its emulator.
@@ -159,12 +165,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		AppID: AppID, PrivateKey: key, PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 		WebhookSecret: secret, DatabaseURL: dbURL, GitHubAPIURL: emURL + "/", PublicURL: st.URL,
 		Workers: max(opts.Workers, 2), Sandbox: sb, Retention: app.DefaultRetention, MirrorDir: filepath.Join(st.tmp, "mirrors"),
+		OperatorToken: randomHex(16),
 	}
+	st.OperatorToken = cfg.OperatorToken
 	mode := "serve"
 	if opts.WebOnly {
 		mode = "web"
 	}
-	st.Server, err = StartServer(ctx, mode, cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL})
+	st.Server, err = StartServer(ctx, mode, cfg, opts.Logger, listener, ServerOptions{ExtraRO: []string{agentBin}, LeaseTTL: opts.LeaseTTL,
+		Keepalive: opts.Keepalive, LiveEvery: opts.LiveEvery, ProgressEvery: opts.ProgressEvery})
 	if err != nil {
 		listener.Close()
 		return nil, err
