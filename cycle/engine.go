@@ -78,6 +78,15 @@ type Input struct {
 	// for the next attempt's prompt; obligations that did not fail are
 	// absent.
 	PreviousFailures map[string]string
+	// Fix, when set, makes this a fix cycle (loop.go): the agent works on
+	// the request with PinnedID's obligation as context, and nothing is
+	// ticked.
+	Fix *agent.Fix
+	// Answers maps an obligation id to the questions its cycles asked and
+	// their answers, for every later cycle of that obligation.
+	Answers map[string][]agent.Answer
+	// Memory is what earlier cycles of the run did and noted.
+	Memory agent.Memory
 }
 
 // Result is a cycle's outcome.
@@ -96,6 +105,13 @@ type Result struct {
 	// Ticked is the spec file with the obligation checked off, when the
 	// cycle succeeded and the spec is a file.
 	Ticked []byte
+	// Question is what the agent asked (agent.QuestionFile) when the
+	// cycle ended action_required for a human's answer.
+	Question string
+	// Notes are the decisions the agent wrote (agent.NotesFile).
+	Notes []byte
+	// Fix marks a fix cycle: nothing is ticked, on GitHub either.
+	Fix bool
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -114,6 +130,11 @@ func (r *Result) Step(name string) *Evidence {
 func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in Input, rep Reporter) *Result {
 	p := &pass{e: e, wd: wd, in: in, cfg: in.Config, rep: rep, res: &Result{Prompts: map[string]string{}}}
 	p.run(ctx)
+	// The fixer may have added to the implementer's notes; the audit's
+	// restore may have dropped them, so the implementer's stay if so.
+	if n := p.readNotes(); n != nil {
+		p.res.Notes = n
+	}
 	return p.res
 }
 
@@ -150,6 +171,10 @@ func (p *pass) run(ctx context.Context) {
 	// Select.
 	in.Spec.IncludeOptional = p.cfg.IncludeOptional
 	ob, ok := selectObligation(in)
+	if in.Fix != nil {
+		ob, ok = fixObligation(in), true
+		res.Fix = true
+	}
 	if !ok {
 		p.rep.Selected(ctx, nil)
 		summary := "Nothing to do: every obligation of the spec is done (or waits on one that is not)."
@@ -172,6 +197,9 @@ func (p *pass) run(ctx context.Context) {
 		RepoInstructions: string(instructions),
 		PreviousFailure:  in.PreviousFailures[ob.ID],
 		Paths:            in.Spec.Paths,
+		Fix:              in.Fix,
+		Answers:          in.Answers[ob.ID],
+		Memory:           in.Memory,
 	}
 	p.env = e.agentEnv(p.cfg)
 	p.plainSpec = p.plainSpecs()
@@ -185,7 +213,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	if len(changes) == 0 {
-		p.conclude(state.Neutral, "The agent made no change; nothing was pushed.")
+		p.conclude(state.Neutral, noChange(in.Fix))
 		return
 	}
 
@@ -222,6 +250,8 @@ func (p *pass) run(ctx context.Context) {
 	case audit.Conclusion == state.Failure:
 		res.Draft = true
 		p.conclude(state.Failure, "The auditor failed the change; pushed as a draft with its findings.")
+	case in.Fix != nil:
+		p.conclude(state.Success, fixDone(in.Fix))
 	default:
 		p.conclude(state.Success, fmt.Sprintf("Obligation `%s` done: %s", ob.ID, ob.Text))
 		p.tick()
@@ -244,6 +274,8 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	}
 	changes = withoutScratch(changes)
 	impl.Summary += changesTable(changes)
+	question := p.askedQuestion(impl, out, err)
+	p.res.Notes = p.readNotes()
 	p.res.Steps = append(p.res.Steps, impl)
 	p.rep.StepFinished(ctx, StepImplement, impl)
 	switch {
@@ -251,6 +283,8 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 		p.conclude(state.Cancelled, "The cycle was stopped during implement; nothing was pushed.")
 	case out != nil && out.TimedOut:
 		p.conclude(state.TimedOut, fmt.Sprintf("The agent ran past its %s timeout; nothing was pushed.", time.Duration(p.cfg.Agent.Timeout)))
+	case question != "":
+		p.concludeQuestion(question)
 	case impl.Conclusion != state.Success:
 		p.conclude(state.Failure, "The agent failed; nothing was pushed. "+impl.Title)
 	}

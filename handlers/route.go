@@ -117,8 +117,15 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 		return &Plan{}, nil
 	}
 	cmd, ok := ParseCommand(ev.Comment.Body)
+	quote := ""
 	if !ok {
-		return &Plan{}, nil
+		// A reply quoting specloop's question answers it; the job checks
+		// that it quotes the question the run waits on.
+		q, reply, quoted := QuotedReply(ev.Comment.Body)
+		if !quoted {
+			return &Plan{}, nil
+		}
+		cmd, quote = Command{Name: jobs.CommandAnswer, Text: reply}, q
 	}
 	return &Plan{Jobs: []river.JobArgs{jobs.CommandArgs{
 		Repo:           d.Repo,
@@ -128,6 +135,8 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 		CommentID:      ev.Comment.ID,
 		Command:        cmd.Name,
 		Args:           cmd.Args,
+		Text:           cmd.Text,
+		Quote:          quote,
 		Sender:         ev.Sender.Login,
 		Delivery:       d.GUID,
 	}}}, nil

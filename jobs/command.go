@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -28,6 +29,9 @@ func (w *CommandWorker) Work(ctx context.Context, job *river.Job[CommandArgs]) e
 	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
+	}
+	if a.Quote != "" {
+		return w.quotedAnswer(ctx, rc, a)
 	}
 	allowed, err := canDrive(ctx, rc, a.Sender)
 	if err != nil {
@@ -264,6 +268,11 @@ func (d *deps) status(ctx context.Context, run *store.Run) (string, error) {
 	}
 	if len(cycles) == 0 {
 		b.WriteString("| – | – | – | no cycles yet | – |\n")
+	}
+	if q, err := store.WaitingQuestion(ctx, d.Pool, run.ID); err != nil {
+		return "", err
+	} else if q != nil {
+		fmt.Fprintf(&b, "\n**Waiting for an answer** to the question of cycle %d on `%s`:\n\n%s\n\n%s\n", q.CycleID, q.ObligationID, cycle.QuoteMarkdown(q.Text), cycle.HowToAnswer)
 	}
 	return b.String(), nil
 }

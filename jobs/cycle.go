@@ -272,10 +272,18 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	if err != nil {
 		return state.Failure, err.Error()
 	}
+	fix, answers, memory, err := c.loopInput(ctx)
+	if err != nil {
+		return failed("Could not read what the cycle is fed", err)
+	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
+		Fix: fix, Answers: answers, Memory: memory,
 	}, c)
 	c.storeArtifacts(ctx, res)
+	if res.Question != "" && ctx.Err() == nil {
+		c.askQuestion(ctx, res)
+	}
 	if !res.Publish || ctx.Err() != nil {
 		return res.Conclusion, res.Summary
 	}
@@ -397,6 +405,7 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *cycle.Result) {
 		put(e.Step+".log", e.Log)
 	}
 	put("patch.diff", res.Patch)
+	put(notesArtifact, res.Notes)
 	if a := res.Step(cycle.StepAudit); a != nil {
 		put("audit.md", []byte(a.Summary))
 	}

@@ -73,7 +73,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			return err
 		}
 	}
-	if c.run.Kind == state.RunIssue && res.Conclusion == state.Success {
+	if c.run.Kind == state.RunIssue && res.Conclusion == state.Success && !res.Fix {
 		if err := gh.TickIssue(ctx, c.run.Issue, res.Obligation.ID); err != nil {
 			d.Logger.Warn("tick issue", "repo", rc.Full, "issue", c.run.Issue, "err", err)
 		}

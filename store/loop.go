@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The loop's records (migration 007): fix requests, questions and their
+// answers, trigger tokens.
+
+// Fix is what a fix cycle was asked to change.
+type Fix struct {
+	Source string // command | review | ci ('' for an ordinary cycle)
+	From   string // who asked, as the prompt names them
+	Text   string // the request, untrusted
+	Head   string // the PR head the request is about (CI), else ""
+}
+
+// SetCycleFix records a cycle's fix request; it runs in the transaction
+// that queues the cycle.
+func SetCycleFix(ctx context.Context, db DB, cycleID int64, f Fix) error {
+	_, err := db.Exec(ctx, `UPDATE cycles SET fix_source = $2, fix_from = $3, fix_text = $4, fix_head = $5 WHERE id = $1`,
+		cycleID, f.Source, f.From, f.Text, f.Head)
+	if err != nil {
+		return fmt.Errorf("record the fix request of cycle %d: %w", cycleID, err)
+	}
+	return nil
+}
+
+// CycleFix reads a cycle's fix request; Source is "" for an ordinary cycle.
+func CycleFix(ctx context.Context, db DB, cycleID int64) (Fix, error) {
+	var f Fix
+	err := db.QueryRow(ctx, `SELECT fix_source, fix_from, fix_text, fix_head FROM cycles WHERE id = $1`, cycleID).
+		Scan(&f.Source, &f.From, &f.Text, &f.Head)
+	if err != nil {
+		return Fix{}, notFound(err, fmt.Sprintf("fix request of cycle %d", cycleID))
+	}
+	return f, nil
+}
+
+// RunFixes lists the fix source and head of each of a run's cycles, by
+// cycle id: how many CI fixes ran in a row.
+func RunFixes(ctx context.Context, db DB, runID int64) (map[int64]Fix, error) {
+	rows, err := db.Query(ctx, `SELECT id, fix_source, fix_head FROM cycles WHERE run_id = $1`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("fix requests of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[int64]Fix{}
+	for rows.Next() {
+		var id int64
+		var f Fix
+		if err := rows.Scan(&id, &f.Source, &f.Head); err != nil {
+			return nil, err
+		}
+		out[id] = f
+	}
+	return out, rows.Err()
+}
+
+// SetCycleQuestion records the question a cycle ended with.
+func SetCycleQuestion(ctx context.Context, db DB, cycleID int64, question string) error {
+	if _, err := db.Exec(ctx, `UPDATE cycles SET question = $2 WHERE id = $1`, cycleID, question); err != nil {
+		return fmt.Errorf("record the question of cycle %d: %w", cycleID, err)
+	}
+	return nil
+}
+
+// Question is a question a cycle asked that waits for an answer.
+type Question struct {
+	CycleID      int64
+	ObligationID string
+	Text         string
+}
+
+// WaitingQuestion is the question the run waits on: its last cycle ended
+// with a question (set only when a cycle ends action_required; it may
+// still be finishing) that nobody has answered. nil when none.
+func WaitingQuestion(ctx context.Context, db DB, runID int64) (*Question, error) {
+	q := &Question{}
+	err := db.QueryRow(ctx, `SELECT c.id, c.obligation_id, c.question FROM cycles c
+		WHERE c.id = (SELECT max(id) FROM cycles WHERE run_id = $1)
+		  AND c.question <> ''
+		  AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.cycle_id = c.id)`, runID).Scan(&q.CycleID, &q.ObligationID, &q.Text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("waiting question of run %d: %w", runID, err)
+	}
+	return q, nil
+}
+
+// Answer is a maintainer's answer to a cycle's question.
+type Answer struct {
+	RunID        int64
+	CycleID      int64 // the cycle that asked
+	ObligationID string
+	Question     string
+	Answer       string
+	By           string
+}
+
+// ErrAnswered means the question has its answer already.
+var ErrAnswered = errors.New("the question is answered already")
+
+// InsertAnswer records an answer; a second answer to one question is
+// ErrAnswered.
+func InsertAnswer(ctx context.Context, db DB, a *Answer) error {
+	tag, err := db.Exec(ctx, `INSERT INTO answers (run_id, cycle_id, obligation_id, question, answer, answered_by)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (cycle_id) DO NOTHING`, a.RunID, a.CycleID, a.ObligationID, a.Question, a.Answer, a.By)
+	if err != nil {
+		return fmt.Errorf("record the answer to cycle %d: %w", a.CycleID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrAnswered
+	}
+	return nil
+}
+
+// RunAnswers lists a run's answers, oldest first.
+func RunAnswers(ctx context.Context, db DB, runID int64) ([]Answer, error) {
+	rows, err := db.Query(ctx, `SELECT run_id, cycle_id, obligation_id, question, answer, answered_by FROM answers
+		WHERE run_id = $1 ORDER BY id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("answers of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []Answer
+	for rows.Next() {
+		var a Answer
+		if err := rows.Scan(&a.RunID, &a.CycleID, &a.ObligationID, &a.Question, &a.Answer, &a.By); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RunArtifacts reads the artifacts called name of a run's cycles before
+// cycle before, oldest first, with their content: the notes earlier cycles
+// left.
+func RunArtifacts(ctx context.Context, db DB, runID, before int64, name string) ([]Artifact, error) {
+	rows, err := db.Query(ctx, `SELECT a.id, a.cycle_id, a.name, a.content, a.truncated, a.created_at
+		FROM artifacts a JOIN cycles c ON c.id = a.cycle_id
+		WHERE c.run_id = $1 AND c.id < $2 AND a.name = $3 ORDER BY a.cycle_id, a.id`, runID, before, name)
+	if err != nil {
+		return nil, fmt.Errorf("artifacts %s of run %d: %w", name, runID, err)
+	}
+	defer rows.Close()
+	var out []Artifact
+	for rows.Next() {
+		var a Artifact
+		if err := rows.Scan(&a.ID, &a.CycleID, &a.Name, &a.Content, &a.Truncated, &a.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SetTriggerToken stores the SHA-256 of a repo's new trigger token,
+// replacing the old one.
+func SetTriggerToken(ctx context.Context, db DB, repo string, sha256 []byte, by string) error {
+	_, err := db.Exec(ctx, `INSERT INTO trigger_tokens (repo_full_name, token_sha256, created_by) VALUES ($1, $2, $3)
+		ON CONFLICT (repo_full_name) DO UPDATE SET token_sha256 = EXCLUDED.token_sha256, created_by = EXCLUDED.created_by, created_at = now()`,
+		repo, sha256, by)
+	if err != nil {
+		return fmt.Errorf("store the trigger token of %s: %w", repo, err)
+	}
+	return nil
+}
+
+// TriggerToken reads the SHA-256 of a repo's trigger token; ErrNotFound
+// when it has none.
+func TriggerToken(ctx context.Context, db DB, repo string) ([]byte, error) {
+	var h []byte
+	if err := db.QueryRow(ctx, `SELECT token_sha256 FROM trigger_tokens WHERE repo_full_name = $1`, repo).Scan(&h); err != nil {
+		return nil, notFound(err, "trigger token of "+repo)
+	}
+	return h, nil
+}
