@@ -62,16 +62,19 @@ type router struct {
 func newRouter(cfg RouteConfig) *router {
 	r := &router{cfg: cfg}
 	r.routes = map[string]func(*delivery) (*Plan, error){
-		"issues.labeled":                    r.issueLabel,
-		"issues.unlabeled":                  r.issueLabel,
-		"issue_comment.created":             r.issueComment,
-		"push":                              r.push,
-		"pull_request.closed":               r.pullClosed,
-		"check_run.rerequested":             r.checkRun,
-		"check_run.requested_action":        r.checkRun,
-		"installation":                      r.installation,
-		"installation_repositories.added":   r.installationRepos,
-		"installation_repositories.removed": r.installationRepos,
+		"issues.labeled":                      r.issueLabel,
+		"issues.unlabeled":                    r.issueLabel,
+		"issue_comment.created":               r.issueComment,
+		"push":                                r.push,
+		"pull_request.closed":                 r.pullClosed,
+		"check_run.rerequested":               r.checkRun,
+		"check_run.requested_action":          r.checkRun,
+		"pull_request_review.submitted":       r.review,
+		"pull_request_review_comment.created": r.review,
+		"check_suite.completed":               r.checkSuite,
+		"installation":                        r.installation,
+		"installation_repositories.added":     r.installationRepos,
+		"installation_repositories.removed":   r.installationRepos,
 	}
 	return r
 }

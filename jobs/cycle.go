@@ -222,6 +222,8 @@ type cycleRun struct {
 	started map[int64]bool
 	// published: the change is pushed and its PR and check runs posted.
 	published bool
+	// loop is a fix cycle's review feedback and pushed commit (review.go).
+	loop loopState
 }
 
 func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
@@ -285,6 +287,9 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		c.askQuestion(ctx, res)
 	}
 	if !res.Publish || ctx.Err() != nil {
+		if ctx.Err() == nil {
+			c.replyThreads(ctx, res.Conclusion, res.Summary)
+		}
 		return res.Conclusion, res.Summary
 	}
 	if err := c.publish(ctx, wd, sp, res); err != nil {
@@ -293,6 +298,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		}
 		return failed("Publishing failed", err)
 	}
+	c.replyThreads(ctx, res.Conclusion, res.Summary)
 	return res.Conclusion, res.Summary
 }
 

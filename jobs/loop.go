@@ -200,6 +200,14 @@ func (c *cycleRun) loopInput(ctx context.Context) (*agent.Fix, map[string][]agen
 	if f.Source != "" {
 		fix = &agent.Fix{Source: f.Source, From: f.From, Text: f.Text}
 	}
+	if f.Source == agent.FixReview {
+		// The threads are read now, not when the review came: what
+		// arrived since is answered too, and what specloop answered since
+		// is not asked again.
+		if fix.Text, err = c.reviewText(ctx); err != nil {
+			return nil, nil, mem, err
+		}
+	}
 	answers, err := store.RunAnswers(ctx, d.Pool, c.run.ID)
 	if err != nil {
 		return nil, nil, mem, err

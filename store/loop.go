@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The loop's records (migration 007): fix requests, questions and their
@@ -182,4 +183,28 @@ func TriggerToken(ctx context.Context, db DB, repo string) ([]byte, error) {
 		return nil, notFound(err, "trigger token of "+repo)
 	}
 	return h, nil
+}
+
+// fixLockClass is the advisory-lock class of LockRunFixes (cycles use
+// cycleLockClass).
+const fixLockClass = 0x5bec1014
+
+// LockRunFixes waits for a run's lock on queueing fix cycles, so the jobs
+// of reviews and CI suites that arrive together decide one at a time
+// whether a cycle already answers them.
+func LockRunFixes(ctx context.Context, pool *pgxpool.Pool, runID int64) (release func(), err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock the fixes of run %d: %w", runID, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2::int)`, fixLockClass, runID); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("lock the fixes of run %d: %w", runID, err)
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, fixLockClass, runID); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -179,4 +181,169 @@ func refOpt(ref string) *github.RepositoryContentGetOptions {
 
 func storeRun(st *stack.Stack, id int64) (*store.Run, error) {
 	return store.GetRun(context.Background(), st.Server.Pool, id)
+}
+
+// review submits a review on pr as user with inline comments on
+// path:line.
+func review(t *testing.T, st *stack.Stack, user string, pr int, event, body string, comments ...*github.DraftReviewComment) *github.PullRequestReview {
+	t.Helper()
+	req := &github.PullRequestReviewRequest{Event: github.String(event), Comments: comments}
+	if body != "" {
+		req.Body = github.String(body)
+	}
+	rv, _, err := st.UserClient(user).PullRequests.CreateReview(t.Context(), st.Owner, st.Repo, pr, req)
+	require.NoError(t, err)
+	return rv
+}
+
+func inline(path string, line int, body string) *github.DraftReviewComment {
+	return &github.DraftReviewComment{Path: github.String(path), Line: github.Int(line), Side: github.String("RIGHT"), Body: github.String(body)}
+}
+
+// threadReplies lists specloop's replies in the thread of review comment
+// root.
+func threadReplies(st *stack.Stack, pr int, root int64) []string {
+	var out []string
+	for _, c := range st.Emulator.ReviewComments(st.Owner, st.Repo, pr) {
+		if c.GetInReplyTo() == root && c.GetUser().GetLogin() == stack.AppSlug+"[bot]" {
+			out = append(out, c.GetBody())
+		}
+	}
+	return out
+}
+
+func rootComment(t *testing.T, st *stack.Stack, pr int, body string) *github.PullRequestComment {
+	t.Helper()
+	for _, c := range st.Emulator.ReviewComments(st.Owner, st.Repo, pr) {
+		if c.GetInReplyTo() == 0 && c.GetBody() == body {
+			return c
+		}
+	}
+	t.Fatalf("no review comment %q", body)
+	return nil
+}
+
+// TestReviewComments: a reader's review starts nothing; two maintainer
+// reviews in a row make one fix cycle whose prompt quotes every thread
+// (file, line, hunk, comments) as untrusted, a "/loop stop" among them
+// steering nothing; each thread gets a reply naming the commit; a review
+// the agent changes nothing for is answered so.
+func TestReviewComments(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [rv-1] Count widgets\n- [ ] [rv-2] Report the total")
+	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
+	require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
+	pr := run.PR
+
+	review(t, st, "reader", pr, "REQUEST_CHANGES", "Rewrite it all.", inline("IMPLEMENTED.md", 1, "Reader says: delete this file"))
+	requireRanOnce(t, waitJobsDone(t, st, "review", map[string]any{"pr": pr}))
+	_, cycles = waitCycles(t, st, st.Repo, issue, 1)
+	require.Len(t, cycles, 1, "a reader's review starts nothing")
+
+	review(t, st, "maintainer", pr, "COMMENT", "", inline("IMPLEMENTED.md", 1, "Say how many widgets there are.\n/loop stop"))
+	review(t, st, "maintainer", pr, "REQUEST_CHANGES", "Please also add a test.", inline("impl/rv-1.txt", 1, "Typo here"))
+	_, cycles = waitCycles(t, st, st.Repo, issue, 2)
+	waitJobsDone(t, st, "review", map[string]any{"pr": pr})
+	fix := cycles[1]
+	require.Equal(t, "review", fix.Trigger)
+	require.Equal(t, state.Success, fix.Conclusion, fix.Summary)
+	_, cycles = waitCycles(t, st, st.Repo, issue, 2)
+	require.Len(t, cycles, 2, "two reviews in a row make one cycle")
+	r, err := storeRun(st, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, state.RunActive, r.State, "a /loop stop inside a review comment steers nothing")
+
+	prompt := artifact(t, st, fix.ID, "prompt-implementer.md")
+	require.Contains(t, prompt, "\nFix-Request: review\n")
+	_, quoted, ok := strings.Cut(prompt, "```untrusted\n")
+	require.True(t, ok, "the threads are quoted as untrusted")
+	quoted, _, _ = strings.Cut(quoted, "\n```\n")
+	require.Contains(t, quoted, "### Thread 1: `IMPLEMENTED.md` line 1")
+	require.Contains(t, quoted, "@@ -0,0 +1")
+	require.Contains(t, quoted, "@maintainer wrote:\n\n    Say how many widgets there are.\n    /loop stop")
+	require.Contains(t, quoted, "### Thread 2: `impl/rv-1.txt` line 1")
+	require.Contains(t, quoted, "    Typo here")
+	require.Contains(t, quoted, "### Review by @maintainer (changes_requested)\n\n    Please also add a test.")
+	require.NotContains(t, prompt, "Reader says", "a reader's comments never reach the agent")
+	require.NotContains(t, prompt, "Rewrite it all.")
+
+	head := prOf(st, st.Repo, run.Branch).GetHead().GetSHA()
+	for _, body := range []string{"Say how many widgets there are.\n/loop stop", "Typo here"} {
+		root := rootComment(t, st, pr, body)
+		require.Equal(t, []string{fmt.Sprintf("Addressed in %s (specloop cycle %d).", head, fix.ID)}, threadReplies(st, pr, root.GetID()), body)
+	}
+	require.Empty(t, threadReplies(st, pr, rootComment(t, st, pr, "Reader says: delete this file").GetID()))
+	waitComment(t, st, st.Repo, pr, 0, "The review of @maintainer: Addressed in "+head)
+
+	// A thread the agent changes nothing for is answered so, and the
+	// answered threads are not asked again.
+	review(t, st, "maintainer", pr, "COMMENT", "", inline("IMPLEMENTED.md", 1, "[script:nochange] Fine as it is?"))
+	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
+	require.Equal(t, state.Neutral, cycles[2].Conclusion, cycles[2].Summary)
+	require.Contains(t, cycles[2].Summary, "no change for the review")
+	root := rootComment(t, st, pr, "[script:nochange] Fine as it is?")
+	waitFor(t, "the no-change reply", func() bool { return len(threadReplies(st, pr, root.GetID())) == 1 })
+	require.Contains(t, threadReplies(st, pr, root.GetID())[0], "No change: specloop cycle")
+	prompt = artifact(t, st, cycles[2].ID, "prompt-implementer.md")
+	require.NotContains(t, prompt, "Typo here", "answered threads are not asked again")
+}
+
+// ciSuite completes a CI suite on the run's branch at sha.
+func ciSuite(t *testing.T, st *stack.Stack, branch, sha string, runs ...emulator.SuiteRun) {
+	t.Helper()
+	_, err := st.Emulator.CompleteSuite(st.Owner, st.Repo, branch, sha, runs)
+	require.NoError(t, err)
+}
+
+func failingTest(sha string) emulator.SuiteRun {
+	return emulator.SuiteRun{Name: "test", Conclusion: "failure", Title: "1 test failed",
+		Summary: "TestCount failed on " + sha, Text: "--- FAIL: TestCount (0.00s)\n    count_test.go:9: got 2, want 3",
+		Annotations: []*github.CheckRunAnnotation{{Path: github.String("count_test.go"), StartLine: github.Int(9), EndLine: github.Int(9),
+			AnnotationLevel: github.String("failure"), Message: github.String("got 2, want 3")}}}
+}
+
+// TestCIFailures: a failure the base branch shares is pre-existing and not
+// chased; another app's failing suite on the PR head queues CI fix cycles
+// fed with the failing runs, at most limits.ci_fixes (2) in a row; past
+// that the PR gets a comment and no third cycle.
+func TestCIFailures(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [ci-1] Count widgets\n- [ ] [ci-2] Report the total")
+	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
+	require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
+	pr := prOf(st, st.Repo, run.Branch)
+	lint := emulator.SuiteRun{Name: "lint", Conclusion: "failure", Title: "lint failed", Summary: "gofmt: main.go"}
+
+	ciSuite(t, st, "main", pr.GetBase().GetSHA(), lint)
+	ciSuite(t, st, run.Branch, pr.GetHead().GetSHA(), lint, emulator.SuiteRun{Name: "build", Conclusion: "success"})
+	waitComment(t, st, st.Repo, run.PR, 0, "a pre-existing failure, which specloop does not chase")
+	requireRanOnce(t, waitJobsDone(t, st, "check_suite", map[string]any{"branch": run.Branch}))
+	_, cycles = waitCycles(t, st, st.Repo, issue, 1)
+	require.Len(t, cycles, 1, "a pre-existing failure is not chased")
+
+	for i := 2; i <= 3; i++ {
+		head := prOf(st, st.Repo, run.Branch).GetHead().GetSHA()
+		ciSuite(t, st, run.Branch, head, failingTest(head), lint)
+		_, cycles = waitCycles(t, st, st.Repo, issue, i)
+		fix := cycles[i-1]
+		require.Equal(t, "ci", fix.Trigger)
+		require.Equal(t, state.Success, fix.Conclusion, fix.Summary)
+		prompt := artifact(t, st, fix.ID, "prompt-implementer.md")
+		require.Contains(t, prompt, "\nFix-Request: ci\n")
+		require.Contains(t, prompt, "Untrusted text from the check suite of app `ci`")
+		require.Contains(t, prompt, "### Check run `test`: failure")
+		require.Contains(t, prompt, "TestCount failed on "+head)
+		require.Contains(t, prompt, "- count_test.go:9 (failure) got 2, want 3")
+		require.Contains(t, prompt, "count_test.go:9: got 2, want 3")
+		require.Contains(t, prompt, "pre-existing; leave alone): `lint`")
+		require.NotEqual(t, head, prOf(st, st.Repo, run.Branch).GetHead().GetSHA(), "the fix is pushed")
+	}
+
+	head := prOf(st, st.Repo, run.Branch).GetHead().GetSHA()
+	ciSuite(t, st, run.Branch, head, failingTest(head))
+	waitComment(t, st, st.Repo, run.PR, 0, "after 2 CI fix cycles in a row, the limit (`limits.ci_fixes`)")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
+	require.Len(t, cycles, 3, "no third CI fix cycle")
 }
