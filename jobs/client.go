@@ -150,6 +150,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &MirrorPruneWorker{d: d})
 	river.AddWorker(w, &ReviewWorker{d: d})
 	river.AddWorker(w, &CheckSuiteWorker{d: d})
+	river.AddWorker(w, &TriggerWorker{d: d})
 	return w
 }
 

@@ -18,6 +18,7 @@ var registered = []struct {
 	{"stop", "cancel queued cycles and stop the running one"},
 	{"fix", "run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked)"},
 	{"answer", "answer the question specloop asked; the next cycle gets it (a reply quoting the question works too)"},
+	{"token", "(admins) make a new token for the trigger URL, shown once through a one-time link"},
 	{"status", "show the run: its cycles, their conclusions and the queue"},
 	{"help", "show this help"},
 }
@@ -84,6 +85,7 @@ func TestCommandHelp(t *testing.T) {
 		"| `/loop stop` | cancel queued cycles and stop the running one |\n"+
 		"| `/loop fix <text>` | run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked) |\n"+
 		"| `/loop answer <text>` | answer the question specloop asked; the next cycle gets it (a reply quoting the question works too) |\n"+
+		"| `/loop token` | (admins) make a new token for the trigger URL, shown once through a one-time link |\n"+
 		"| `/loop status` | show the run: its cycles, their conclusions and the queue |\n"+
 		"| `/loop help` | show this help |\n", help)
 	// Every registered command has a row, in registration order.
@@ -98,7 +100,7 @@ func TestCommandHelp(t *testing.T) {
 
 func TestCommandList(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "`/loop next`, `/loop retry`, `/loop stop`, `/loop fix <text>`, `/loop answer <text>`, `/loop status`, `/loop help`", CommandList())
+	require.Equal(t, "`/loop next`, `/loop retry`, `/loop stop`, `/loop fix <text>`, `/loop answer <text>`, `/loop token`, `/loop status`, `/loop help`", CommandList())
 	for _, want := range registered {
 		require.Contains(t, CommandList(), "`/loop "+want.name)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -163,26 +164,58 @@ func RunArtifacts(ctx context.Context, db DB, runID, before int64, name string) 
 	return out, rows.Err()
 }
 
-// SetTriggerToken stores the SHA-256 of a repo's new trigger token,
-// replacing the old one.
-func SetTriggerToken(ctx context.Context, db DB, repo string, sha256 []byte, by string) error {
-	_, err := db.Exec(ctx, `INSERT INTO trigger_tokens (repo_full_name, token_sha256, created_by) VALUES ($1, $2, $3)
-		ON CONFLICT (repo_full_name) DO UPDATE SET token_sha256 = EXCLUDED.token_sha256, created_by = EXCLUDED.created_by, created_at = now()`,
-		repo, sha256, by)
+// TriggerTicket is a one-time ticket for revealing a new trigger token.
+type TriggerTicket struct {
+	Repo           string
+	InstallationID int64
+	CreatedBy      string
+}
+
+// InsertTriggerTicket stores a ticket's SHA-256, valid for ttl.
+func InsertTriggerTicket(ctx context.Context, db DB, sha256 []byte, t TriggerTicket, ttl time.Duration) error {
+	_, err := db.Exec(ctx, `INSERT INTO trigger_tickets (ticket_sha256, repo_full_name, installation_id, created_by, expires_at)
+		VALUES ($1, $2, $3, $4, now() + $5::interval)`, sha256, t.Repo, t.InstallationID, t.CreatedBy, ttl.String())
 	if err != nil {
-		return fmt.Errorf("store the trigger token of %s: %w", repo, err)
+		return fmt.Errorf("store a trigger ticket of %s: %w", t.Repo, err)
 	}
 	return nil
 }
 
-// TriggerToken reads the SHA-256 of a repo's trigger token; ErrNotFound
-// when it has none.
-func TriggerToken(ctx context.Context, db DB, repo string) ([]byte, error) {
-	var h []byte
-	if err := db.QueryRow(ctx, `SELECT token_sha256 FROM trigger_tokens WHERE repo_full_name = $1`, repo).Scan(&h); err != nil {
-		return nil, notFound(err, "trigger token of "+repo)
+// ErrTicketUsed means a trigger ticket is unknown, expired or used.
+var ErrTicketUsed = errors.New("the ticket is used, expired or unknown")
+
+// RedeemTriggerTicket uses up the ticket of repo with that SHA-256 and
+// stores tokenSHA256 as the repo's trigger token, in one transaction: a
+// ticket makes one token, once.
+func RedeemTriggerTicket(ctx context.Context, db Beginner, repo string, ticketSHA256, tokenSHA256 []byte) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var t TriggerTicket
+		err := tx.QueryRow(ctx, `UPDATE trigger_tickets SET used_at = now()
+			WHERE ticket_sha256 = $1 AND repo_full_name = $2 AND used_at IS NULL AND expires_at > now()
+			RETURNING repo_full_name, installation_id, created_by`, ticketSHA256, repo).Scan(&t.Repo, &t.InstallationID, &t.CreatedBy)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrTicketUsed
+		}
+		if err != nil {
+			return fmt.Errorf("redeem a trigger ticket of %s: %w", repo, err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO trigger_tokens (repo_full_name, installation_id, token_sha256, created_by) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (repo_full_name) DO UPDATE SET installation_id = EXCLUDED.installation_id, token_sha256 = EXCLUDED.token_sha256,
+				created_by = EXCLUDED.created_by, created_at = now()`, t.Repo, t.InstallationID, tokenSHA256, t.CreatedBy)
+		if err != nil {
+			return fmt.Errorf("store the trigger token of %s: %w", repo, err)
+		}
+		return nil
+	})
+}
+
+// TriggerToken reads the SHA-256 of a repo's trigger token and its
+// installation; ErrNotFound when it has none.
+func TriggerToken(ctx context.Context, db DB, repo string) (sha256 []byte, installationID int64, err error) {
+	if err := db.QueryRow(ctx, `SELECT token_sha256, installation_id FROM trigger_tokens WHERE repo_full_name = $1`, repo).Scan(&sha256, &installationID); err != nil {
+		return nil, 0, notFound(err, "trigger token of "+repo)
 	}
-	return h, nil
+	return sha256, installationID, nil
 }
 
 // fixLockClass is the advisory-lock class of LockRunFixes (cycles use

@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -346,4 +352,98 @@ func TestCIFailures(t *testing.T) {
 	waitComment(t, st, st.Repo, run.PR, 0, "after 2 CI fix cycles in a row, the limit (`limits.ci_fixes`)")
 	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
 	require.Len(t, cycles, 3, "no third CI fix cycle")
+}
+
+var ticketLinkRE = regexp.MustCompile(`\((http://[^)\s]+/reveal\?ticket=[0-9a-f]+)\)`)
+var tokenRE = regexp.MustCompile(`<pre id="token">(slt_[0-9a-f]+)</pre>`)
+
+// newTriggerToken has the maintainer run `/loop token` on n and opens the
+// one-time link; it returns the token.
+func newTriggerToken(t *testing.T, st *stack.Stack, n int) string {
+	t.Helper()
+	c := comment(t, st, "maintainer", st.Repo, n, "/loop token")
+	reply := waitComment(t, st, st.Repo, n, c.GetID(), "one-time link")
+	m := ticketLinkRE.FindStringSubmatch(reply.GetBody())
+	require.NotNil(t, m, reply.GetBody())
+	link, _ := url.Parse(m[1])
+	resp, err := http.Get(link.String())
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotRegexp(t, tokenRE, string(page), "opening the link shows a button, not the token: a link preview uses nothing up")
+	form := url.Values{"ticket": {link.Query().Get("ticket")}}
+	resp, err = http.PostForm(link.String(), form)
+	require.NoError(t, err)
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	tm := tokenRE.FindStringSubmatch(string(page))
+	require.NotNil(t, tm, string(page))
+	// Once only.
+	resp, err = http.PostForm(link.String(), form)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusGone, resp.StatusCode, "a ticket shows its token once")
+	return tm[1]
+}
+
+func fire(t *testing.T, st *stack.Stack, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, st.URL+"/hooks/trigger/"+st.Owner+"/"+st.Repo, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
+// TestTriggerURL: only an admin makes a trigger token; it is shown once
+// through a one-time link and stored hashed; POST /hooks/trigger answers
+// 202 with the run page and queues the cycle; a new token replaces the old.
+func TestTriggerURL(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	st.Tokens["writer"] = st.Emulator.AddUser("writer")
+	st.Emulator.SetPermission(st.Owner, st.Repo, "writer", "write")
+	issue := openLabelledIssue(t, st, st.Repo, stack.IssueBody)
+	run, _ := waitCycles(t, st, st.Repo, issue, 1)
+
+	c := comment(t, st, "writer", st.Repo, run.PR, "/loop token")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "only a repository admin can make a trigger token")
+
+	status, _ := fire(t, st, "", "")
+	require.Equal(t, http.StatusUnauthorized, status, "no token yet")
+	token := newTriggerToken(t, st, run.PR)
+	var stored []byte
+	require.NoError(t, st.Server.Pool.QueryRow(t.Context(), `SELECT token_sha256 FROM trigger_tokens WHERE repo_full_name = $1`, st.Owner+"/"+st.Repo).Scan(&stored))
+	h := sha256.Sum256([]byte(token))
+	require.Equal(t, h[:], stored, "stored as its SHA-256 only")
+
+	status, _ = fire(t, st, "slt_wrong", fmt.Sprintf(`{"number": %d}`, issue))
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, out := fire(t, st, token, fmt.Sprintf(`{"number": %d}`, issue))
+	require.Equal(t, http.StatusAccepted, status, out)
+	require.Equal(t, "cycle", out["queued"])
+	require.Contains(t, out["run_page"], fmt.Sprintf("/runs/%d", run.ID))
+	_, cycles := waitCycles(t, st, st.Repo, issue, 2)
+	require.Equal(t, "trigger", cycles[1].Trigger)
+	require.Equal(t, "count-2", cycles[1].ObligationID)
+	status, _ = fire(t, st, token, `{"number": 999}`)
+	require.Equal(t, http.StatusNotFound, status)
+
+	// Rotation: the new token works, the old one no longer does.
+	token2 := newTriggerToken(t, st, run.PR)
+	require.NotEqual(t, token, token2)
+	status, _ = fire(t, st, token, "")
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, out = fire(t, st, token2, "")
+	require.Equal(t, http.StatusAccepted, status, out)
+	require.Equal(t, "drain", out["queued"])
 }

@@ -121,6 +121,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		r = handlers.Router(s.intake, pool, metrics)
 		pages = &handlers.RunPages{Pool: pool, Links: NewLinker(cfg), Logger: logger}
 		handlers.RegisterRunPages(r, pages)
+		handlers.RegisterTrigger(r, &handlers.Trigger{Pool: pool, Jobs: s.River, Links: NewLinker(cfg), Logger: logger})
 		// An app is configured: the registration flow answers 410.
 		r.PathPrefix("/setup").Handler(handlers.Setup(handlers.SetupOptions{Configured: true, Logger: logger}))
 	}

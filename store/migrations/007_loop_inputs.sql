@@ -25,10 +25,21 @@ CREATE INDEX answers_run_idx ON answers (run_id, obligation_id, id);
 CREATE UNIQUE INDEX answers_cycle_idx ON answers (cycle_id);
 
 -- A repo's trigger URL token (POST /hooks/trigger/{owner}/{repo}), kept
--- only as its SHA-256: `/loop token` rotates it.
+-- only as its SHA-256. `/loop token` makes a one-time ticket (also kept as
+-- its SHA-256); opening the ticket's link makes the token, shows it once
+-- and replaces the old one, so no plaintext token is ever stored.
 CREATE TABLE trigger_tokens (
-    repo_full_name text PRIMARY KEY,
-    token_sha256   bytea NOT NULL,
-    created_by     text NOT NULL,
-    created_at     timestamptz NOT NULL DEFAULT now()
+    repo_full_name  text PRIMARY KEY,
+    installation_id bigint NOT NULL,
+    token_sha256    bytea NOT NULL,
+    created_by      text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE trigger_tickets (
+    ticket_sha256   bytea PRIMARY KEY,
+    repo_full_name  text NOT NULL,
+    installation_id bigint NOT NULL,
+    created_by      text NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    used_at         timestamptz
 );
