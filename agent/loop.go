@@ -20,7 +20,13 @@ const (
 	HeaderFixRequest = "Fix-Request"
 	// HeaderAnswers is how many of the agent's questions have answers.
 	HeaderAnswers = "Answers"
+	// HeaderPlanFile, in a planning cycle's prompt, is where the task list
+	// goes (PlanFile).
+	HeaderPlanFile = "Plan-File"
 )
+
+// PlanFile is where a planning cycle's agent writes the task list.
+const PlanFile = ".specloop/plan.md"
 
 // QuestionFile is where an agent writes a question it cannot decide
 // without a human; the cycle then ends action_required and nothing is
@@ -86,6 +92,9 @@ func (m Memory) empty() bool {
 
 // loopHeaders writes the loop's header lines.
 func loopHeaders(b *strings.Builder, in PromptInput) {
+	if in.Plan {
+		header(b, HeaderPlanFile, PlanFile)
+	}
 	if in.Fix != nil {
 		header(b, HeaderFixRequest, in.Fix.Source)
 	}
@@ -104,6 +113,14 @@ func untrusted(b *strings.Builder, from, s string, max int) {
 
 // loopSections writes the fix request, the answers and the run's memory.
 func loopSections(b *strings.Builder, role Role, in PromptInput) {
+	if in.Plan {
+		b.WriteString("## Plan first\n\n")
+		fmt.Fprintf(b, "This cycle plans; it changes no code. Break the spec above into small tasks, each one cycle of work "+
+			"with its own tests, in the order they should be done. Write them to `%s` as a Markdown task list, one item per task:\n\n", PlanFile)
+		fence(b, "markdown", "- [ ] [plan-1] The first task, in one line\n- [ ] [plan-2] The next task")
+		b.WriteString("Ids are short and unique. A maintainer reads the plan, may edit it, and approves it; " +
+			"each later cycle then does one task of the approved list.\n\n")
+	}
 	if f := in.Fix; f != nil {
 		b.WriteString("## Requested fix\n\n")
 		switch f.Source {
@@ -150,7 +167,10 @@ func loopSections(b *strings.Builder, role Role, in PromptInput) {
 }
 
 // loopRules are the rules the loop adds for the agents that change code.
-func loopRules(b *strings.Builder, role Role) {
+func loopRules(b *strings.Builder, role Role, in PromptInput) {
+	if in.Plan {
+		fmt.Fprintf(b, "- Change no file but `%s`: this cycle only plans.\n", PlanFile)
+	}
 	if role == Auditor {
 		fmt.Fprintf(b, "- If you cannot judge without a human's decision, write the question to `%s` instead of a verdict.\n", QuestionFile)
 		return

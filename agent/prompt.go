@@ -115,6 +115,9 @@ type PromptInput struct {
 	Answers []Answer
 	// Memory is what earlier cycles of the run did and noted.
 	Memory Memory
+	// Plan makes this a planning cycle's prompt: the agent writes the
+	// task list to PlanFile and changes nothing else.
+	Plan bool
 }
 
 // auditFile returns the audit file the prompt names.
@@ -149,7 +152,9 @@ func Prompt(role Role, in PromptInput) string {
 	case Auditor:
 		fmt.Fprintf(&b, "# specloop: audit the change for obligation %s\n\n", ob.ID)
 	default:
-		if in.Fix != nil {
+		if in.Plan {
+			fmt.Fprintf(&b, "# specloop: plan the work of %s\n\n", ob.ID)
+		} else if in.Fix != nil {
 			fmt.Fprintf(&b, "# specloop: a requested fix, in the context of obligation %s\n\n", ob.ID)
 		} else {
 			fmt.Fprintf(&b, "# specloop: implement obligation %s\n\n", ob.ID)
@@ -293,7 +298,7 @@ func Prompt(role Role, in PromptInput) string {
 		b.WriteString("- Do not commit, push or create branches: specloop commits and pushes your change.\n")
 		b.WriteString("- Keep the change to what this obligation needs; later obligations get their own cycles.\n")
 	}
-	loopRules(&b, role)
+	loopRules(&b, role, in)
 	b.WriteString("\n")
 
 	b.WriteString("## When you are done\n\n")

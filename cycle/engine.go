@@ -87,6 +87,9 @@ type Input struct {
 	Answers map[string][]agent.Answer
 	// Memory is what earlier cycles of the run did and noted.
 	Memory agent.Memory
+	// Plan makes this a planning cycle (plan.go): the agent writes the
+	// spec's task list, which waits for a maintainer's approval.
+	Plan bool
 }
 
 // Result is a cycle's outcome.
@@ -112,6 +115,8 @@ type Result struct {
 	Notes []byte
 	// Fix marks a fix cycle: nothing is ticked, on GitHub either.
 	Fix bool
+	// Plan is the task list a planning cycle wrote (agent.PlanFile).
+	Plan string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -171,6 +176,9 @@ func (p *pass) run(ctx context.Context) {
 	// Select.
 	in.Spec.IncludeOptional = p.cfg.IncludeOptional
 	ob, ok := selectObligation(in)
+	if in.Plan {
+		ob, ok = planObligation(in.Spec), true
+	}
 	if in.Fix != nil {
 		ob, ok = fixObligation(in), true
 		res.Fix = true
@@ -200,9 +208,14 @@ func (p *pass) run(ctx context.Context) {
 		Fix:              in.Fix,
 		Answers:          in.Answers[ob.ID],
 		Memory:           in.Memory,
+		Plan:             in.Plan,
 	}
 	p.env = e.agentEnv(p.cfg)
 	p.plainSpec = p.plainSpecs()
+	if in.Plan {
+		p.plan(ctx)
+		return
+	}
 
 	changes := p.implement(ctx)
 	if p.done() {

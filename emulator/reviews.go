@@ -200,8 +200,11 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request) {
 		ld.rcs[rc.id] = rc
 		events = append(events, s.reviewCommentEvent(rp, p, rc, c.user))
 	}
+	hookReview := s.reviewJSON(rp, rv)
+	// Webhooks spell the state in lower case ("approved"); REST in upper.
+	hookReview.State = github.String(strings.ToLower(rv.state))
 	events = append(events, &github.PullRequestReviewEvent{
-		Action: github.String("submitted"), Review: s.reviewJSON(rp, rv), PullRequest: s.pullJSON(rp, p),
+		Action: github.String("submitted"), Review: hookReview, PullRequest: s.pullJSON(rp, p),
 		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
 	})
 	out := s.reviewJSON(rp, rv)

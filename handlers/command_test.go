@@ -51,7 +51,7 @@ func TestParseCommand(t *testing.T) {
 func TestParseRegisteredCommands(t *testing.T) {
 	t.Parallel()
 	names := jobs.CommandNames()
-	require.Equal(t, []string{"next", "retry", "stop", "fix", "answer", "token", "status", "help"}, names)
+	require.Equal(t, []string{"next", "retry", "stop", "fix", "answer", "plan", "approve", "token", "status", "help"}, names)
 	for _, name := range names {
 		tests := []struct {
 			form, body string

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"strings"
+
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/jobs"
@@ -19,7 +21,7 @@ func (r *router) review(d *delivery) (*Plan, error) {
 	state := ""
 	switch {
 	case ev.Review != nil:
-		state = ev.Review.State
+		state = strings.ToLower(ev.Review.State)
 		if ev.Review.User.Login != "" {
 			author = ev.Review.User
 		}

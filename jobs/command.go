@@ -104,6 +104,11 @@ func (w *CommandWorker) queue(ctx context.Context, rc *repoContext, a CommandArg
 	if run == nil {
 		return noRun(rc), nil
 	}
+	if p, err := store.GetPlan(ctx, w.d.Pool, run.ID); err != nil {
+		return "", err
+	} else if p != nil && p.Waiting {
+		return planWaits, nil
+	}
 	if a.IsPR {
 		pr, _, err := rc.GH.PullRequests.Get(ctx, rc.Owner, rc.Name, a.Issue)
 		if err != nil {
@@ -268,6 +273,11 @@ func (d *deps) status(ctx context.Context, run *store.Run) (string, error) {
 	}
 	if len(cycles) == 0 {
 		b.WriteString("| – | – | – | no cycles yet | – |\n")
+	}
+	if p, err := store.GetPlan(ctx, d.Pool, run.ID); err != nil {
+		return "", err
+	} else if p != nil && p.Waiting {
+		b.WriteString("\n**Waiting for plan approval**: " + cycle.HowToApprove + "\n")
 	}
 	if q, err := store.WaitingQuestion(ctx, d.Pool, run.ID); err != nil {
 		return "", err

@@ -35,6 +35,8 @@ func commands() []command {
 		{name: "stop", usage: "cancel queued cycles and stop the running one", run: (*CommandWorker).stop},
 		{name: "fix", args: "<text>", usage: "run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked)", run: (*CommandWorker).fix, queuesCycle: true},
 		{name: CommandAnswer, args: "<text>", usage: "answer the question specloop asked; the next cycle gets it (a reply quoting the question works too)", run: (*CommandWorker).answer, queuesCycle: true},
+		{name: "plan", usage: "write the issue's task list first and wait for approval", run: (*CommandWorker).plan, queuesCycle: true},
+		{name: "approve", usage: "approve the plan; the cycles follow it as it stands in the issue", run: (*CommandWorker).approve, queuesCycle: true},
 		{name: "token", usage: "(admins) make a new token for the trigger URL, shown once through a one-time link", run: (*CommandWorker).token},
 		{name: "status", usage: "show the run: its cycles, their conclusions and the queue", run: (*CommandWorker).status},
 		{name: "help", usage: "show this help", run: (*CommandWorker).help},

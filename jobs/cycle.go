@@ -278,13 +278,26 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	if err != nil {
 		return failed("Could not read what the cycle is fed", err)
 	}
+	plan, waiting, err := c.planning(ctx, sp, fix != nil)
+	if err != nil {
+		return failed("Could not read the run's plan", err)
+	}
+	if waiting {
+		return state.ActionRequired, "Nothing done: " + planWaits
+	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
-		Fix: fix, Answers: answers, Memory: memory,
+		Fix: fix, Answers: answers, Memory: memory, Plan: plan,
 	}, c)
 	c.storeArtifacts(ctx, res)
 	if res.Question != "" && ctx.Err() == nil {
 		c.askQuestion(ctx, res)
+	}
+	if res.Plan != "" && ctx.Err() == nil {
+		if err := c.publishPlan(ctx, wd, sp, res); err != nil {
+			return failed("Publishing the plan failed", err)
+		}
+		return res.Conclusion, res.Summary
 	}
 	if !res.Publish || ctx.Err() != nil {
 		if ctx.Err() == nil {

@@ -78,7 +78,7 @@ func (d *deps) queueFix(ctx context.Context, rc *repoContext, run *store.Run, tr
 // lastObligation is the obligation the run worked on last: a fix's context.
 func lastObligation(cycles []*store.Cycle) string {
 	for i := len(cycles) - 1; i >= 0; i-- {
-		if id := cycles[i].ObligationID; id != "" && id != cycle.FixObligationID {
+		if id := cycles[i].ObligationID; id != "" && id != cycle.FixObligationID && id != cycle.PlanObligationID {
 			return id
 		}
 	}

@@ -241,3 +241,46 @@ func LockRunFixes(ctx context.Context, pool *pgxpool.Pool, runID int64) (release
 		conn.Release()
 	}, nil
 }
+
+// Plan is a run's plan: the task list its planning cycle wrote.
+type Plan struct {
+	RunID      int64
+	CycleID    int64
+	Waiting    bool // true until a maintainer approves it
+	ApprovedBy string
+}
+
+// GetPlan reads a run's plan; nil when the run never planned.
+func GetPlan(ctx context.Context, db DB, runID int64) (*Plan, error) {
+	p := &Plan{RunID: runID}
+	var st string
+	err := db.QueryRow(ctx, `SELECT COALESCE(cycle_id, 0), state, approved_by FROM plans WHERE run_id = $1`, runID).Scan(&p.CycleID, &st, &p.ApprovedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan of run %d: %w", runID, err)
+	}
+	p.Waiting = st == "waiting"
+	return p, nil
+}
+
+// SetPlanWaiting records that cycleID wrote the run's plan, which now
+// waits for approval.
+func SetPlanWaiting(ctx context.Context, db DB, runID, cycleID int64) error {
+	_, err := db.Exec(ctx, `INSERT INTO plans (run_id, cycle_id, state) VALUES ($1, $2, 'waiting')
+		ON CONFLICT (run_id) DO UPDATE SET cycle_id = EXCLUDED.cycle_id, state = 'waiting', approved_by = '', updated_at = now()`, runID, cycleID)
+	if err != nil {
+		return fmt.Errorf("record the plan of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// ApprovePlan approves the run's waiting plan; false when none waits.
+func ApprovePlan(ctx context.Context, db DB, runID int64, by string) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE plans SET state = 'approved', approved_by = $2, updated_at = now() WHERE run_id = $1 AND state = 'waiting'`, runID, by)
+	if err != nil {
+		return false, fmt.Errorf("approve the plan of run %d: %w", runID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -38,6 +38,9 @@ const (
 	ImplDir         = "impl"
 )
 
+// PlanTasks is the task list the scripted agent plans.
+const PlanTasks = "- [ ] [plan-1] Count widgets by colour\n- [ ] [plan-2] Report the total\n- [ ] [plan-3] Add a changelog entry\n"
+
 // Token counts printed by the tokens switch; fixed so tests can expect them.
 const (
 	TokensInput  = 1200
@@ -60,6 +63,7 @@ type task struct {
 	// answered questions.
 	fixSource, fix string
 	answers        int
+	planFile       string // a planning cycle's Plan-File
 }
 
 // Main runs the scripted agent and returns its exit status. args are the
@@ -105,6 +109,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 			return 1
 		}
 		fmt.Fprintf(stdout, "scripted agent: asked a question\n")
+		return 0
+	}
+
+	if t.planFile != "" && t.role != agent.Auditor {
+		if err := write(filepath.Join(*dir, filepath.FromSlash(t.planFile)), PlanTasks); err != nil {
+			fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "scripted agent: wrote the plan to %s\n", t.planFile)
 		return 0
 	}
 
@@ -164,6 +177,8 @@ func parse(prompt string, getenv func(string) string) (*task, error) {
 			t.fixSource = value
 		case agent.HeaderAnswers:
 			fmt.Sscan(value, &t.answers)
+		case agent.HeaderPlanFile:
+			t.planFile = value
 		}
 	}
 	if err := sc.Err(); err != nil {

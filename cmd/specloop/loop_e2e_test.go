@@ -447,3 +447,76 @@ func TestTriggerURL(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status, out)
 	require.Equal(t, "drain", out["queued"])
 }
+
+// TestPlanFirst: a prose issue gets a plan (in its body, the PR's first
+// commit), waits, refuses /loop next, and after `/loop approve` follows
+// the plan as the maintainer edited it; `/loop plan` plans again, and an
+// approving review lets it go ahead.
+func TestPlanFirst(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	gh := st.UserClient("maintainer")
+	issue := openLabelledIssue(t, st, st.Repo, "Build a widget counter that counts widgets by colour and reports the total.")
+	run, cycles := waitCycles(t, st, st.Repo, issue, 1)
+	planned := cycles[0]
+	require.Equal(t, state.ActionRequired, planned.Conclusion, planned.Summary)
+	require.Contains(t, planned.Summary, "The plan waits for a maintainer's approval")
+	body := st.Emulator.Issue(st.Owner, st.Repo, issue).GetBody()
+	require.Contains(t, body, "Build a widget counter")
+	require.Contains(t, body, "## Plan\n\n<!-- specloop:plan -->\n- [ ] [plan-1] Count widgets by colour\n- [ ] [plan-2] Report the total\n- [ ] [plan-3] Add a changelog entry\n")
+	require.NotZero(t, run.PR, "the plan is the PR's first commit")
+	pr := prOf(st, st.Repo, run.Branch)
+	head, _, err := gh.Repositories.GetCommit(t.Context(), st.Owner, st.Repo, pr.GetHead().GetSHA(), nil)
+	require.NoError(t, err)
+	require.Contains(t, head.GetCommit().GetMessage(), fmt.Sprintf("specloop: plan for #%d", issue))
+	require.Len(t, head.Parents, 1)
+	require.Equal(t, pr.GetBase().GetSHA(), head.Parents[0].GetSHA(), "the plan is the PR's first commit")
+	require.Equal(t, "action_required", checksAt(st, st.Repo, pr.GetHead().GetSHA(), planned.ID)["specloop/implement"].GetConclusion())
+	waitComment(t, st, st.Repo, run.PR, 0, "specloop wrote a plan")
+	require.Contains(t, artifact(t, st, planned.ID, "prompt-planner.md"), "\nPlan-File: .specloop/plan.md\n")
+
+	c := comment(t, st, "maintainer", st.Repo, run.PR, "/loop next")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "the plan waits for approval first")
+	c = comment(t, st, "maintainer", st.Repo, run.PR, "/loop status")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "Waiting for plan approval")
+
+	// The maintainer edits the plan: a task of their own first, one dropped.
+	edited := strings.Replace(body, "- [ ] [plan-1] Count widgets by colour\n- [ ] [plan-2] Report the total\n",
+		"- [ ] [doc-1] Write the docs first\n- [ ] [plan-1] Count widgets by colour\n", 1)
+	_, _, err = gh.Issues.Edit(t.Context(), st.Owner, st.Repo, issue, &github.IssueRequest{Body: &edited})
+	require.NoError(t, err)
+	c = comment(t, st, "maintainer", st.Repo, run.PR, "/loop approve")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "the plan is approved")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 2)
+	require.Equal(t, "doc-1", cycles[1].ObligationID, "the edited plan is followed")
+	require.Equal(t, state.Success, cycles[1].Conclusion, cycles[1].Summary)
+	c = comment(t, st, "maintainer", st.Repo, run.PR, "/loop next")
+	waitComment(t, st, st.Repo, run.PR, c.GetID(), "queued cycle")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 3)
+	require.Equal(t, "plan-1", cycles[2].ObligationID)
+	body = st.Emulator.Issue(st.Owner, st.Repo, issue).GetBody()
+	require.Contains(t, body, "- [x] [doc-1]")
+	require.NotContains(t, body, "plan-2", "the dropped task stays dropped")
+
+	// /loop plan plans again; an approving review lets it go ahead.
+	c = comment(t, st, "maintainer", st.Repo, issue, "/loop plan")
+	waitComment(t, st, st.Repo, issue, c.GetID(), "a planning cycle")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 4)
+	require.Equal(t, state.ActionRequired, cycles[3].Conclusion, cycles[3].Summary)
+	review(t, st, "reader", run.PR, "APPROVE", "")
+	requireRanOnce(t, waitJobsDone(t, st, "review", map[string]any{"pr": run.PR, "sender": "reader"}))
+	require.True(t, mustPlan(t, st, run.ID).Waiting, "a reader's approval approves nothing")
+	review(t, st, "maintainer", run.PR, "APPROVE", "")
+	waitComment(t, st, st.Repo, run.PR, 0, "@maintainer approved the review")
+	_, cycles = waitCycles(t, st, st.Repo, issue, 5)
+	require.Equal(t, "approve", cycles[4].Trigger)
+	require.Equal(t, "plan-1", cycles[4].ObligationID, "the new plan's first open task (done before, so nothing changes)")
+}
+
+func mustPlan(t *testing.T, st *stack.Stack, runID int64) *store.Plan {
+	t.Helper()
+	p, err := store.GetPlan(t.Context(), st.Server.Pool, runID)
+	require.NoError(t, err)
+	require.NotNil(t, p)
+	return p
+}

@@ -43,3 +43,14 @@ CREATE TABLE trigger_tickets (
     expires_at      timestamptz NOT NULL,
     used_at         timestamptz
 );
+
+-- A run that plans first: its planning cycle wrote the task list and the
+-- run waits until a maintainer approves it (`/loop approve` or an
+-- approving review).
+CREATE TABLE plans (
+    run_id      bigint PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    cycle_id    bigint REFERENCES cycles (id) ON DELETE SET NULL,
+    state       text NOT NULL CONSTRAINT plans_state_check CHECK (state IN ('waiting', 'approved')),
+    approved_by text NOT NULL DEFAULT '',
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
