@@ -73,6 +73,9 @@ func (w *CheckSuiteWorker) Work(ctx context.Context, job *river.Job[CheckSuiteAr
 	if run.PR == 0 || run.State != state.RunActive {
 		return nil
 	}
+	if waiting, err := d.planWaiting(ctx, run.ID); err != nil || waiting {
+		return err // the plan's commit holds no code to fix
+	}
 	pr, _, err := rc.GH.PullRequests.Get(ctx, rc.Owner, rc.Name, run.PR)
 	if err != nil {
 		return fmt.Errorf("get PR #%d: %w", run.PR, err)

@@ -41,6 +41,11 @@ func (w *CommandWorker) fix(ctx context.Context, rc *repoContext, a CommandArgs,
 	if strings.TrimSpace(a.Text) == "" {
 		return "say what to fix: `/loop fix <text>`.", nil
 	}
+	if waiting, err := w.d.planWaiting(ctx, run.ID); err != nil {
+		return "", err
+	} else if waiting {
+		return planWaits, nil
+	}
 	return w.d.queueFix(ctx, rc, run, "fix", store.Fix{Source: agent.FixCommand, From: "@" + a.Sender, Text: a.Text})
 }
 

@@ -122,6 +122,13 @@ func (c *cycleRun) publishPlan(ctx context.Context, wd *workspace.Workdir, sp *s
 	return d.reply(ctx, rc, pr.Number, fmt.Sprintf("**specloop wrote a plan** into #%d:\n\n%s\n\n%s", c.run.Issue, strings.TrimSpace(res.Plan), cycle.HowToApprove))
 }
 
+// planWaiting reports whether the run's plan waits for approval: nothing
+// but the approval moves such a run on.
+func (d *deps) planWaiting(ctx context.Context, runID int64) (bool, error) {
+	p, err := store.GetPlan(ctx, d.Pool, runID)
+	return p != nil && p.Waiting, err
+}
+
 // approve lets the run's waiting plan go ahead.
 func (w *CommandWorker) approve(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run) (string, error) {
 	if run == nil {

@@ -78,6 +78,9 @@ func (w *ReviewWorker) Work(ctx context.Context, job *river.Job[ReviewArgs]) err
 	if rc.Config.OnReview != repoconfig.OnCycle {
 		return nil
 	}
+	if waiting, err := d.planWaiting(ctx, run.ID); err != nil || waiting {
+		return err // comments on a waiting plan are for the maintainer's edit
+	}
 	release, err := store.LockRunFixes(ctx, d.Pool, run.ID)
 	if err != nil {
 		return err
