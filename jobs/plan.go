@@ -3,13 +3,18 @@
 // planning cycle. It writes the task list into the issue body, pushes the
 // PR's first commit and waits until a maintainer comments `/loop approve`
 // or approves the PR; later cycles follow the list as the maintainer left
-// it. (Spec files are not planned yet: their runs start at once.)
+// it. A plain spec file's plan goes into a task file beside it
+// (specs/auth.md: specs/auth/tasks.md), committed on the PR's branch, and
+// the run follows that file from then on; the maintainer edits it by
+// pushing to the branch. Task files of the other formats are plans
+// already and are never planned.
 
 package jobs
 
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/google/go-github/v62/github"
@@ -34,7 +39,7 @@ const planWaits = "the plan waits for approval first. " + cycle.HowToApprove
 // planning says whether this cycle plans, or whether the run's plan still
 // waits (then the cycle does nothing).
 func (c *cycleRun) planning(ctx context.Context, sp *spec.Spec, fix bool) (plan, waiting bool, err error) {
-	if fix || c.run.Kind != state.RunIssue {
+	if fix || c.run.Kind == state.RunSpec && sp.Format != spec.FormatPlain {
 		return false, false, nil
 	}
 	if c.cycle.Trigger == "plan" {
@@ -65,23 +70,48 @@ func withPlan(body, tasks string) string {
 // commit, posts the evidence on it and says on the PR how to approve.
 func (c *cycleRun) publishPlan(ctx context.Context, wd *workspace.Workdir, sp *spec.Spec, res *cycle.Result) error {
 	d, rc := c.d, c.rc
-	issue, _, err := rc.GH.Issues.Get(ctx, rc.Owner, rc.Name, c.run.Issue)
-	if err != nil {
-		return fmt.Errorf("read issue #%d: %w", c.run.Issue, err)
-	}
-	body := withPlan(issue.GetBody(), res.Plan)
-	if _, _, err := rc.GH.Issues.Edit(ctx, rc.Owner, rc.Name, c.run.Issue, &github.IssueRequest{Body: &body}); err != nil {
-		return fmt.Errorf("write the plan into issue #%d: %w", c.run.Issue, err)
+	// The planner was to change nothing; whatever it did is dropped.
+	if err := wd.Reset(ctx); err != nil {
+		return err
 	}
 	slug := d.AppSlug
 	if slug == "" {
 		slug = "specloop"
 	}
-	msg := fmt.Sprintf("specloop: plan for #%d\n\nThe task list is in issue #%d and waits for a maintainer's approval (cycle %d of run %d).",
-		c.run.Issue, c.run.Issue, c.cycle.ID, c.run.ID)
-	sha, err := wd.CommitEmpty(ctx, msg, workspace.Signature{Name: slug + "[bot]", Email: slug + "[bot]@users.noreply.github.com"})
-	if err != nil {
-		return err
+	author := workspace.Signature{Name: slug + "[bot]", Email: slug + "[bot]@users.noreply.github.com"}
+	var sha, where string
+	if c.run.Kind == state.RunIssue {
+		issue, _, err := rc.GH.Issues.Get(ctx, rc.Owner, rc.Name, c.run.Issue)
+		if err != nil {
+			return fmt.Errorf("read issue #%d: %w", c.run.Issue, err)
+		}
+		body := withPlan(issue.GetBody(), res.Plan)
+		if _, _, err := rc.GH.Issues.Edit(ctx, rc.Owner, rc.Name, c.run.Issue, &github.IssueRequest{Body: &body}); err != nil {
+			return fmt.Errorf("write the plan into issue #%d: %w", c.run.Issue, err)
+		}
+		msg := fmt.Sprintf("specloop: plan for #%d\n\nThe task list is in issue #%d and waits for a maintainer's approval (cycle %d of run %d).",
+			c.run.Issue, c.run.Issue, c.cycle.ID, c.run.ID)
+		if sha, err = wd.CommitEmpty(ctx, msg, author); err != nil {
+			return err
+		}
+		where = fmt.Sprintf("#%d", c.run.Issue)
+	} else {
+		tasks := PlanTasksPath(c.run.SpecPath)
+		content := fmt.Sprintf("# Tasks: %s\n\nPlanned by specloop from `%s`. Edit this list on the branch, then `/loop approve`.\n\n%s",
+			sp.Title, c.run.SpecPath, strings.TrimSpace(res.Plan)+"\n")
+		if err := wd.WriteFile(tasks, []byte(content)); err != nil {
+			return fmt.Errorf("write the plan to %s: %w", tasks, err)
+		}
+		msg := fmt.Sprintf("specloop: plan for %s\n\nThe task list of %s, waiting for a maintainer's approval (cycle %d of run %d).",
+			c.run.SpecPath, c.run.SpecPath, c.cycle.ID, c.run.ID)
+		var err error
+		if sha, err = wd.Commit(ctx, msg, author); err != nil {
+			return err
+		}
+		if err := store.SetRunSpecPath(ctx, d.Pool, c.run.ID, tasks); err != nil {
+			return err
+		}
+		where = "`" + tasks + "` on this branch"
 	}
 	if err := c.recordObligation(ctx, res.Obligation, sha); err != nil {
 		return err
@@ -93,9 +123,13 @@ func (c *cycleRun) publishPlan(ctx context.Context, wd *workspace.Workdir, sp *s
 	if err := gh.Push(ctx, wd, sha, c.run.Branch); err != nil {
 		return err
 	}
+	closes := ""
+	if c.run.Kind == state.RunIssue {
+		closes = fmt.Sprintf("Closes #%d\n\n", c.run.Issue)
+	}
 	pr, err := gh.PullRequest(ctx, &publish.Change{Spec: sp, Obligation: res.Obligation, Conclusion: res.Conclusion, Branch: c.run.Branch, Draft: true,
-		PRTitle: prTitle(sp), PRBody: fmt.Sprintf("Closes #%d\n\nspecloop planned the work: the task list is in #%d and waits for approval. %s [Run page](%s)\n\nCommands: %s.\n",
-			c.run.Issue, c.run.Issue, cycle.HowToApprove, d.runURL(c.run.ID), CommandList())})
+		PRTitle: prTitle(sp), PRBody: fmt.Sprintf("%sspecloop planned the work: the task list is in %s and waits for approval. %s [Run page](%s)\n\nCommands: %s.\n",
+			closes, where, cycle.HowToApprove, d.runURL(c.run.ID), CommandList())})
 	if err != nil {
 		return err
 	}
@@ -118,8 +152,15 @@ func (c *cycleRun) publishPlan(ctx context.Context, wd *workspace.Workdir, sp *s
 		}
 	}
 	c.published = true
-	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.ActionRequired), fmt.Sprintf("plan written into #%d; PR #%d waits for approval", c.run.Issue, pr.Number))
-	return d.reply(ctx, rc, pr.Number, fmt.Sprintf("**specloop wrote a plan** into #%d:\n\n%s\n\n%s", c.run.Issue, strings.TrimSpace(res.Plan), cycle.HowToApprove))
+	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.ActionRequired), fmt.Sprintf("plan written into %s; PR #%d waits for approval", where, pr.Number))
+	return d.reply(ctx, rc, pr.Number, fmt.Sprintf("**specloop wrote a plan** into %s:\n\n%s\n\n%s", where, strings.TrimSpace(res.Plan), cycle.HowToApprove))
+}
+
+// PlanTasksPath is where a plain spec's plan goes: a task file beside it,
+// specs/auth.md → specs/auth/tasks.md (Spec Kit's layout, which discovery
+// reads).
+func PlanTasksPath(specPath string) string {
+	return strings.TrimSuffix(specPath, path.Ext(specPath)) + "/tasks.md"
 }
 
 // planWaiting reports whether the run's plan waits for approval: nothing
@@ -157,14 +198,14 @@ func (w *CommandWorker) plan(ctx context.Context, rc *repoContext, a CommandArgs
 	if run == nil {
 		return noRun(rc), nil
 	}
-	if run.Kind != state.RunIssue {
-		return "specloop plans into an issue's body; this run's spec is a file.", nil
+	if run.Kind != state.RunIssue && path.Base(run.SpecPath) == "tasks.md" {
+		return "this run's spec is a task file already; edit it on the branch instead.", nil
 	}
 	c, err := w.d.queueCycle(ctx, run, "plan", "")
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("queued cycle %d: a planning cycle; the plan goes into #%d and waits for approval. [Run page](%s).", c.ID, run.Issue, w.d.runURL(run.ID)), nil
+	return fmt.Sprintf("queued cycle %d: a planning cycle; the plan waits for approval. [Run page](%s).", c.ID, w.d.runURL(run.ID)), nil
 }
 
 // approvePlan approves a run's waiting plan on an approving review by

@@ -21,3 +21,10 @@ func TestWithPlan(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanTasksPath(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"specs/auth.md": "specs/auth/tasks.md", "docs/x/y.md": "docs/x/y/tasks.md"} {
+		require.Equal(t, want, PlanTasksPath(in))
+	}
+}

@@ -284,3 +284,12 @@ func ApprovePlan(ctx context.Context, db DB, runID int64, by string) (bool, erro
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// SetRunSpecPath points a spec run at another file: the task file its
+// planning cycle wrote.
+func SetRunSpecPath(ctx context.Context, db DB, runID int64, specPath string) error {
+	if _, err := db.Exec(ctx, `UPDATE runs SET spec_path = $2, updated_at = now() WHERE id = $1`, runID, specPath); err != nil {
+		return fmt.Errorf("set the spec of run %d: %w", runID, err)
+	}
+	return nil
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -548,4 +550,49 @@ func TestAuditorQuestion(t *testing.T) {
 	_, cycles = waitCycles(t, st, st.Repo, issue, 2)
 	require.Equal(t, state.Success, cycles[1].Conclusion, cycles[1].Summary)
 	require.Contains(t, artifact(t, st, cycles[1].ID, "prompt-auditor.md"), "```untrusted\nBlue.\n```")
+}
+
+// TestPlanSpecFile: a spec file with `plan: approve` gets its plan as a
+// task file beside it, committed on the PR's branch; the maintainer edits
+// that file on the branch, approves, and the cycles follow it.
+func TestPlanSpecFile(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
+	files[".github/specloop.yml"] += "on_push: cycle\n"
+	addRepo(t, st, "planned", files)
+	dir, git := cloneAs(t, st, "planned")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "specs", "new.md"), []byte("---\nplan: approve\n---\n# New\n\n- [ ] [n-1] A rough idea of the whole thing\n"), 0o644))
+	git("add", "-A")
+	git("commit", "-qm", "a spec to plan")
+	git("push", "-q", "origin", "main")
+
+	const branch = "specloop/spec/new"
+	cycles := waitSpecCycles(t, st, "planned", branch, 1)
+	require.Equal(t, state.ActionRequired, cycles[0].Conclusion, cycles[0].Summary)
+	tasks, ok := fileAt(t, st, "planned", branch, "specs/new/tasks.md")
+	require.True(t, ok, "the plan is a task file beside the spec")
+	require.Contains(t, tasks, "- [ ] [plan-1] Count widgets by colour\n- [ ] [plan-2] Report the total\n")
+	run, err := store.FindRunByBranch(t.Context(), st.Server.Pool, st.Owner+"/planned", branch)
+	require.NoError(t, err)
+	require.Equal(t, "specs/new/tasks.md", run.SpecPath, "the run follows the plan from now on")
+	require.NotZero(t, run.PR)
+
+	// The maintainer edits the plan on the branch.
+	git("fetch", "-q", "origin", branch)
+	git("checkout", "-q", "-b", "edit", "origin/"+branch)
+	edited := strings.Replace(tasks, "- [ ] [plan-1] Count widgets by colour\n", "- [ ] [mine-1] Sketch the API first\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "specs", "new", "tasks.md"), []byte(edited), 0o644))
+	git("commit", "-qam", "my plan")
+	git("push", "-q", "origin", "edit:"+branch)
+
+	prNum := run.PR
+	c, _, err := st.UserClient("maintainer").Issues.CreateComment(t.Context(), st.Owner, "planned", prNum, &github.IssueComment{Body: github.String("/loop approve")})
+	require.NoError(t, err)
+	waitComment(t, st, "planned", prNum, c.GetID(), "the plan is approved")
+	cycles = waitSpecCycles(t, st, "planned", branch, 2)
+	require.Equal(t, "mine-1", cycles[1].ObligationID, "the edited plan is followed")
+	require.Equal(t, state.Success, cycles[1].Conclusion, cycles[1].Summary)
+	tasks, _ = fileAt(t, st, "planned", branch, "specs/new/tasks.md")
+	require.Contains(t, tasks, "- [x] [mine-1] Sketch the API first")
 }
