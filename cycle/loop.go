@@ -82,10 +82,13 @@ func (p *pass) askedQuestion(impl *Evidence, out *agent.Outcome, err error) stri
 const HowToAnswer = "Answer with `/loop answer <your answer>` on the pull request (or the issue), or reply quoting the question; " +
 	"the next cycle works on the same obligation with the question and your answer."
 
+// AskedSummary starts the summary of a cycle that ended with a question.
+const AskedSummary = "The agent asked a question; nothing was pushed."
+
 // concludeQuestion ends the cycle waiting for a human: nothing is pushed.
 func (p *pass) concludeQuestion(q string) {
 	p.res.Question = q
-	p.conclude(state.ActionRequired, "The agent asked a question; nothing was pushed. "+HowToAnswer)
+	p.conclude(state.ActionRequired, AskedSummary+" "+HowToAnswer)
 }
 
 // auditQuestion reads a question the auditor left instead of a verdict.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -400,7 +401,14 @@ func lastFailures(cycles []*store.Cycle, current int64) map[string]string {
 		switch p.Conclusion {
 		case state.Success:
 			delete(out, p.ObligationID)
-		case state.Failure, state.TimedOut, state.ActionRequired:
+		case state.ActionRequired:
+			// A question is no failure: its answer is in the prompt.
+			if strings.HasPrefix(p.Summary, cycle.AskedSummary) {
+				delete(out, p.ObligationID)
+				continue
+			}
+			out[p.ObligationID] = fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
+		case state.Failure, state.TimedOut:
 			out[p.ObligationID] = fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
 		}
 	}
