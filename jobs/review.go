@@ -147,8 +147,8 @@ func (f *feedback) empty() bool { return f == nil || len(f.threads) == 0 && len(
 
 // reviewFeedback reads a PR's review threads and reviews and keeps what
 // people with write access wrote that specloop has not answered: a thread
-// whose last word is specloop's is answered; review bodies count when
-// submitted after since.
+// whose last word is specloop's is answered; the bodies of reviews that
+// request changes, or comment inline, count when submitted after since.
 func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, since time.Time) (*feedback, error) {
 	bot := d.AppSlug
 	if bot == "" {
@@ -207,9 +207,13 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 			t.pending = append(t.pending, c)
 		}
 	}
+	inline := map[int64]bool{} // reviews with inline comments
 	for _, id := range order {
 		if t := byRoot[id]; len(t.pending) > 0 {
 			fb.threads = append(fb.threads, *t)
+			for _, c := range t.pending {
+				inline[c.GetPullRequestReviewID()] = true
+			}
 		}
 	}
 	ropts := &github.ListOptions{PerPage: 100}
@@ -222,7 +226,9 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 			if strings.TrimSpace(rv.GetBody()) == "" || !rv.GetSubmittedAt().After(since) {
 				continue
 			}
-			if s := rv.GetState(); s != "CHANGES_REQUESTED" && s != "COMMENTED" {
+			// A review asks for work when it requests changes or comments
+			// inline; a plain comment's body is conversation.
+			if s := rv.GetState(); s != "CHANGES_REQUESTED" && !(s == "COMMENTED" && inline[rv.GetID()]) {
 				continue
 			}
 			ok, err := writer(rv.GetUser())

@@ -596,3 +596,42 @@ func TestPlanSpecFile(t *testing.T) {
 	tasks, _ = fileAt(t, st, "planned", branch, "specs/new/tasks.md")
 	require.Contains(t, tasks, "- [x] [mine-1] Sketch the API first")
 }
+
+// TestLoopOff: with on_review: none and on_ci_failure: none, reviews and
+// failing CI start nothing; a plain review comment without inline
+// comments starts nothing either way.
+func TestLoopOff(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stack.Options{})
+	files := stack.SampleRepo(st.AgentBin())
+	files[".github/specloop.yml"] += "on_review: none\non_ci_failure: none\n"
+	addRepo(t, st, "quiet", files)
+	gh := st.UserClient("maintainer")
+	body := "- [ ] [q-1] Count widgets"
+	is, _, err := gh.Issues.Create(t.Context(), st.Owner, "quiet", &github.IssueRequest{Title: github.String("quiet"), Body: &body})
+	require.NoError(t, err)
+	_, _, err = gh.Issues.AddLabelsToIssue(t.Context(), st.Owner, "quiet", is.GetNumber(), []string{"specloop"})
+	require.NoError(t, err)
+	run, _ := waitCycles(t, st, "quiet", is.GetNumber(), 1)
+
+	_, _, err = gh.PullRequests.CreateReview(t.Context(), st.Owner, "quiet", run.PR, &github.PullRequestReviewRequest{
+		Event: github.String("REQUEST_CHANGES"), Body: github.String("Redo it."),
+		Comments: []*github.DraftReviewComment{inline("IMPLEMENTED.md", 1, "And this.")}})
+	require.NoError(t, err)
+	head := prOf(st, "quiet", run.Branch).GetHead().GetSHA()
+	_, err = st.Emulator.CompleteSuite(st.Owner, "quiet", run.Branch, head, []emulator.SuiteRun{failingTest(head)})
+	require.NoError(t, err)
+	requireRanOnce(t, waitJobsDone(t, st, "review", map[string]any{"pr": run.PR, "repo": st.Owner + "/quiet"}))
+	requireRanOnce(t, waitJobsDone(t, st, "check_suite", map[string]any{"branch": run.Branch, "repo": st.Owner + "/quiet"}))
+	_, cycles := waitCycles(t, st, "quiet", is.GetNumber(), 1)
+	require.Len(t, cycles, 1, "nothing started")
+
+	// On the default config, a review comment with no inline comment and
+	// no change request is conversation.
+	issue := openLabelledIssue(t, st, st.Repo, "- [ ] [q-2] Count widgets")
+	run, _ = waitCycles(t, st, st.Repo, issue, 1)
+	review(t, st, "maintainer", run.PR, "COMMENT", "Looks promising.")
+	requireRanOnce(t, waitJobsDone(t, st, "review", map[string]any{"pr": run.PR, "repo": st.Owner + "/" + st.Repo}))
+	_, cycles = waitCycles(t, st, st.Repo, issue, 1)
+	require.Len(t, cycles, 1, "a plain comment starts nothing")
+}
