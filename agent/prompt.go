@@ -108,6 +108,16 @@ type PromptInput struct {
 	// ContextDocs are paths of documents beside the spec for the agent to
 	// read (and edit when the task asks), not pasted: they can be long.
 	ContextDocs []string
+	// Fix, when set, makes this a fix cycle's prompt (see loop.go).
+	Fix *Fix
+	// Answers are the agent's questions on this obligation and their
+	// answers, kept for every later cycle of the obligation.
+	Answers []Answer
+	// Memory is what earlier cycles of the run did and noted.
+	Memory Memory
+	// Plan makes this a planning cycle's prompt: the agent writes the
+	// task list to PlanFile and changes nothing else.
+	Plan bool
 }
 
 // auditFile returns the audit file the prompt names.
@@ -142,7 +152,13 @@ func Prompt(role Role, in PromptInput) string {
 	case Auditor:
 		fmt.Fprintf(&b, "# specloop: audit the change for obligation %s\n\n", ob.ID)
 	default:
-		fmt.Fprintf(&b, "# specloop: implement obligation %s\n\n", ob.ID)
+		if in.Plan {
+			fmt.Fprintf(&b, "# specloop: plan the work of %s\n\n", ob.ID)
+		} else if in.Fix != nil {
+			fmt.Fprintf(&b, "# specloop: a requested fix, in the context of obligation %s\n\n", ob.ID)
+		} else {
+			fmt.Fprintf(&b, "# specloop: implement obligation %s\n\n", ob.ID)
+		}
 	}
 
 	header(&b, HeaderRole, string(role))
@@ -157,6 +173,7 @@ func Prompt(role Role, in PromptInput) string {
 	if role == Auditor {
 		header(&b, HeaderAuditFile, in.auditFile())
 	}
+	loopHeaders(&b, in)
 	b.WriteString("\n")
 
 	switch role {
@@ -232,6 +249,8 @@ func Prompt(role Role, in PromptInput) string {
 		fence(&b, "text", tailCap(s, maxPreviousFailure))
 	}
 
+	loopSections(&b, role, in)
+
 	if role == Fixer {
 		b.WriteString("## Verify failure\n\n")
 		if s := strings.TrimSpace(in.VerifyFailure); s != "" {
@@ -279,6 +298,7 @@ func Prompt(role Role, in PromptInput) string {
 		b.WriteString("- Do not commit, push or create branches: specloop commits and pushes your change.\n")
 		b.WriteString("- Keep the change to what this obligation needs; later obligations get their own cycles.\n")
 	}
+	loopRules(&b, role, in)
 	b.WriteString("\n")
 
 	b.WriteString("## When you are done\n\n")

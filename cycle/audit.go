@@ -49,6 +49,8 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config, p.live(StepAudit))
 	ev.Duration = time.Since(start)
 	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
+	// Read before the restore, which drops what the auditor wrote.
+	asked := ctx.Err() == nil && runErr == nil && out != nil && !out.Cancelled && !out.TimedOut && p.auditQuestion(ev)
 	if out != nil {
 		ev.Log = out.Log
 	}
@@ -61,6 +63,8 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
 		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
 		p.conclude(state.Cancelled, "The cycle was stopped during audit; nothing was pushed.")
+	case asked:
+		// auditQuestion filled in the evidence and the conclusion.
 	case runErr != nil:
 		ev.Conclusion, ev.Title, ev.Summary = state.Failure, "The auditor could not be started", tamper+runErr.Error()
 	case out.TimedOut:

@@ -84,6 +84,18 @@ type Input struct {
 	// for the next attempt's prompt; obligations that did not fail are
 	// absent.
 	PreviousFailures map[string]string
+	// Fix, when set, makes this a fix cycle (loop.go): the agent works on
+	// the request with PinnedID's obligation as context, and nothing is
+	// ticked.
+	Fix *agent.Fix
+	// Answers maps an obligation id to the questions its cycles asked and
+	// their answers, for every later cycle of that obligation.
+	Answers map[string][]agent.Answer
+	// Memory is what earlier cycles of the run did and noted.
+	Memory agent.Memory
+	// Plan makes this a planning cycle (plan.go): the agent writes the
+	// spec's task list, which waits for a maintainer's approval.
+	Plan bool
 }
 
 // Result is a cycle's outcome.
@@ -102,6 +114,15 @@ type Result struct {
 	// Ticked is the spec file with the obligation checked off, when the
 	// cycle succeeded and the spec is a file.
 	Ticked []byte
+	// Question is what the agent asked (agent.QuestionFile) when the
+	// cycle ended action_required for a human's answer.
+	Question string
+	// Notes are the decisions the agent wrote (agent.NotesFile).
+	Notes []byte
+	// Fix marks a fix cycle: nothing is ticked, on GitHub either.
+	Fix bool
+	// Plan is the task list a planning cycle wrote (agent.PlanFile).
+	Plan string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -120,6 +141,11 @@ func (r *Result) Step(name string) *Evidence {
 func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in Input, rep Reporter) *Result {
 	p := &pass{e: e, wd: wd, in: in, cfg: in.Config, rep: rep, res: &Result{Prompts: map[string]string{}}}
 	p.run(ctx)
+	// The fixer may have added to the implementer's notes; the audit's
+	// restore may have dropped them, so the implementer's stay if so.
+	if n := p.readNotes(); n != nil {
+		p.res.Notes = n
+	}
 	return p.res
 }
 
@@ -156,6 +182,13 @@ func (p *pass) run(ctx context.Context) {
 	// Select.
 	in.Spec.IncludeOptional = p.cfg.IncludeOptional
 	ob, ok := selectObligation(in)
+	if in.Plan {
+		ob, ok = planObligation(in.Spec), true
+	}
+	if in.Fix != nil {
+		ob, ok = fixObligation(in), true
+		res.Fix = true
+	}
 	if !ok {
 		p.rep.Selected(ctx, nil)
 		summary := "Nothing to do: every obligation of the spec is done (or waits on one that is not)."
@@ -178,9 +211,17 @@ func (p *pass) run(ctx context.Context) {
 		RepoInstructions: string(instructions),
 		PreviousFailure:  in.PreviousFailures[ob.ID],
 		Paths:            in.Spec.Paths,
+		Fix:              in.Fix,
+		Answers:          in.Answers[ob.ID],
+		Memory:           in.Memory,
+		Plan:             in.Plan,
 	}
 	p.env = e.agentEnv(p.cfg)
 	p.plainSpec = p.plainSpecs()
+	if in.Plan {
+		p.plan(ctx)
+		return
+	}
 
 	changes := p.implement(ctx)
 	if p.done() {
@@ -191,7 +232,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	if len(changes) == 0 {
-		p.conclude(state.Neutral, "The agent made no change; nothing was pushed.")
+		p.conclude(state.Neutral, noChange(in.Fix))
 		return
 	}
 
@@ -228,6 +269,8 @@ func (p *pass) run(ctx context.Context) {
 	case audit.Conclusion == state.Failure:
 		res.Draft = true
 		p.conclude(state.Failure, "The auditor failed the change; pushed as a draft with its findings.")
+	case in.Fix != nil:
+		p.conclude(state.Success, fixDone(in.Fix))
 	default:
 		p.conclude(state.Success, fmt.Sprintf("Obligation `%s` done: %s", ob.ID, ob.Text))
 		p.tick()
@@ -250,6 +293,8 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	}
 	changes = withoutScratch(changes)
 	impl.Summary += changesTable(changes)
+	question := p.askedQuestion(impl, out, err)
+	p.res.Notes = p.readNotes()
 	p.res.Steps = append(p.res.Steps, impl)
 	p.rep.StepFinished(ctx, StepImplement, impl)
 	switch {
@@ -257,6 +302,8 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 		p.conclude(state.Cancelled, "The cycle was stopped during implement; nothing was pushed.")
 	case out != nil && out.TimedOut:
 		p.conclude(state.TimedOut, fmt.Sprintf("The agent ran past its %s timeout; nothing was pushed.", time.Duration(p.cfg.Agent.Timeout)))
+	case question != "":
+		p.concludeQuestion(question)
 	case impl.Conclusion != state.Success:
 		p.conclude(state.Failure, "The agent failed; nothing was pushed. "+impl.Title)
 	}

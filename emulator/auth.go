@@ -179,7 +179,7 @@ func (s *Server) installationJSON(inst *installation) *github.Installation {
 		HTMLURL:             github.String(fmt.Sprintf("%s/settings/installations/%d", s.url, inst.id)),
 		RepositorySelection: github.String(sel),
 		Permissions:         appPermissions(),
-		Events:              []string{"check_run", "issue_comment", "issues", "pull_request", "push"},
+		Events:              []string{"check_run", "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "pull_request_review_comment", "push"},
 		CreatedAt:           &t,
 		UpdatedAt:           &t,
 	}
@@ -220,7 +220,7 @@ func (s *Server) appJSON() *github.App {
 		HTMLURL:     github.String(s.url + "/apps/" + s.opts.AppSlug),
 		ExternalURL: github.String(s.url),
 		Permissions: appPermissions(),
-		Events:      []string{"check_run", "issue_comment", "issues", "pull_request", "push"},
+		Events:      []string{"check_run", "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "pull_request_review_comment", "push"},
 		CreatedAt:   &t,
 		UpdatedAt:   &t,
 	}

@@ -23,7 +23,7 @@ func browse(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
 }
 
-func page(t *testing.T, c *http.Client, u string) (int, string) {
+func getPage(t *testing.T, c *http.Client, u string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestBrowserView(t *testing.T) {
 	repoURL := b.url + "/acme/widgets"
 
 	// The repo page, and an issue opened through its form as the reader.
-	code, body := page(t, c, repoURL)
+	code, body := getPage(t, c, repoURL)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, "acme/widgets")
 	require.Contains(t, body, `<option value="maintainer" selected>maintainer (admin)</option>`, "the most powerful user acts by default")
@@ -66,7 +66,7 @@ func TestBrowserView(t *testing.T) {
 	require.Len(t, b.hooks.events("issues", "opened"), 1)
 
 	// The issue page renders the body's Markdown, escaping raw HTML.
-	code, body = page(t, c, repoURL+"/issues/1")
+	code, body = getPage(t, c, repoURL+"/issues/1")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "<strong>count</strong>")
 	require.NotContains(t, body, "<script>x</script>")
@@ -100,7 +100,7 @@ func TestBrowserView(t *testing.T) {
 	comments := b.hooks.events("issue_comment", "created")
 	require.Len(t, comments, 1)
 	require.Contains(t, string(comments[0].body), "/loop **status**")
-	code, body = page(t, c, repoURL+"/issues/1")
+	code, body = getPage(t, c, repoURL+"/issues/1")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "/loop <strong>status</strong>")
 	require.Contains(t, body, `<span class="label">specloop`)
@@ -123,7 +123,7 @@ func TestBrowserView(t *testing.T) {
 		Actions: []*github.CheckRunAction{{Label: "Next cycle", Description: "Run the next obligation", Identifier: "next"}},
 	})
 	require.NoError(t, err)
-	code, body = page(t, c, pr.GetHTMLURL())
+	code, body = getPage(t, c, pr.GetHTMLURL())
 	require.Equal(t, http.StatusOK, code, body)
 	for _, want := range []string{"Feature", "Closes #1", "<code>feature</code> → <code>main</code>", sha[:7], "change on feature",
 		`data-name="specloop/verify" data-conclusion="failure"`, "<td>3</td>", "<code>impl/a_test.go:7</code>", "TestA: want 2",
@@ -131,10 +131,10 @@ func TestBrowserView(t *testing.T) {
 		require.Contains(t, body, want)
 	}
 	// The issue's URL of a PR leads to the PR page; a check run has one too.
-	code, body = page(t, c, repoURL+"/issues/"+itoa(pr.GetNumber()))
+	code, body = getPage(t, c, repoURL+"/issues/"+itoa(pr.GetNumber()))
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "Files changed")
-	code, body = page(t, c, cr.GetHTMLURL())
+	code, body = getPage(t, c, cr.GetHTMLURL())
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "TestA: want 2")
 
@@ -162,6 +162,6 @@ func TestBrowserView(t *testing.T) {
 	for k := range b.s.Served() {
 		require.False(t, strings.HasPrefix(k, "GET /acme/"), "page counted as an API request: %s", k)
 	}
-	code, _ = page(t, c, b.url+"/acme/nope")
+	code, _ = getPage(t, c, b.url+"/acme/nope")
 	require.Equal(t, http.StatusNotFound, code)
 }

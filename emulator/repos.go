@@ -47,6 +47,7 @@ type repo struct {
 	pulls      map[int]*pull
 	checkRuns  map[int64]*checkRun
 	suites     map[string]int64 // head SHA → check suite id
+	loop       *loopData        // reviews and other apps' suites (reviews.go); nil until used
 
 	// pushMu serialises receive-packs so the refs diffed before and after
 	// one belong to that push alone.

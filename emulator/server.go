@@ -253,6 +253,7 @@ func (s *Server) routes() {
 	h("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref:.*}", s.matchingRefs)
 	h("GET", "/repos/{owner}/{repo}/branches/{branch:.+}", s.getBranch)
 	h("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", s.listCheckRunsForRef)
+	s.loopRoutes(h) // reviews.go, suites.go: before the commits catch-all
 	h("GET", "/repos/{owner}/{repo}/commits/{ref:.+}", s.getCommit)
 	h("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission", s.getPermission)
 

@@ -46,6 +46,26 @@ type payload struct {
 		User user   `json:"user"`
 	} `json:"comment"`
 
+	// pull_request_review (pull_request_review_comment carries comment
+	// and pull_request)
+	Review *struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+		User  user   `json:"user"`
+	} `json:"review"`
+
+	// check_suite
+	CheckSuite *struct {
+		ID         int64  `json:"id"`
+		HeadBranch string `json:"head_branch"`
+		HeadSHA    string `json:"head_sha"`
+		Conclusion string `json:"conclusion"`
+		App        struct {
+			ID   int64  `json:"id"`
+			Slug string `json:"slug"`
+		} `json:"app"`
+	} `json:"check_suite"`
+
 	// push
 	Ref     *string `json:"ref"`
 	Before  string  `json:"before"`

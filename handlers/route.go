@@ -62,16 +62,19 @@ type router struct {
 func newRouter(cfg RouteConfig) *router {
 	r := &router{cfg: cfg}
 	r.routes = map[string]func(*delivery) (*Plan, error){
-		"issues.labeled":                    r.issueLabel,
-		"issues.unlabeled":                  r.issueLabel,
-		"issue_comment.created":             r.issueComment,
-		"push":                              r.push,
-		"pull_request.closed":               r.pullClosed,
-		"check_run.rerequested":             r.checkRun,
-		"check_run.requested_action":        r.checkRun,
-		"installation":                      r.installation,
-		"installation_repositories.added":   r.installationRepos,
-		"installation_repositories.removed": r.installationRepos,
+		"issues.labeled":                      r.issueLabel,
+		"issues.unlabeled":                    r.issueLabel,
+		"issue_comment.created":               r.issueComment,
+		"push":                                r.push,
+		"pull_request.closed":                 r.pullClosed,
+		"check_run.rerequested":               r.checkRun,
+		"check_run.requested_action":          r.checkRun,
+		"pull_request_review.submitted":       r.review,
+		"pull_request_review_comment.created": r.review,
+		"check_suite.completed":               r.checkSuite,
+		"installation":                        r.installation,
+		"installation_repositories.added":     r.installationRepos,
+		"installation_repositories.removed":   r.installationRepos,
 	}
 	return r
 }
@@ -117,8 +120,15 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 		return &Plan{}, nil
 	}
 	cmd, ok := ParseCommand(ev.Comment.Body)
+	quote := ""
 	if !ok {
-		return &Plan{}, nil
+		// A reply quoting specloop's question answers it; the job checks
+		// that it quotes the question the run waits on.
+		q, reply, quoted := QuotedReply(ev.Comment.Body)
+		if !quoted {
+			return &Plan{}, nil
+		}
+		cmd, quote = Command{Name: jobs.CommandAnswer, Text: reply}, q
 	}
 	return &Plan{Jobs: []river.JobArgs{jobs.CommandArgs{
 		Repo:           d.Repo,
@@ -128,6 +138,8 @@ func (r *router) issueComment(d *delivery) (*Plan, error) {
 		CommentID:      ev.Comment.ID,
 		Command:        cmd.Name,
 		Args:           cmd.Args,
+		Text:           cmd.Text,
+		Quote:          quote,
 		Sender:         ev.Sender.Login,
 		Delivery:       d.GUID,
 	}}}, nil

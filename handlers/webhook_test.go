@@ -154,6 +154,12 @@ func TestIntakeRealPayloads(t *testing.T) {
 		"pull_request/closed.with-organization.payload.json": {"pull_closed", map[string]any{"pr": 2.0, "branch": "changes"}},
 		"push/with-new-branch.payload.json":                  {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}, "installation_id": 1.0}},
 		"push/with-no-username-committer.payload.json":       {"spec_push", map[string]any{"ref": "refs/heads/master", "files": []any{"README.md"}}},
+		// Each review event queues a review job; the jobs coalesce them
+		// into one cycle.
+		"pull_request_review/submitted.payload.json":                         {"review", map[string]any{"repo": "Codertocat/Hello-World", "pr": 2.0, "branch": "changes", "state": "commented", "sender": "Codertocat"}},
+		"pull_request_review/submitted.with-organization.payload.json":       {"review", map[string]any{"pr": 2.0, "state": "commented"}},
+		"pull_request_review_comment/created.payload.json":                   {"review", map[string]any{"pr": 2.0, "state": "commented", "sender": "Codertocat"}},
+		"pull_request_review_comment/created.with-organization.payload.json": {"review", map[string]any{"pr": 2.0}},
 	}
 	var files []string
 	require.NoError(t, filepath.WalkDir(payloads, func(p string, d os.DirEntry, err error) error {
@@ -221,6 +227,7 @@ func TestIntakeRouting(t *testing.T) {
 	t.Parallel()
 	b := setup(t, handlers.RouteConfig{AppID: 25811, AppSlug: "specloop"})
 	comment := readPayload(t, "issue_comment/created.with-installation.payload.json")
+	quoteReply := edit(t, comment, map[string]any{"comment.body": "> Which colour?\n\nBlue."})
 	tests := []struct {
 		name  string
 		event string
@@ -234,6 +241,10 @@ func TestIntakeRouting(t *testing.T) {
 			&queued{"command", map[string]any{"command": "status", "is_pr": false}}},
 		{"unknown command still queued for help", "issue_comment", edit(t, comment, map[string]any{"comment.body": "/loop dance"}),
 			&queued{"command", map[string]any{"command": "dance"}}},
+		{"reply quoting text may answer a question", "issue_comment", quoteReply,
+			&queued{"command", map[string]any{"command": "answer", "quote": "Which colour?", "text": "Blue."}}},
+		{"loop fix keeps its text", "issue_comment", edit(t, comment, map[string]any{"comment.body": "/loop fix Rename it\nand test it"}),
+			&queued{"command", map[string]any{"command": "fix", "text": "Rename it\nand test it"}}},
 		{"command in a code block", "issue_comment", edit(t, comment, map[string]any{"comment.body": "```\n/loop next\n```"}), nil},
 		{"comment by a bot", "issue_comment", edit(t, comment, map[string]any{"comment.body": "/loop next", "comment.user.type": "Bot", "sender.type": "Bot"}), nil},
 		{"comment by specloop itself", "issue_comment", edit(t, comment, map[string]any{"comment.body": "/loop next", "sender.login": "specloop[bot]"}), nil},
@@ -253,6 +264,21 @@ func TestIntakeRouting(t *testing.T) {
 		{"push touching no spec", "push", edit(t, readPayload(t, "push/with-new-branch.payload.json"), map[string]any{"commits": []any{map[string]any{
 			"id": "abc", "added": []any{"main.go"}, "modified": []any{}, "removed": []any{}}}}), nil},
 		{"push to another branch", "push", edit(t, readPayload(t, "push/with-new-branch.payload.json"), map[string]any{"ref": "refs/heads/feature"}), nil},
+		{"changes requested", "pull_request_review", edit(t, readPayload(t, "pull_request_review/submitted.payload.json"), map[string]any{
+			"review.state": "changes_requested", "pull_request.number": 7.0}),
+			&queued{"review", map[string]any{"pr": 7.0, "state": "changes_requested", "branch": "changes"}}},
+		{"review comment", "pull_request_review_comment", edit(t, readPayload(t, "pull_request_review_comment/created.payload.json"), map[string]any{
+			"pull_request.number": 8.0, "comment.body": "/loop stop"}),
+			&queued{"review", map[string]any{"pr": 8.0, "state": "commented"}}},
+		{"review comment by specloop itself", "pull_request_review_comment", edit(t, readPayload(t, "pull_request_review_comment/created.payload.json"), map[string]any{
+			"pull_request.number": 9.0, "sender.login": "specloop[bot]", "comment.user.login": "specloop[bot]", "comment.user.type": "Bot", "sender.type": "Bot"}), nil},
+		{"review by a bot", "pull_request_review", edit(t, readPayload(t, "pull_request_review/submitted.payload.json"), map[string]any{
+			"pull_request.number": 10.0, "review.user.type": "Bot", "sender.type": "Bot"}), nil},
+		{"CI suite failed", "check_suite", edit(t, readPayload(t, "check_suite/completed.payload.json"), map[string]any{"check_suite.conclusion": "failure", "check_suite.app.slug": "octoapp"}),
+			&queued{"check_suite", map[string]any{"branch": "changes", "app": "octoapp", "suite_id": 118578147.0}}},
+		{"CI suite passed", "check_suite", readPayload(t, "check_suite/completed.payload.json"), nil},
+		{"our own suite failed", "check_suite", edit(t, readPayload(t, "check_suite/completed.payload.json"), map[string]any{
+			"check_suite.conclusion": "failure", "check_suite.app.id": 25811.0}), nil},
 	}
 	for i, tt := range tests {
 		guid := fmt.Sprintf("route-%d", i)

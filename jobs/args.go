@@ -45,8 +45,15 @@ type CommandArgs struct {
 	CommentID      int64    `json:"comment_id"`
 	Command        string   `json:"command"`
 	Args           []string `json:"args,omitempty"`
-	Sender         string   `json:"sender"`
-	Delivery       string   `json:"delivery"`
+	// Text is everything after the command's name (the fix instruction,
+	// the answer), as written: untrusted.
+	Text string `json:"text,omitempty"`
+	// Quote, when set, marks a reply that is no command but quotes text
+	// (Command is then "answer"): it answers the run's waiting question
+	// if it quotes it, and is ignored otherwise.
+	Quote    string `json:"quote,omitempty"`
+	Sender   string `json:"sender"`
+	Delivery string `json:"delivery"`
 }
 
 func (CommandArgs) Kind() string { return "command" }

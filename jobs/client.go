@@ -153,6 +153,9 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &RetentionWorker{d: d})
 	river.AddWorker(w, &ReaperWorker{d: d})
 	river.AddWorker(w, &MirrorPruneWorker{d: d})
+	river.AddWorker(w, &ReviewWorker{d: d})
+	river.AddWorker(w, &CheckSuiteWorker{d: d})
+	river.AddWorker(w, &TriggerWorker{d: d})
 	return w
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -28,6 +29,9 @@ func (w *CommandWorker) Work(ctx context.Context, job *river.Job[CommandArgs]) e
 	rc, err := w.d.openRepoForJob(ctx, a.Repo, a.InstallationID)
 	if err != nil {
 		return err
+	}
+	if a.Quote != "" {
+		return w.quotedAnswer(ctx, rc, a)
 	}
 	allowed, err := canDrive(ctx, rc, a.Sender)
 	if err != nil {
@@ -99,6 +103,11 @@ func (w *CommandWorker) retry(ctx context.Context, rc *repoContext, a CommandArg
 func (w *CommandWorker) queue(ctx context.Context, rc *repoContext, a CommandArgs, run *store.Run, retry bool) (string, error) {
 	if run == nil {
 		return noRun(rc), nil
+	}
+	if p, err := store.GetPlan(ctx, w.d.Pool, run.ID); err != nil {
+		return "", err
+	} else if p != nil && p.Waiting {
+		return planWaits, nil
 	}
 	if a.IsPR {
 		pr, _, err := rc.GH.PullRequests.Get(ctx, rc.Owner, rc.Name, a.Issue)
@@ -264,6 +273,16 @@ func (d *deps) status(ctx context.Context, run *store.Run) (string, error) {
 	}
 	if len(cycles) == 0 {
 		b.WriteString("| – | – | – | no cycles yet | – |\n")
+	}
+	if p, err := store.GetPlan(ctx, d.Pool, run.ID); err != nil {
+		return "", err
+	} else if p != nil && p.Waiting {
+		b.WriteString("\n**Waiting for plan approval**: " + cycle.HowToApprove + "\n")
+	}
+	if q, err := store.WaitingQuestion(ctx, d.Pool, run.ID); err != nil {
+		return "", err
+	} else if q != nil {
+		fmt.Fprintf(&b, "\n**Waiting for an answer** to the question of cycle %d on `%s`:\n\n%s\n\n%s\n", q.CycleID, q.ObligationID, cycle.QuoteMarkdown(q.Text), cycle.HowToAnswer)
 	}
 	return b.String(), nil
 }

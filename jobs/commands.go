@@ -33,10 +33,19 @@ func commands() []command {
 		{name: "next", usage: "run the next cycle: the next open obligation of the spec", run: (*CommandWorker).next, queuesCycle: true},
 		{name: "retry", usage: "run the last failed cycle again", run: (*CommandWorker).retry, queuesCycle: true},
 		{name: "stop", usage: "cancel queued cycles and stop the running one", run: (*CommandWorker).stop},
+		{name: "fix", args: "<text>", usage: "run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked)", run: (*CommandWorker).fix, queuesCycle: true},
+		{name: CommandAnswer, args: "<text>", usage: "answer the question specloop asked; the next cycle gets it (a reply quoting the question works too)", run: (*CommandWorker).answer, queuesCycle: true},
+		{name: "plan", usage: "write the issue's task list first and wait for approval", run: (*CommandWorker).plan, queuesCycle: true},
+		{name: "approve", usage: "approve the plan; the cycles follow it as it stands in the issue", run: (*CommandWorker).approve, queuesCycle: true},
+		{name: "token", usage: "(admins) make a new token for the trigger URL, shown once through a one-time link", run: (*CommandWorker).token},
 		{name: "status", usage: "show the run: its cycles, their conclusions and the queue", run: (*CommandWorker).status},
 		{name: "help", usage: "show this help", run: (*CommandWorker).help},
 	}
 }
+
+// CommandAnswer is the command that answers specloop's question; a reply
+// quoting the question is routed as one.
+const CommandAnswer = "answer"
 
 // lookupCommand finds the registered command called name.
 func lookupCommand(name string) (command, bool) {

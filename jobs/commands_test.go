@@ -16,6 +16,11 @@ var registered = []struct {
 	{"next", "run the next cycle: the next open obligation of the spec"},
 	{"retry", "run the last failed cycle again"},
 	{"stop", "cancel queued cycles and stop the running one"},
+	{"fix", "run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked)"},
+	{"answer", "answer the question specloop asked; the next cycle gets it (a reply quoting the question works too)"},
+	{"plan", "write the issue's task list first and wait for approval"},
+	{"approve", "approve the plan; the cycles follow it as it stands in the issue"},
+	{"token", "(admins) make a new token for the trigger URL, shown once through a one-time link"},
 	{"status", "show the run: its cycles, their conclusions and the queue"},
 	{"help", "show this help"},
 }
@@ -80,6 +85,11 @@ func TestCommandHelp(t *testing.T) {
 		"| `/loop next` | run the next cycle: the next open obligation of the spec |\n"+
 		"| `/loop retry` | run the last failed cycle again |\n"+
 		"| `/loop stop` | cancel queued cycles and stop the running one |\n"+
+		"| `/loop fix <text>` | run a fix cycle on the PR's branch with that instruction (no new obligation, nothing ticked) |\n"+
+		"| `/loop answer <text>` | answer the question specloop asked; the next cycle gets it (a reply quoting the question works too) |\n"+
+		"| `/loop plan` | write the issue's task list first and wait for approval |\n"+
+		"| `/loop approve` | approve the plan; the cycles follow it as it stands in the issue |\n"+
+		"| `/loop token` | (admins) make a new token for the trigger URL, shown once through a one-time link |\n"+
 		"| `/loop status` | show the run: its cycles, their conclusions and the queue |\n"+
 		"| `/loop help` | show this help |\n", help)
 	// Every registered command has a row, in registration order.
@@ -94,9 +104,9 @@ func TestCommandHelp(t *testing.T) {
 
 func TestCommandList(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "`/loop next`, `/loop retry`, `/loop stop`, `/loop status`, `/loop help`", CommandList())
+	require.Equal(t, "`/loop next`, `/loop retry`, `/loop stop`, `/loop fix <text>`, `/loop answer <text>`, `/loop plan`, `/loop approve`, `/loop token`, `/loop status`, `/loop help`", CommandList())
 	for _, want := range registered {
-		require.Contains(t, CommandList(), "`/loop "+want.name+"`")
+		require.Contains(t, CommandList(), "`/loop "+want.name)
 	}
 }
 
@@ -123,7 +133,7 @@ func TestCommandReplies(t *testing.T) {
 	}
 }
 
-// TestCommandsQueueCycle: only next and retry queue a cycle, so only their
+// TestCommandsQueueCycle: only next, retry, fix, answer, plan and approve queue a cycle, so only their
 // replies are not retried after "queued cycle".
 func TestCommandsQueueCycle(t *testing.T) {
 	t.Parallel()
@@ -133,5 +143,5 @@ func TestCommandsQueueCycle(t *testing.T) {
 			queuing = append(queuing, c.name)
 		}
 	}
-	require.Equal(t, []string{"next", "retry"}, queuing)
+	require.Equal(t, []string{"next", "retry", "fix", "answer", "plan", "approve"}, queuing)
 }

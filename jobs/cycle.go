@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,6 +235,8 @@ type cycleRun struct {
 	live   map[string]*liveLog
 	// progress is the run's progress comment; nil until the repo is read.
 	progress *progress
+	// loop is a fix cycle's review feedback and pushed commit (review.go).
+	loop loopState
 }
 
 func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
@@ -289,11 +292,35 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	if err != nil {
 		return state.Failure, err.Error()
 	}
+	fix, answers, memory, err := c.loopInput(ctx)
+	if err != nil {
+		return failed("Could not read what the cycle is fed", err)
+	}
+	plan, waiting, err := c.planning(ctx, sp, fix != nil)
+	if err != nil {
+		return failed("Could not read the run's plan", err)
+	}
+	if waiting {
+		return state.ActionRequired, "Nothing done: " + planWaits
+	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
+		Fix: fix, Answers: answers, Memory: memory, Plan: plan,
 	}, c)
 	c.storeArtifacts(ctx, res)
+	if res.Question != "" && ctx.Err() == nil {
+		c.askQuestion(ctx, res)
+	}
+	if res.Plan != "" && ctx.Err() == nil {
+		if err := c.publishPlan(ctx, wd, sp, res); err != nil {
+			return failed("Publishing the plan failed", err)
+		}
+		return res.Conclusion, res.Summary
+	}
 	if !res.Publish || ctx.Err() != nil {
+		if ctx.Err() == nil {
+			c.replyThreads(ctx, res.Conclusion, res.Summary)
+		}
 		return res.Conclusion, res.Summary
 	}
 	if err := c.publish(ctx, wd, sp, res); err != nil {
@@ -302,6 +329,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		}
 		return failed("Publishing failed", err)
 	}
+	c.replyThreads(ctx, res.Conclusion, res.Summary)
 	return res.Conclusion, res.Summary
 }
 
@@ -393,7 +421,14 @@ func lastFailures(cycles []*store.Cycle, current int64) map[string]string {
 		switch p.Conclusion {
 		case state.Success:
 			delete(out, p.ObligationID)
-		case state.Failure, state.TimedOut, state.ActionRequired:
+		case state.ActionRequired:
+			// A question is no failure: its answer is in the prompt.
+			if strings.HasPrefix(p.Summary, cycle.AskedSummary) {
+				delete(out, p.ObligationID)
+				continue
+			}
+			out[p.ObligationID] = fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
+		case state.Failure, state.TimedOut:
 			out[p.ObligationID] = fmt.Sprintf("Cycle %d concluded %s: %s", p.ID, p.Conclusion, p.Summary)
 		}
 	}
@@ -417,6 +452,7 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *cycle.Result) {
 		put(e.Step+".log", e.Log)
 	}
 	put("patch.diff", res.Patch)
+	put(notesArtifact, res.Notes)
 	if a := res.Step(cycle.StepAudit); a != nil {
 		put("audit.md", []byte(a.Summary))
 	}

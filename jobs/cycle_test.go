@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/state"
@@ -620,6 +621,8 @@ func TestLastFailures(t *testing.T) {
 		{ID: 6, ObligationID: "e", State: state.CycleRunning},
 		done(7, "", state.Failure),
 		done(8, "f", state.Failure), // the current cycle
+		done(9, "g", state.Failure),
+		{ID: 10, ObligationID: "g", State: state.CycleDone, Conclusion: state.ActionRequired, Summary: cycle.AskedSummary + " Answer with …"}, // a question clears g
 	}
 	require.Equal(t, map[string]string{
 		"b": "Cycle 2 concluded timed_out: s2",

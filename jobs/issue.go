@@ -103,12 +103,18 @@ func activeCycles(ctx context.Context, db store.DB, runID int64) (int, error) {
 }
 
 // queueCycle records a cycle and its job in one transaction.
-func (d *deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligationID string) (*store.Cycle, error) {
+func (d *deps) queueCycle(ctx context.Context, run *store.Run, trigger, obligationID string, also ...func(pgx.Tx, *store.Cycle) error) (*store.Cycle, error) {
 	var c *store.Cycle
 	err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
 		var err error
 		if c, err = store.InsertCycle(ctx, tx, run.ID, trigger, obligationID); err != nil {
 			return err
+		}
+		// What the cycle is fed (a fix request, an answer) commits with it.
+		for _, f := range also {
+			if err := f(tx, c); err != nil {
+				return err
+			}
 		}
 		if err := store.SetRunState(ctx, tx, run.ID, state.RunActive); err != nil {
 			return err

@@ -58,6 +58,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 	}
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success), fmt.Sprintf("pushed %.12s to %s (commit %s, push and PR %s)", out.SHA, c.run.Branch,
 		pushStart.Sub(start).Round(time.Millisecond), time.Since(pushStart).Round(time.Millisecond)))
+	c.loop.pushed = out.SHA
 	if out.PR.Number != c.run.PR {
 		if err := store.SetRunPR(ctx, d.Pool, c.run.ID, out.PR.Number); err != nil {
 			return err
@@ -74,7 +75,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			return err
 		}
 	}
-	if c.run.Kind == state.RunIssue && res.Conclusion == state.Success {
+	if c.run.Kind == state.RunIssue && res.Conclusion == state.Success && !res.Fix {
 		if err := gh.TickIssue(ctx, c.run.Issue, res.Obligation.ID); err != nil {
 			d.Logger.Warn("tick issue", "repo", rc.Full, "issue", c.run.Issue, "err", err)
 		}

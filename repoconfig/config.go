@@ -49,6 +49,14 @@ type Config struct {
 	Drain           DrainConfig  `yaml:"drain"`
 	Limits          LimitsConfig `yaml:"limits"`
 	Auditor         *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
+	// OnReview and OnCIFailure say whether a maintainer's review and a
+	// failing CI suite on a run's PR queue a fix cycle: cycle (default) or
+	// none.
+	OnReview    string `yaml:"on_review"`
+	OnCIFailure string `yaml:"on_ci_failure"`
+	// Plan is "approve" to have a first cycle write the task list and
+	// wait for a maintainer's approval; "" plans only prose specs.
+	Plan string `yaml:"plan"`
 }
 
 // AgentConfig is the coding agent's command and what it may receive.
@@ -75,6 +83,8 @@ type DrainConfig struct {
 type LimitsConfig struct {
 	CyclesPerPR int `yaml:"cycles_per_pr"`
 	Concurrent  int `yaml:"concurrent"`
+	// CIFixes bounds the CI fix cycles in a row on a PR (default 2).
+	CIFixes *int `yaml:"ci_fixes"`
 }
 
 // Duration is a time.Duration written as "30m" in YAML.
@@ -153,6 +163,7 @@ func Parse(src []byte) (*Config, error) {
 	if c.Limits.Concurrent == 0 {
 		c.Limits.Concurrent = 2
 	}
+	errs = append(errs, c.loopDefaults()...)
 	for _, name := range c.Agent.Env {
 		if ForbiddenEnv(name) {
 			errs = append(errs, fmt.Errorf("agent.env: %s may not be passed into the sandbox", name))

@@ -17,6 +17,7 @@ type frontMatter struct {
 	Verify string
 	Paths  []string
 	After  []string
+	Plan   string // "approve": plan first and wait for a maintainer
 
 	afterLine int // file line of the after: key, for unknown-id errors
 }
@@ -120,6 +121,12 @@ func parseFrontMatter(specPath string, content []byte, firstLine int) (fm frontM
 				}
 			}
 			fm.Paths = list
+		case "plan":
+			if val.Kind != yaml.ScalarNode || val.Value != "approve" {
+				fail(line, "plan: want approve")
+				continue
+			}
+			fm.Plan = val.Value
 		case "after":
 			list, ok := stringList(val, true)
 			if !ok {
@@ -131,7 +138,7 @@ func parseFrontMatter(specPath string, content []byte, firstLine int) (fm frontM
 			// Spec Kit's description:, issue templates' name: and about:
 			// belong to other tools: said, not refused.
 			errs = append(errs, &Error{Path: specPath, Line: line, Warning: true,
-				Msg: fmt.Sprintf("front matter: unknown key %q ignored (specloop reads verify, paths, after, title)", key.Value)})
+				Msg: fmt.Sprintf("front matter: unknown key %q ignored (specloop reads verify, paths, after, title, plan)", key.Value)})
 		}
 	}
 	return fm, errs

@@ -27,6 +27,9 @@ type Spec struct {
 	Paths  []string // front matter paths: globs the agent may write; empty means anywhere
 	After  []string // front matter after: ids done before the rest of the spec
 	Format Format   // the tool that wrote it, from its path
+	// Plan is the front matter's plan: "approve" has a first cycle plan
+	// the work and wait for a maintainer's approval.
+	Plan string
 
 	// IncludeOptional makes Next pick optional items ("- [ ]*"), as the
 	// repo config's include_optional: true asks; by default they are skipped.
@@ -149,7 +152,7 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 		errs = append(errs, fmErrs...)
 		bodyStart = body
 	}
-	s.Verify, s.Paths, s.After = fm.Verify, fm.Paths, fm.After
+	s.Verify, s.Paths, s.After, s.Plan = fm.Verify, fm.Paths, fm.After, fm.Plan
 
 	lines := newLineIndex(src)
 	bodySrc := src[bodyStart:]

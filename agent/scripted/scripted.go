@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ const (
 	SlowEvery = 400 * time.Millisecond
 )
 
+// PlanTasks is the task list the scripted agent plans.
+const PlanTasks = "- [ ] [plan-1] Count widgets by colour\n- [ ] [plan-2] Report the total\n- [ ] [plan-3] Add a changelog entry\n"
+
 // Token counts printed by the tokens switch; fixed so tests can expect them.
 const (
 	TokensInput  = 1200
@@ -60,6 +64,12 @@ type task struct {
 	specPath  string
 	auditFile string
 	switches  map[string]bool
+	// fix is a fix cycle's request (its Fix-Request header and the first
+	// untrusted block after "## Requested fix"); answers counts the
+	// answered questions.
+	fixSource, fix string
+	answers        int
+	planFile       string // a planning cycle's Plan-File
 }
 
 // Main runs the scripted agent and returns its exit status. args are the
@@ -96,6 +106,34 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 			time.Sleep(SlowEvery)
 		}
 	}
+	if t.switches["notes"] && t.role != agent.Auditor {
+		note := fmt.Sprintf("Decision for %s (%s): the scripted agent kept it simple.\n", t.id, t.role)
+		if err := write(filepath.Join(*dir, filepath.FromSlash(agent.NotesFile)), note); err != nil {
+			fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+			return 1
+		}
+	}
+	// ask: the implementer asks until the prompt carries an answer;
+	// auditask: the auditor does.
+	if (t.switches["ask"] && t.role == agent.Implementer || t.switches["auditask"] && t.role == agent.Auditor) && t.answers == 0 {
+		q := fmt.Sprintf("Which colour should %s use for widgets without one? (asked by the scripted %s)\n", t.id, t.role)
+		if err := write(filepath.Join(*dir, filepath.FromSlash(agent.QuestionFile)), q); err != nil {
+			fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "scripted agent: asked a question\n")
+		return 0
+	}
+
+	if t.planFile != "" && t.role != agent.Auditor {
+		if err := write(filepath.Join(*dir, filepath.FromSlash(t.planFile)), PlanTasks); err != nil {
+			fmt.Fprintf(stderr, "scripted agent: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "scripted agent: wrote the plan to %s\n", t.planFile)
+		return 0
+	}
+
 	switch {
 	case t.switches["fail"]:
 		fmt.Fprintf(stderr, "scripted agent: failing as asked\n")
@@ -148,6 +186,12 @@ func parse(prompt string, getenv func(string) string) (*task, error) {
 			t.specPath = value
 		case agent.HeaderAuditFile:
 			t.auditFile = value
+		case agent.HeaderFixRequest:
+			t.fixSource = value
+		case agent.HeaderAnswers:
+			fmt.Sscan(value, &t.answers)
+		case agent.HeaderPlanFile:
+			t.planFile = value
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -163,7 +207,13 @@ func parse(prompt string, getenv func(string) string) (*task, error) {
 		return nil, fmt.Errorf("prompt has no %s line", agent.HeaderObligationID)
 	}
 	addSwitches(t.switches, getenv(EnvScript))
-	for _, m := range markerRE.FindAllStringSubmatch(t.text, -1) {
+	// A fix cycle follows its request's switches, not the obligation's.
+	switchText := t.text
+	if t.fixSource != "" {
+		t.fix = fixRequest(prompt)
+		switchText = t.fix
+	}
+	for _, m := range markerRE.FindAllStringSubmatch(switchText, -1) {
 		addSwitches(t.switches, m[1])
 	}
 	return t, nil
@@ -181,6 +231,16 @@ func addSwitches(set map[string]bool, list string) {
 func act(dir string, t *task, log io.Writer) error {
 	if t.role == agent.Auditor {
 		return audit(dir, t, log)
+	}
+	if t.fixSource != "" {
+		// A fix: one file per request, holding it, so a reviewer sees
+		// which request the commit answers.
+		name := fmt.Sprintf("fix-%s-%08x.txt", t.fixSource, crc32.ChecksumIEEE([]byte(t.fix)))
+		if err := write(filepath.Join(dir, ImplDir, name), t.fix+"\n"); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "scripted agent: wrote %s/%s for the %s fix\n", ImplDir, name, t.fixSource)
+		return nil
 	}
 	line := fmt.Sprintf("- %s: %s", t.id, t.text)
 	if err := ensureLine(filepath.Join(dir, ImplementedFile), line); err != nil {
@@ -307,4 +367,29 @@ func fileName(id string) string {
 		}
 		return '-'
 	}, strings.Trim(id, "."))
+}
+
+// fixRequest is the first untrusted block after the prompt's "## Requested
+// fix" heading.
+func fixRequest(prompt string) string {
+	_, rest, ok := strings.Cut(prompt, "\n## Requested fix\n")
+	if !ok {
+		return ""
+	}
+	lines := strings.Split(rest, "\n")
+	for i, l := range lines {
+		fence := strings.TrimSuffix(l, agent.UntrustedLang)
+		if fence == l || strings.Trim(fence, "`") != "" || len(fence) < 3 {
+			continue
+		}
+		var body []string
+		for _, b := range lines[i+1:] {
+			if b == fence {
+				break
+			}
+			body = append(body, b)
+		}
+		return strings.TrimSpace(strings.Join(body, "\n"))
+	}
+	return ""
 }

@@ -135,6 +135,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			pool.Close()
 			return nil, err
 		}
+		handlers.RegisterTrigger(r, &handlers.Trigger{Pool: pool, Jobs: s.River, Links: NewLinker(cfg), Logger: logger})
 		// An app is configured: the registration flow answers 410.
 		r.PathPrefix("/setup").Handler(handlers.Setup(handlers.SetupOptions{Configured: true, Logger: logger}))
 	}
