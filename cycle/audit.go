@@ -48,6 +48,7 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	start := time.Now()
 	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config)
 	ev.Duration = time.Since(start)
+	p.tokens(out)
 	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
 	if out != nil {
 		ev.Log = out.Log

@@ -34,6 +34,9 @@ type Engine struct {
 	// without user namespaces): cycles fail with it instead of running
 	// unsandboxed.
 	SandboxErr error
+	// Baselines caches verify runs on start commits (nil: every cycle
+	// runs its baseline).
+	Baselines BaselineCache
 }
 
 // Step names, as check runs and events show them.
@@ -78,6 +81,9 @@ type Input struct {
 	// for the next attempt's prompt; obligations that did not fail are
 	// absent.
 	PreviousFailures map[string]string
+	// Repo names the repository for the baseline cache ("owner/name");
+	// empty is fine for a single local checkout.
+	Repo string
 }
 
 // Result is a cycle's outcome.
@@ -96,6 +102,14 @@ type Result struct {
 	// Ticked is the spec file with the obligation checked off, when the
 	// cycle succeeded and the spec is a file.
 	Ticked []byte
+	// Verify is the verify command's runs on the start commit and after
+	// the change, test by test (nil: no verify command).
+	Verify *VerifyRecord
+	// Weakening is the deterministic test-weakening findings.
+	Weakening []agent.Finding
+	// Tokens is the token use the agent passes reported, summed (nil:
+	// none reported any).
+	Tokens *agent.Usage
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -176,6 +190,7 @@ func (p *pass) run(ctx context.Context) {
 	p.env = e.agentEnv(p.cfg)
 	p.plainSpec = p.plainSpecs()
 
+	p.baseline(ctx)
 	changes := p.implement(ctx)
 	if p.done() {
 		return
@@ -235,6 +250,7 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["implementer"] = prompt
 	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg)
+	p.tokens(out)
 	impl := implementEvidence(p.res.Obligation, out, err)
 	// Read what the agent left even when the cycle was stopped: the
 	// evidence says so, and a stop is not a failure to read the changes.
