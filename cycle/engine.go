@@ -236,7 +236,11 @@ func (p *pass) run(ctx context.Context) {
 		p.conclude(state.Failure, "Verify still fails after the fix attempts; pushed as a draft so the evidence can be read.")
 	case audit.Conclusion == state.Failure:
 		res.Draft = true
-		p.conclude(state.Failure, "The auditor failed the change; pushed as a draft with its findings.")
+		summary := "The auditor failed the change; pushed as a draft with its findings."
+		if Failing(res.Weakening) > 0 {
+			summary = fmt.Sprintf("The test-weakening check failed (%d finding(s)); pushed as a draft with its findings.", Failing(res.Weakening))
+		}
+		p.conclude(state.Failure, summary)
 	default:
 		p.conclude(state.Success, fmt.Sprintf("Obligation `%s` done: %s", ob.ID, ob.Text))
 		p.tick()
