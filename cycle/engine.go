@@ -110,6 +110,9 @@ type Result struct {
 	// Tokens is the token use the agent passes reported, summed (nil:
 	// none reported any).
 	Tokens *agent.Usage
+	// SpecPath is the spec file and SpecSHA256 and SpecGitBlob its hashes
+	// at the start commit; empty for an issue's spec.
+	SpecPath, SpecSHA256, SpecGitBlob string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -174,6 +177,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	res.Obligation = ob
+	p.recordSpec()
 	p.rep.Selected(ctx, ob)
 	instructions, _ := p.wd.ReadFile("AGENTS.md")
 	p.pin = agent.PromptInput{
