@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/specloop/specloop/attest"
 )
 
 // Config is the server's configuration, read from the environment with
@@ -42,6 +44,11 @@ type Config struct {
 	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
 	// worker that stops beating loses its cycle this soon.
 	LeaseTTL time.Duration
+	// EvidenceKeys sign statements of what ran (EVIDENCE_KEY) and verify
+	// them (with EVIDENCE_KEY_PREVIOUS); never nil after Load, Current
+	// nil without EVIDENCE_KEY.
+	EvidenceKeys   *attest.Keys
+	evidenceKeyRaw string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -176,6 +183,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		}
 		c.MirrorMaxBytes = n
 	}
+	errs = append(errs, c.loadEvidenceKeys(getenv)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -290,6 +298,9 @@ func (c *Config) Secrets() []string {
 	}
 	if len(c.PrivateKeyPEM) > 0 {
 		s = append(s, strings.TrimSpace(string(c.PrivateKeyPEM)))
+	}
+	if c.evidenceKeyRaw != "" {
+		s = append(s, c.evidenceKeyRaw)
 	}
 	if c.DatabaseURL != "" {
 		s = append(s, c.DatabaseURL)

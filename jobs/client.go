@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/specloop/specloop/attest"
 	"log/slog"
 	"os"
 	"time"
@@ -65,6 +66,9 @@ type Config struct {
 	// Workers is how many cycles this process runs at once; 0 makes an
 	// insert-only client (the `web` process).
 	Workers int
+	// EvidenceKeys sign the statements of what ran (nil or no current
+	// key: they are pushed unsigned and the check runs say so).
+	EvidenceKeys *attest.Keys
 }
 
 // Defaults of Config.

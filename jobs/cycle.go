@@ -273,7 +273,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return state.Failure, err.Error()
 	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
-		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
+		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures, Repo: rc.Full,
 	}, c)
 	c.storeArtifacts(ctx, res)
 	if !res.Publish || ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/specloop/specloop/agent"
@@ -33,6 +34,9 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 		Redactor: agent.NewRedactor(cfg.Secrets()...),
 		Logger:   logger,
 		Getenv:   os.Getenv,
+		// The baselines outlive the process beside the mirrors, so a chain
+		// of cycles on one commit pays once even across restarts.
+		Baselines: cycle.DirCache{Dir: filepath.Join(cfg.MirrorDir, "baselines")},
 	}
 	if cfg.Sandbox == "bwrap" {
 		if err := sandbox.Check(ctx); err != nil {

@@ -76,7 +76,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	jc := jobs.Config{
 		WorkerID: opts.WorkerID,
 		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
-		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL,
+		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL, EvidenceKeys: cfg.EvidenceKeys,
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)

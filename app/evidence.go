@@ -1,0 +1,50 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/specloop/specloop/attest"
+)
+
+// loadEvidenceKeys reads EVIDENCE_KEY, the Ed25519 key that signs the
+// statements of what ran, and EVIDENCE_KEY_PREVIOUS, keys (public or
+// private; several separated by commas or as PEM blocks) that still verify
+// during a rotation. Without EVIDENCE_KEY statements are pushed unsigned,
+// and the check runs say so.
+func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
+	var errs []error
+	c.EvidenceKeys = &attest.Keys{}
+	c.evidenceKeyRaw = strings.TrimSpace(getenv("EVIDENCE_KEY"))
+	if c.evidenceKeyRaw != "" {
+		k, err := attest.ParsePrivateKey(c.evidenceKeyRaw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVIDENCE_KEY: %v: set it to an Ed25519 key, base64 of its 32-byte seed (`openssl rand -base64 32`) or PEM (`openssl genpkey -algorithm ed25519`)", err))
+		}
+		c.EvidenceKeys.Current = k
+	}
+	for i, v := range splitKeys(getenv("EVIDENCE_KEY_PREVIOUS")) {
+		pub, err := attest.ParsePublicKey(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVIDENCE_KEY_PREVIOUS, key %d: %v", i+1, err))
+			continue
+		}
+		c.EvidenceKeys.Previous = append(c.EvidenceKeys.Previous, pub)
+	}
+	return errs
+}
+
+var pemBlock = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----`)
+
+func splitKeys(v string) []string {
+	if strings.Contains(v, "-----BEGIN") {
+		return pemBlock.FindAllString(v, -1)
+	}
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
+}
+
+// EvidencePublicKeys are the keys that verify statements: EVIDENCE_KEY's
+// public half first, then EVIDENCE_KEY_PREVIOUS.
+func (c *Config) EvidencePublicKeys() []ed25519.PublicKey { return c.EvidenceKeys.Public() }
