@@ -45,6 +45,11 @@ func splitKeys(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
 }
 
+// LoadEvidenceKeys reads EVIDENCE_KEY and EVIDENCE_KEY_PREVIOUS into c
+// alone, for the commands that need nothing else (verify-evidence, a
+// local cycle).
+func LoadEvidenceKeys(c *Config, getenv Getenv) []error { return c.loadEvidenceKeys(getenv) }
+
 // EvidencePublicKeys are the keys that verify statements: EVIDENCE_KEY's
 // public half first, then EVIDENCE_KEY_PREVIOUS.
 func (c *Config) EvidencePublicKeys() []ed25519.PublicKey { return c.EvidenceKeys.Public() }

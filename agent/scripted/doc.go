@@ -26,6 +26,9 @@
 //	auditfail     the auditor fails the change, one finding at IMPLEMENTED.md:1
 //	auditgarbage  the auditor writes a verdict that is not JSON
 //	tokens        print a Codex-style JSONL token usage line
+//	overlay       the implementer also copies .script/<id>/ over the working
+//	              copy (a FILE.delete there deletes FILE): a real change
+//	              to real code and tests, for red → green and weakening
 //
 // VerifyCommand is a verify command that fails while any impl/*.ok says
 // "broken".
