@@ -35,8 +35,10 @@ func Detect(dir string) string {
 // The detected commands that give per-test results. pytest's xunit1 report
 // carries each test's file.
 const (
-	DetectedGo     = "go test -json ./..."
-	DetectedPytest = "pytest -o junit_family=xunit1 --junitxml=" + ReportDir + "junit.xml"
+	DetectedGo = "go test -json ./..."
+	// pytest writes neither bytecode nor its cache into the working copy,
+	// which would otherwise end up in the commit.
+	DetectedPytest = "PYTHONDONTWRITEBYTECODE=1 pytest -p no:cacheprovider -o junit_family=xunit1 --junitxml=" + ReportDir + "junit.xml"
 )
 
 // hasNPMTest reports whether the package.json at name has a test script

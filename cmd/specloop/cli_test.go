@@ -131,6 +131,7 @@ func TestCLI(t *testing.T) {
 	t.Run("Usage", func(t *testing.T) { t.Parallel(); testCLIUsage(t, bin) })
 	t.Run("Spec", func(t *testing.T) { t.Parallel(); testCLISpec(t, bin) })
 	t.Run("Cycle", func(t *testing.T) { t.Parallel(); testCLICycle(t, bin) })
+	t.Run("Evidence", func(t *testing.T) { t.Parallel(); testCLIEvidence(t, bin) })
 	t.Run("Testdrive", func(t *testing.T) { t.Parallel(); testCLITestdrive(t, bin) })
 	t.Run("Shutdown", func(t *testing.T) { t.Parallel(); testCLIShutdown(t, bin) })
 }
