@@ -286,9 +286,17 @@ func nameList(names []string, max int) string {
 	return b.String()
 }
 
-// redGreenSummary is the verify check's red → green section.
+// redGreenSummary is the verify check's red → green section, after a line
+// on the run on the start commit.
 func (rec *VerifyRecord) redGreenSummary(start string) string {
 	var b strings.Builder
+	if r := rec.Before; r != nil {
+		how := "ran before the agent"
+		if rec.BeforeCached {
+			how = "from the baseline cache: this commit was verified before"
+		}
+		fmt.Fprintf(&b, "\n**On the start commit** `%.12s` (%s): %s\n", start, how, runLine(r))
+	}
 	b.WriteString("\n**Red → green**")
 	if !rec.RedGreen() {
 		b.WriteString(": " + rec.unavailable() + "; specloop shows no red → green rather than guess. " +
@@ -298,12 +306,8 @@ func (rec *VerifyRecord) redGreenSummary(start string) string {
 		}
 		return b.String()
 	}
-	cached := ""
-	if rec.BeforeCached {
-		cached = ", from the baseline cache"
-	}
-	fmt.Fprintf(&b, " against the start commit `%.12s` (%s, %d tests before, %d after%s)\n\n",
-		start, rec.After.Tests.Format, len(rec.Before.Tests.Tests), len(rec.After.Tests.Tests), cached)
+	fmt.Fprintf(&b, " against the start commit `%.12s` (%s, %d tests before, %d after)\n\n",
+		start, rec.After.Tests.Format, len(rec.Before.Tests.Tests), len(rec.After.Tests.Tests))
 	c := rec.Compare
 	b.WriteString("| | tests |\n| --- | --- |\n")
 	row := func(what string, names []string) {
@@ -318,6 +322,18 @@ func (rec *VerifyRecord) redGreenSummary(start string) string {
 		b.WriteString("\n`require: red_green`: some test must go from red or absent to green.\n")
 	}
 	return b.String()
+}
+
+func runLine(r *VerifyRun) string {
+	switch {
+	case r.Error != "":
+		return "could not run: " + r.Error
+	case r.TimedOut:
+		return "timed out"
+	case r.Counted:
+		return fmt.Sprintf("exit %d, %d passed, %d failed, %d skipped", r.ExitCode, r.Passed, r.Failed, r.Skipped)
+	}
+	return fmt.Sprintf("exit %d", r.ExitCode)
 }
 
 func colonList(names []string) string {
