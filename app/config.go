@@ -47,8 +47,9 @@ type Config struct {
 	// EvidenceKeys sign statements of what ran (EVIDENCE_KEY) and verify
 	// them (with EVIDENCE_KEY_PREVIOUS); never nil after Load, Current
 	// nil without EVIDENCE_KEY.
-	EvidenceKeys   *attest.Keys
-	evidenceKeyRaw string
+	EvidenceKeys        *attest.Keys
+	evidenceKeyRaw      string
+	evidencePreviousRaw []string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -302,6 +303,7 @@ func (c *Config) Secrets() []string {
 	if c.evidenceKeyRaw != "" {
 		s = append(s, c.evidenceKeyRaw)
 	}
+	s = append(s, c.evidencePreviousRaw...)
 	if c.DatabaseURL != "" {
 		s = append(s, c.DatabaseURL)
 		if u, err := url.Parse(c.DatabaseURL); err == nil {

@@ -10,9 +10,9 @@ import (
 )
 
 // loadEvidenceKeys reads EVIDENCE_KEY, the Ed25519 key that signs the
-// statements of what ran, and EVIDENCE_KEY_PREVIOUS, keys (public or
-// private; several separated by commas or as PEM blocks) that still verify
-// during a rotation. Without EVIDENCE_KEY statements are pushed unsigned,
+// statements of what ran, and EVIDENCE_KEY_PREVIOUS, earlier values of
+// EVIDENCE_KEY (or PEM public keys; several separated by commas or as PEM
+// blocks) whose statements still verify after a rotation. Without EVIDENCE_KEY statements are pushed unsigned,
 // and the check runs say so.
 func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
 	var errs []error
@@ -25,8 +25,17 @@ func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
 		}
 		c.EvidenceKeys.Current = k
 	}
-	for i, v := range splitKeys(getenv("EVIDENCE_KEY_PREVIOUS")) {
-		pub, err := attest.ParsePublicKey(v)
+	c.evidencePreviousRaw = splitKeys(getenv("EVIDENCE_KEY_PREVIOUS"))
+	for i, v := range c.evidencePreviousRaw {
+		// A previous EVIDENCE_KEY value, as a rotation leaves it; a PEM
+		// public key does as well.
+		var pub ed25519.PublicKey
+		k, err := attest.ParsePrivateKey(v)
+		if err == nil {
+			pub = k.Public().(ed25519.PublicKey)
+		} else if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN PUBLIC KEY") {
+			pub, err = attest.ParsePublicKey(v)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("EVIDENCE_KEY_PREVIOUS, key %d: %v", i+1, err))
 			continue
@@ -38,11 +47,12 @@ func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
 
 var pemBlock = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----`)
 
+// splitKeys splits a list of keys: PEM blocks, and base64 keys separated
+// by commas or blanks.
 func splitKeys(v string) []string {
-	if strings.Contains(v, "-----BEGIN") {
-		return pemBlock.FindAllString(v, -1)
-	}
-	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
+	out := pemBlock.FindAllString(v, -1)
+	rest := pemBlock.ReplaceAllString(v, ",")
+	return append(strings.FieldsFunc(rest, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' }), out...)
 }
 
 // LoadEvidenceKeys reads EVIDENCE_KEY and EVIDENCE_KEY_PREVIOUS into c

@@ -165,7 +165,8 @@ func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
 	return nil, fmt.Errorf("%d bytes: an Ed25519 key is a 32-byte seed or a 64-byte key", len(raw))
 }
 
-// ParsePublicKey reads an Ed25519 public key: base64 of its 32 bytes, PEM
+// ParsePublicKey reads an Ed25519 public key: base64 of its 32 bytes (so
+// a base64 seed reads as a public key here), PEM
 // ("PUBLIC KEY", PKIX), or a private key of either form (its public half).
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	s = strings.TrimSpace(s)
