@@ -276,6 +276,7 @@ func Prompt(role Role, in PromptInput) string {
 			fmt.Fprintf(&b, "- Do not edit any spec file or `%s`.\n", in.ConfigPath)
 		}
 		b.WriteString("- Do not tick the obligation's checkbox: specloop checks it off itself when the cycle succeeds.\n")
+		b.WriteString("- Do not delete, skip or weaken tests, and do not edit CI workflows (`.github/workflows/`) or the verify command's config: specloop checks the diff for that and fails the change.\n")
 		if len(in.Paths) > 0 {
 			b.WriteString("- Write only files matching these globs:")
 			for _, p := range in.Paths {

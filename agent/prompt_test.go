@@ -49,6 +49,7 @@ func TestPrompt(t *testing.T) {
 				"verify failed: TestLogin: got 401, want 200",
 				"Do not edit the spec file `specs/auth.md`, any other spec file, or `.github/specloop.yml`.",
 				"Do not tick the obligation's checkbox",
+				"Do not delete, skip or weaken tests, and do not edit CI workflows",
 				"Write only files matching these globs: `internal/auth/**` `cmd/**`.",
 			},
 			notWant: []string{"Audit-File:", "login_test.go:12", "+func Login() {}"},

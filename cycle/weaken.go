@@ -395,7 +395,9 @@ func verifyConfig(f *diffFile, command string) string {
 	p := f.path
 	base := path.Base(p)
 	switch {
-	case strings.HasPrefix(p, ".github/workflows/"):
+	case strings.HasPrefix(p, WorkflowsDir):
+		// The tamper check refuses these before the audit; a fixer's edit
+		// is caught there too. Said here as well for the evidence.
 		return "CI workflow edited: specloop never pushes `.github/workflows/**` (the app has no workflows permission)"
 	case slices.Contains(commandFiles(command), p):
 		return fmt.Sprintf("the verify command's own file edited (`%s` runs it)", command)
