@@ -1,7 +1,9 @@
 package cycle
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -196,4 +198,26 @@ func replace(s, old, nu string) string {
 		panic("replace: " + old + " not in the text")
 	}
 	return out
+}
+
+// BenchmarkWeakening: the checks over a diff of 200 test files, each with
+// a test deleted, a skip added and an expected value edited.
+func BenchmarkWeakening(b *testing.B) {
+	var patch strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&patch, "diff --git a/pkg%d/calc_test.go b/pkg%d/calc_test.go\n--- a/pkg%d/calc_test.go\n+++ b/pkg%d/calc_test.go\n@@ -1,20 +1,18 @@\n", i, i, i, i)
+		patch.WriteString(" package calc\n \n import \"testing\"\n \n-func TestAdd(t *testing.T) {\n-\tif Add(2, 2) != 4 {\n-\t\tt.Fatal(\"2+2\")\n-\t}\n-}\n+func TestSub(t *testing.T) {\n+\tt.Skip(\"later\")\n+\tif Sub(3, 1) != 4 {\n+\t\tt.Errorf(\"3-1\")\n+\t}\n+}\n")
+		for j := range 40 {
+			fmt.Fprintf(&patch, " // line %d\n", j)
+		}
+	}
+	patch.WriteString("diff --git a/calc.go b/calc.go\n--- a/calc.go\n+++ b/calc.go\n@@ -1 +1 @@\n-package calc\n+package calc // x\n")
+	in := WeakenInput{Patch: []byte(patch.String()), VerifyCommand: "go test ./..."}
+	b.SetBytes(int64(patch.Len()))
+	b.ResetTimer()
+	for b.Loop() {
+		if len(Weakening(in)) == 0 {
+			b.Fatal("no findings")
+		}
+	}
 }

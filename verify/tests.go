@@ -178,13 +178,20 @@ func ParseGoJSON(output []byte) (r Results, text []byte, ok bool) {
 		where[f.Name] = f
 	}
 	r.Format = FormatGoJSON
+	// A test with subtests counts through them: mark every prefix of a
+	// subtest's name as a parent.
+	parents := map[key]bool{}
+	for _, k := range order {
+		for i := strings.LastIndexByte(k.test, '/'); i > 0; i = strings.LastIndexByte(k.test[:i], '/') {
+			parents[key{k.pkg, k.test[:i]}] = true
+		}
+	}
 	for _, k := range order {
 		st := final[k]
 		if st == "" {
 			st = Fail // started, never finished: the binary died under it
 		}
-		parent := slices.ContainsFunc(order, func(o key) bool { return o.pkg == k.pkg && strings.HasPrefix(o.test, k.test+"/") })
-		if parent {
+		if parents[k] {
 			continue
 		}
 		t := TestResult{Name: k.pkg + "." + k.test, Status: st}

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -113,4 +115,37 @@ func TestCompare(t *testing.T) {
 		Gone:         []string{"G"},
 	}, Compare(before, after))
 	require.Equal(t, Comparison{}, Compare(Results{}, after), "nothing known before: nothing said")
+}
+
+// BenchmarkCompare: red → green over two runs of 20,000 tests each.
+func BenchmarkCompare(b *testing.B) {
+	var before, after Results
+	before.Format, after.Format = FormatGoJSON, FormatGoJSON
+	for i := range 20000 {
+		name := fmt.Sprintf("example.com/pkg%d.TestCase%d", i%300, i)
+		before.Tests = append(before.Tests, TestResult{Name: name, Status: []Status{Pass, Fail, Skip}[i%3]})
+		after.Tests = append(after.Tests, TestResult{Name: name, Status: []Status{Pass, Pass, Fail}[i%3]})
+	}
+	for b.Loop() {
+		if c := Compare(before, after); len(c.NewlyPassing) == 0 {
+			b.Fatal("nothing newly passing")
+		}
+	}
+}
+
+// BenchmarkParseGoJSON: the events of a go test -json run of 20,000 tests.
+func BenchmarkParseGoJSON(b *testing.B) {
+	var out strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&out, `{"Action":"run","Package":"example.com/p%d","Test":"TestX%d"}`+"\n", i%50, i)
+		fmt.Fprintf(&out, `{"Action":"output","Package":"example.com/p%d","Test":"TestX%d","Output":"--- PASS: TestX%d (0.00s)\n"}`+"\n", i%50, i, i)
+		fmt.Fprintf(&out, `{"Action":"pass","Package":"example.com/p%d","Test":"TestX%d"}`+"\n", i%50, i)
+	}
+	data := []byte(out.String())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if r, _, ok := ParseGoJSON(data); !ok || len(r.Tests) != 20000 {
+			b.Fatal("wrong results")
+		}
+	}
 }
