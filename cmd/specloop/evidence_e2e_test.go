@@ -71,6 +71,10 @@ test('subtracts', () => {
 `
 )
 
+// jsVerify runs node's test runner on the repo's own test files (not the
+// scripted agent's overlays, which it would find too) with TAP output.
+const jsVerify = "node --test --test-reporter=tap *.test.js"
+
 // goCommand is go test in the sandbox: the toolchain of this test, never
 // one downloaded.
 func goCommand(t *testing.T, args string) string {
@@ -197,16 +201,6 @@ func testCLIEvidence(t *testing.T, bin string) {
 				"| newly passing (red or absent → green) | 0 |", "conclusion: failure"},
 		},
 		{
-			name: "go: require red_green in the repo config, with a new passing test, succeeds",
-			files: map[string]string{"go.mod": goMod, "calc.go": calcFixed, "calc_test.go": calcTest,
-				".script/c-1/mul.go":      "package calc\n\nfunc Mul(a, b int) int { return a * b }\n",
-				".script/c-1/mul_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestMul(t *testing.T) {\n\tif Mul(2, 3) != 6 {\n\t\tt.Fatal(\"2*3\")\n\t}\n}\n",
-				".github/specloop.yml":    evidenceConfig(bin, goJSON, "red_green")},
-			spec:   "- [ ] [c-1] Add Mul [script:overlay]\n",
-			code:   0,
-			stdout: []string{"verify: success", "| newly passing (red or absent → green) | 1: `example.com/calc.TestMul` |", "some test must go from red or absent to green", "conclusion: success"},
-		},
-		{
 			name: "go: a skip added fails the audit at its line",
 			files: map[string]string{"go.mod": goMod, "calc.go": calcBuggy, "calc_test.go": calcTest,
 				".script/c-1/calc_test.go": strings.Replace(calcTest, "func TestSub(t *testing.T) {\n", "func TestSub(t *testing.T) {\n\tt.Skip(\"later\")\n", 1),
@@ -217,10 +211,19 @@ func testCLIEvidence(t *testing.T, bin string) {
 				"  calc_test.go:12: skip added (`t.Skip`)", "The test-weakening check failed (1 finding(s))"},
 		},
 		{
-			name: "go: a user's command without per-test output says so",
-			files: map[string]string{"go.mod": goMod, "calc.go": calcBuggy, "calc_test.go": calcTest,
-				".script/c-1/calc.go": calcFixed, ".github/specloop.yml": evidenceConfig(bin, goCommand(t, "./..."))},
-			spec:   "- [ ] [c-1] Make Sub subtract [script:overlay]\n",
+			name: "javascript: require red_green in the repo config, with a new passing test, succeeds",
+			files: map[string]string{"calc.js": jsCalcFixed, "calc.test.js": jsTest,
+				".script/c-1/mul.test.js": "const test = require('node:test');\nconst assert = require('node:assert');\n\ntest('multiplies', () => {\n  assert.strictEqual(2 * 3, 6);\n});\n",
+				".github/specloop.yml":    evidenceConfig(bin, jsVerify, "red_green")},
+			spec:   "- [ ] [c-1] Add Mul [script:overlay]\n",
+			code:   0,
+			stdout: []string{"verify: success", "| newly passing (red or absent → green) | 1: `multiplies` |", "some test must go from red or absent to green", "conclusion: success"},
+		},
+		{
+			name: "javascript: a command without per-test output says so",
+			files: map[string]string{"calc.js": jsCalcBuggy, "calc.test.js": jsTest,
+				".script/c-1/calc.js": jsCalcFixed, ".github/specloop.yml": evidenceConfig(bin, "node --test --test-reporter=spec *.test.js")},
+			spec:   "- [ ] [c-1] Make sub subtract [script:overlay]\n",
 			code:   0,
 			stdout: []string{"verify: success", "**Red → green**: per-test results are not available from", "specloop shows no red → green rather than guess"},
 		},
@@ -250,7 +253,7 @@ func testCLIEvidence(t *testing.T, bin string) {
 		{
 			name: "javascript: node --test's TAP gives red → green",
 			files: map[string]string{"calc.js": jsCalcBuggy, "calc.test.js": jsTest,
-				".script/c-1/calc.js": jsCalcFixed, ".github/specloop.yml": evidenceConfig(bin, "node --test --test-reporter=tap")},
+				".script/c-1/calc.js": jsCalcFixed, ".github/specloop.yml": evidenceConfig(bin, jsVerify)},
 			spec:   "- [ ] [c-1] Make sub subtract [script:overlay]\n",
 			code:   0,
 			stdout: []string{"verify: success", "TAP, 2 tests before, 2 after", "| newly passing (red or absent → green) | 1: `subtracts` |", "conclusion: success"},
@@ -259,7 +262,7 @@ func testCLIEvidence(t *testing.T, bin string) {
 			name: "javascript: an assertion removed fails the audit at its line",
 			files: map[string]string{"calc.js": jsCalcBuggy, "calc.test.js": jsTest,
 				".script/c-1/calc.test.js": strings.Replace(jsTest, "  assert.strictEqual(sub(3, 1), 2);\n", "  sub(3, 1);\n", 1),
-				".github/specloop.yml":     evidenceConfig(bin, "node --test --test-reporter=tap")},
+				".github/specloop.yml":     evidenceConfig(bin, jsVerify)},
 			spec: "- [ ] [c-1] Make sub subtract [script:overlay]\n",
 			code: 1,
 			stdout: []string{"audit: failure — Test-weakening check failed",
