@@ -184,7 +184,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		}
 		c.MirrorMaxBytes = n
 	}
-	errs = append(errs, c.loadEvidenceKeys(getenv)...)
+	errs = append(errs, c.loadEvidenceKeys(getenv("EVIDENCE_KEY"), getenv("EVIDENCE_KEY_PREVIOUS"))...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -14,10 +14,10 @@ import (
 // EVIDENCE_KEY (or PEM public keys; several separated by commas or as PEM
 // blocks) whose statements still verify after a rotation. Without EVIDENCE_KEY statements are pushed unsigned,
 // and the check runs say so.
-func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
+func (c *Config) loadEvidenceKeys(key, previous string) []error {
 	var errs []error
 	c.EvidenceKeys = &attest.Keys{}
-	c.evidenceKeyRaw = strings.TrimSpace(getenv("EVIDENCE_KEY"))
+	c.evidenceKeyRaw = strings.TrimSpace(key)
 	if c.evidenceKeyRaw != "" {
 		k, err := attest.ParsePrivateKey(c.evidenceKeyRaw)
 		if err != nil {
@@ -25,7 +25,7 @@ func (c *Config) loadEvidenceKeys(getenv Getenv) []error {
 		}
 		c.EvidenceKeys.Current = k
 	}
-	c.evidencePreviousRaw = splitKeys(getenv("EVIDENCE_KEY_PREVIOUS"))
+	c.evidencePreviousRaw = splitKeys(previous)
 	for i, v := range c.evidencePreviousRaw {
 		// A previous EVIDENCE_KEY value, as a rotation leaves it; a PEM
 		// public key does as well.
@@ -58,7 +58,9 @@ func splitKeys(v string) []string {
 // LoadEvidenceKeys reads EVIDENCE_KEY and EVIDENCE_KEY_PREVIOUS into c
 // alone, for the commands that need nothing else (verify-evidence, a
 // local cycle).
-func LoadEvidenceKeys(c *Config, getenv Getenv) []error { return c.loadEvidenceKeys(getenv) }
+func LoadEvidenceKeys(c *Config, getenv Getenv) []error {
+	return c.loadEvidenceKeys(getenv("EVIDENCE_KEY"), getenv("EVIDENCE_KEY_PREVIOUS"))
+}
 
 // EvidencePublicKeys are the keys that verify statements: EVIDENCE_KEY's
 // public half first, then EVIDENCE_KEY_PREVIOUS.
