@@ -206,7 +206,7 @@ func readReports(root, dir string, start time.Time) [][]byte {
 	const maxReport = 32 << 20
 	read := func(path string) {
 		fi, err := os.Lstat(path)
-		if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxReport || fi.ModTime().Before(start.Add(-time.Second)) {
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxReport || fi.ModTime().Before(start) {
 			return
 		}
 		if b, err := os.ReadFile(path); err == nil {

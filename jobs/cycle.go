@@ -400,6 +400,9 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *cycle.Result) {
 	if a := res.Step(cycle.StepAudit); a != nil {
 		put("audit.md", []byte(a.Summary))
 	}
+	if v := res.Step(cycle.StepVerify); v != nil {
+		put("verify.md", []byte(v.Summary)) // red → green, on the run page
+	}
 }
 
 // event appends a run event; a failure to record is logged, not fatal.

@@ -357,6 +357,7 @@ func testCLICycle(t *testing.T, bin string) {
 				"== verify ==", "verify: success", "`true` exited 0",
 				"== audit ==", "audit: success", "Tamper check:** passed",
 				"conclusion: success", "on local branch specloop/spec/a",
+				"statement: attached unsigned in refs/notes/specloop (set EVIDENCE_KEY to sign it)",
 			},
 			branch: true, implFile: "impl/a-1.ok",
 		},

@@ -116,6 +116,16 @@ func testCLIEvidence(t *testing.T, bin string) {
 	env := append(cleanEnv("SANDBOX", "DATABASE_URL", "EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS"), "EVIDENCE_KEY="+seed)
 	goJSON := goCommand(t, "-json ./...")
 
+	t.Run("evidence-key prints the public key", func(t *testing.T) {
+		t.Parallel()
+		res := runCLI(t, time.Minute, bin, "", env, "evidence-key")
+		require.Equal(t, 0, res.code, res.stderr)
+		require.Equal(t, "# key id "+attest.KeyID(pub)+"\n"+attest.PublicPEM(pub), res.stdout)
+		res = runCLI(t, time.Minute, bin, "", cleanEnv("EVIDENCE_KEY"), "evidence-key")
+		require.Equal(t, 1, res.code)
+		require.Contains(t, res.stderr, "EVIDENCE_KEY is not set")
+	})
+
 	tests := []struct {
 		name   string
 		files  map[string]string

@@ -66,6 +66,7 @@ func TestEvidenceOnGitHub(t *testing.T) {
 	arts, err := store.ListArtifacts(ctx, st.Server.Pool, cycles[0].ID)
 	require.NoError(t, err)
 	require.True(t, containsArtifact(arts, "statement.intoto.json"), "the statement is an artifact")
+	require.True(t, containsArtifact(arts, "verify.md"), "red → green is on the run page")
 
 	// A reviewer's clone: the commit's trailers and its statement.
 	clone := cloneWithNotes(t, st, "gadgets")
