@@ -234,8 +234,8 @@ func readReports(root, dir string, start time.Time) [][]byte {
 // judge compares the run after the change with the baseline and applies
 // the rules no passing exit code overrides: a regression fails verify, and
 // so does `require: red_green` without a test gone red → green. It returns
-// why verify fails, or "".
-func (rec *VerifyRecord) judge(after *VerifyRun) string {
+// why verify fails, in short (for a title) and in full, or "" twice.
+func (rec *VerifyRecord) judge(after *VerifyRun) (short, why string) {
 	rec.After = after
 	rec.Compare = verify.Comparison{}
 	if rec.RedGreen() {
@@ -243,15 +243,18 @@ func (rec *VerifyRecord) judge(after *VerifyRun) string {
 	}
 	switch {
 	case len(rec.Compare.Regressions) > 0:
-		return fmt.Sprintf("%d test(s) passed on the start commit and fail now: %s", len(rec.Compare.Regressions), nameList(rec.Compare.Regressions, 10))
+		short = fmt.Sprintf("%d test(s) passed on the start commit and fail now", len(rec.Compare.Regressions))
+		return short, short + ": " + nameList(rec.Compare.Regressions, 10)
 	case rec.Require != repoconfig.RequireRedGreen:
-		return ""
+		return "", ""
 	case !rec.RedGreen():
-		return "`require: red_green` is set, but " + rec.unavailable() + ", so no test can be shown to go from red to green"
+		return "no test can be shown to go from red to green (`require: red_green`)",
+			"`require: red_green` is set, but " + rec.unavailable() + ", so no test can be shown to go from red to green"
 	case len(rec.Compare.NewlyPassing) == 0:
-		return "`require: red_green` is set, but no test went from failing or absent on the start commit to passing"
+		return "no test went from red to green (`require: red_green`)",
+			"`require: red_green` is set, but no test went from failing or absent on the start commit to passing"
 	}
-	return ""
+	return "", ""
 }
 
 // unavailable says which run lacked per-test results.

@@ -49,7 +49,10 @@ func TestJudge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &VerifyRecord{Command: "sh t.sh", Require: tt.require, Before: tt.before}
-			require.Equal(t, tt.why, rec.judge(tt.after))
+			short, why := rec.judge(tt.after)
+			require.Equal(t, tt.why, why)
+			require.Equal(t, why == "", short == "")
+			require.NotContains(t, short, "\n")
 		})
 	}
 }

@@ -74,10 +74,10 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		if r.TimedOut {
 			ev.Title = fmt.Sprintf("`%s` timed out after %s", command, time.Duration(cfg.Verify.Timeout))
 		}
-		why := rec.judge(run)
+		short, why := rec.judge(run)
 		if why != "" && ev.Conclusion == state.Success {
 			ev.Conclusion = state.Failure
-			ev.Title = fmt.Sprintf("`%s` exited 0, but %s", command, firstClause(why))
+			ev.Title = fmt.Sprintf("`%s` exited 0, but %s", command, short)
 		}
 		ev.Summary = verifySummary(command, r.ExitCode, counts, attempts)
 		if why != "" {
@@ -148,13 +148,4 @@ func verifySummary(command string, exit int, c verify.Counts, fixes int) string 
 		}
 	}
 	return b.String()
-}
-
-// firstClause is a reason cut for a title: "3 test(s) passed on the start
-// commit and fail now".
-func firstClause(why string) string {
-	if i := strings.Index(why, ": "); i > 0 {
-		return why[:i]
-	}
-	return why
 }

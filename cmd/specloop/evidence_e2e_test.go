@@ -207,7 +207,8 @@ func testCLIEvidence(t *testing.T, bin string) {
 				".github/specloop.yml": evidenceConfig(bin, goJSON)},
 			spec: "---\nrequire: red_green\n---\n- [ ] [c-1] Document Sub\n",
 			code: 1,
-			stdout: []string{"verify: failure", "`require: red_green` is set, but no test went from failing or absent on the start commit to passing",
+			stdout: []string{"verify: failure", "exited 0, but no test went from red to green (`require: red_green`)\n",
+				"`require: red_green` is set, but no test went from failing or absent on the start commit to passing",
 				"| newly passing (red or absent → green) | 0 |", "conclusion: failure"},
 		},
 		{

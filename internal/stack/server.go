@@ -84,6 +84,9 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			pool.Close()
 			return nil, err
 		}
+		if cfg.EvidenceKeys == nil || cfg.EvidenceKeys.Current == nil {
+			logger.Warn("EVIDENCE_KEY is not set: statements of what ran are pushed unsigned, and the check runs say so")
+		}
 		jc.Mirrors = NewMirrors(cfg, logger)
 		SweepMirrors(ctx, jc.Mirrors, logger)
 		// One session per process tells its running cycles of a stop at
