@@ -43,10 +43,11 @@ func TestEvidenceOnGitHub(t *testing.T) {
 	st := newStack(t, stack.Options{Workers: 2})
 	files := stack.SampleRepo(st.AgentBin())
 	files["tap.sh"] = tapCheck
+	files[".script/ev-3/gadget_test.go"] = "package gadgets\n\nimport \"testing\"\n\nfunc TestGadget(t *testing.T) {\n\tt.Skip(\"later\")\n}\n"
 	files[".github/specloop.yml"] = fmt.Sprintf("agent: {command: %s agent-script, timeout: 2m}\nverify: {command: sh tap.sh, timeout: 1m}\n", st.AgentBin())
 	addRepo(t, st, "gadgets", files)
 
-	issue := openLabelledIssue(t, st, "gadgets", "- [ ] [ev-1] Add the gadget table\n- [ ] [ev-2] Name the gadgets\n")
+	issue := openLabelledIssue(t, st, "gadgets", "- [ ] [ev-1] Add the gadget table\n- [ ] [ev-2] Name the gadgets\n- [ ] [ev-3] Test the gadgets [script:overlay]\n")
 	run, cycles := waitCycles(t, st, "gadgets", issue, 1)
 	require.Equal(t, "success", string(cycles[0].Conclusion), cycles[0].Summary)
 	sha, err := st.Emulator.Ref(st.Owner, "gadgets", "heads/"+run.Branch)
@@ -105,6 +106,25 @@ func TestEvidenceOnGitHub(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, report.OK(), report.Text())
 	}
+
+	// A skipped test fails the audit, whatever the (scripted) auditor
+	// says, with an annotation at its line.
+	comment(t, st, "maintainer", "gadgets", pr.GetNumber(), "/loop next")
+	_, cycles = waitCycles(t, st, "gadgets", issue, 3)
+	require.Equal(t, "failure", string(cycles[2].Conclusion), cycles[2].Summary)
+	require.Contains(t, cycles[2].Summary, "The test-weakening check failed (1 finding(s))")
+	sha3, err := st.Emulator.Ref(st.Owner, "gadgets", "heads/"+run.Branch)
+	require.NoError(t, err)
+	audit := checksAt(st, "gadgets", sha3, cycles[2].ID)["specloop/audit"]
+	require.Equal(t, "failure", audit.GetConclusion())
+	require.Contains(t, audit.GetOutput().GetTitle(), "Test-weakening check failed: 1 finding(s) (Auditor verdict: pass)")
+	anns, _, err := st.UserClient("maintainer").Checks.ListCheckRunAnnotations(ctx, st.Owner, "gadgets", audit.GetID(), nil)
+	require.NoError(t, err)
+	require.Len(t, anns, 1)
+	require.Equal(t, "gadget_test.go", anns[0].GetPath())
+	require.Equal(t, 6, anns[0].GetStartLine())
+	require.Equal(t, "failure", anns[0].GetAnnotationLevel())
+	require.Equal(t, "skip added (`t.Skip`)", anns[0].GetMessage())
 }
 
 func containsArtifact(arts []store.Artifact, name string) bool {
