@@ -104,6 +104,27 @@ func (c DirCache) Put(key string, run *VerifyRun) {
 	}
 }
 
+// Prune removes entries not written for age, and returns how many: the
+// cache is small JSON files, but one per verified commit adds up.
+func (c DirCache) Prune(age time.Duration) int {
+	entries, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	cutoff := time.Now().Add(-age)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(c.Dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // cacheable reports whether a run says something about the commit rather
 // than about the moment: a timeout or a command that could not start may
 // go another way next time.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -70,6 +71,13 @@ func TestDirCache(t *testing.T) {
 	got, ok := c.Get(key)
 	require.True(t, ok)
 	require.Equal(t, run, got)
+	require.Equal(t, 0, c.Prune(time.Hour), "fresh entries stay")
+	old := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(c.Dir, key+".json"), old, old))
+	require.Equal(t, 1, c.Prune(time.Hour))
+	_, ok = c.Get(key)
+	require.False(t, ok, "pruned")
+	c.Put(key, run)
 	require.NoError(t, os.WriteFile(filepath.Join(c.Dir, key+".json"), []byte("{not json"), 0o600))
 	_, ok = c.Get(key)
 	require.False(t, ok, "a damaged entry is a miss")

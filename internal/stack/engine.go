@@ -29,6 +29,11 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 	if err != nil {
 		return nil, err
 	}
+	// Baselines older than RETENTION go at start, like the artifacts.
+	baselines := cycle.DirCache{Dir: filepath.Join(cfg.MirrorDir, "baselines")}
+	if n := baselines.Prune(max(cfg.Retention, time.Hour)); n > 0 {
+		logger.Info("pruned old verify baselines", "count", n)
+	}
 	e := &cycle.Engine{
 		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO},
 		Redactor: agent.NewRedactor(cfg.Secrets()...),
@@ -36,7 +41,7 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 		Getenv:   os.Getenv,
 		// The baselines outlive the process beside the mirrors, so a chain
 		// of cycles on one commit pays once even across restarts.
-		Baselines: cycle.DirCache{Dir: filepath.Join(cfg.MirrorDir, "baselines")},
+		Baselines: baselines,
 	}
 	if cfg.Sandbox == "bwrap" {
 		if err := sandbox.Check(ctx); err != nil {
