@@ -98,7 +98,7 @@ func Weakening(in WeakenInput) []agent.Finding {
 			switch l.kind {
 			case '-':
 				if name := testDef(lang, l.text, prev); name != "" && !defined[name] && (test || lang == "rust" || lang == "java") {
-					add(f, l.newPos, agent.SeverityFailure, fmt.Sprintf("test `%s` deleted", name))
+					add(f, l.newPos, agent.SeverityFailure, fmt.Sprintf("test `%s` deleted (or renamed: no test of that name is left)", name))
 				}
 				if test && isAssertion(lang, l.text) {
 					lost++

@@ -85,12 +85,12 @@ func TestWeakening(t *testing.T) {
 		{name: "go: test function deleted", before: map[string]string{"calc_test.go": goTests},
 			after: map[string]string{"calc_test.go": replace(goTests, "func TestAdd(t *testing.T) {\n\tif Add(2, 2) != 4 {\n\t\tt.Fatal(\"2+2\")\n\t}\n}\n\n", "")},
 			want: []agent.Finding{
-				{File: "calc_test.go", Line: 5, Severity: "failure", Message: "test `TestAdd` deleted"},
+				{File: "calc_test.go", Line: 5, Severity: "failure", Message: "test `TestAdd` deleted (or renamed: no test of that name is left)"},
 				{File: "calc_test.go", Line: 5, Severity: "failure", Message: "1 assertion(s) removed from a test without a replacement (1 removed, 0 added)"}}},
 		{name: "go: last test deleted points at the file's end", before: map[string]string{"calc_test.go": goTests},
 			after: map[string]string{"calc_test.go": replace(goTests, "\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Errorf(\"3-1\")\n\t}\n}\n", "")},
 			want: []agent.Finding{
-				{File: "calc_test.go", Line: 9, Severity: "failure", Message: "test `TestSub` deleted"},
+				{File: "calc_test.go", Line: 9, Severity: "failure", Message: "test `TestSub` deleted (or renamed: no test of that name is left)"},
 				{File: "calc_test.go", Line: 9, Severity: "failure", Message: "1 assertion(s) removed from a test without a replacement (1 removed, 0 added)"}}},
 		{name: "go: test file deleted", before: map[string]string{"calc_test.go": goTests}, after: map[string]string{"calc_test.go": ""},
 			want: []agent.Finding{{File: "calc_test.go", Line: 1, Severity: "failure", Message: "test file deleted"}}},
@@ -120,7 +120,7 @@ func TestWeakening(t *testing.T) {
 		{name: "python: test function deleted", before: map[string]string{"tests/test_calc.py": pyTests},
 			after: map[string]string{"tests/test_calc.py": replace(pyTests, "def test_add():\n    assert add(2, 2) == 4\n\n\n", "")},
 			want: []agent.Finding{
-				{File: "tests/test_calc.py", Line: 6, Severity: "failure", Message: "test `test_add` deleted"},
+				{File: "tests/test_calc.py", Line: 6, Severity: "failure", Message: "test `test_add` deleted (or renamed: no test of that name is left)"},
 				{File: "tests/test_calc.py", Line: 6, Severity: "failure", Message: "1 assertion(s) removed from a test without a replacement (1 removed, 0 added)"}}},
 		{name: "python: skip mark added", before: map[string]string{"tests/test_calc.py": pyTests},
 			after: map[string]string{"tests/test_calc.py": replace(pyTests, "def test_sub():", "@pytest.mark.skip(reason=\"later\")\ndef test_sub():")},
@@ -140,7 +140,7 @@ func TestWeakening(t *testing.T) {
 		{name: "js: test deleted", before: map[string]string{"calc.test.js": jsTests},
 			after: map[string]string{"calc.test.js": replace(jsTests, "test('adds', () => {\n  expect(add(2, 2)).toBe(4);\n});\n\n", "")},
 			want: []agent.Finding{
-				{File: "calc.test.js", Line: 3, Severity: "failure", Message: "test `adds` deleted"},
+				{File: "calc.test.js", Line: 3, Severity: "failure", Message: "test `adds` deleted (or renamed: no test of that name is left)"},
 				{File: "calc.test.js", Line: 3, Severity: "failure", Message: "1 assertion(s) removed from a test without a replacement (1 removed, 0 added)"}}},
 		{name: "js: it.skip and xit", before: map[string]string{"calc.test.js": jsTests},
 			after: map[string]string{"calc.test.js": replace(replace(jsTests, "test('adds'", "test.skip('adds'"), "test('subtracts'", "xit('subtracts'")},
