@@ -35,6 +35,7 @@ func TestImportRules(t *testing.T) {
 		{"evidence", []string{mod + "store", mod + "jobs", mod + "handlers", mod + "publish", river, pgx}},
 		{"publish", []string{mod + "store", mod + "jobs", mod + "handlers", mod + "evidence", river, pgx}},
 		{"store", []string{mod + "jobs", mod + "handlers", mod + "cycle", mod + "evidence", mod + "publish", gh}},
+		{"attest", []string{mod + "store", mod + "jobs", mod + "cycle", mod + "sandbox", mod + "agent", gh, river, pgx}},
 		{"jobs", []string{mod + "handlers", mod + "internal/stack"}},
 		{"handlers", []string{mod + "internal/stack"}},
 	}

@@ -97,6 +97,10 @@ type PromptInput struct {
 	VerifyFailure string
 	// Diff is the change under audit, for the auditor.
 	Diff string
+	// Checks are specloop's deterministic findings on the diff (deleted or
+	// skipped tests, removed assertions, verify config edits), for the
+	// auditor; nil when none ran.
+	Checks []Finding
 	// AuditFile is where the auditor must write its verdict, relative to the
 	// working copy; empty means DefaultAuditFile.
 	AuditFile string
@@ -268,6 +272,9 @@ func Prompt(role Role, in PromptInput) string {
 		} else {
 			b.WriteString("The diff is empty.\n\n")
 		}
+		if in.Checks != nil {
+			writeChecks(&b, in.Checks)
+		}
 	}
 
 	b.WriteString("## Rules\n\n")
@@ -288,6 +295,7 @@ func Prompt(role Role, in PromptInput) string {
 			fmt.Fprintf(&b, "- Do not edit any spec file or `%s`.\n", in.ConfigPath)
 		}
 		b.WriteString("- Do not tick the obligation's checkbox: specloop checks it off itself when the cycle succeeds.\n")
+		b.WriteString("- Do not delete, skip or weaken tests, and do not edit CI workflows (`.github/workflows/`) or the verify command's config: specloop checks the diff for that and fails the change.\n")
 		if len(in.Paths) > 0 {
 			b.WriteString("- Write only files matching these globs:")
 			for _, p := range in.Paths {
@@ -381,3 +389,19 @@ func capString(s string, max int) string {
 	out, _ := Cap([]byte(s), max)
 	return string(out)
 }
+
+// writeChecks lists specloop's own findings on the diff for the auditor.
+func writeChecks(b *strings.Builder, checks []Finding) {
+	b.WriteString("## specloop's deterministic checks\n\n")
+	if len(checks) == 0 {
+		b.WriteString("specloop's own checks of the diff (not a model's) found no deleted or skipped test, no removed assertion, no edited expected value and no edit to the verify command's config or CI.\n\n")
+		return
+	}
+	b.WriteString("specloop's own checks of the diff (not a model's) found these. A `failure` among them fails the audit whatever your verdict; for each `warning`, say in a finding whether the obligation justifies it.\n\n")
+	for _, f := range checks {
+		fmt.Fprintf(b, "- `%s:%d` (%s): %s\n", f.File, f.Line, f.Severity, oneLine(f.Message))
+	}
+	b.WriteString("\n")
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

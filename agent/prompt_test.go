@@ -49,6 +49,7 @@ func TestPrompt(t *testing.T) {
 				"verify failed: TestLogin: got 401, want 200",
 				"Do not edit the spec file `specs/auth.md`, any other spec file, or `.github/specloop.yml`.",
 				"Do not tick the obligation's checkbox",
+				"Do not delete, skip or weaken tests, and do not edit CI workflows",
 				"Write only files matching these globs: `internal/auth/**` `cmd/**`.",
 			},
 			notWant: []string{"Audit-File:", "login_test.go:12", "+func Login() {}"},
@@ -164,4 +165,26 @@ func TestPromptOfATaskFile(t *testing.T) {
 		require.Contains(t, p, want)
 	}
 	require.Equal(t, p, Prompt(Implementer, in), "the same input, the same bytes")
+}
+
+// TestPromptChecks: the auditor reads specloop's deterministic findings on
+// the diff, and that a failing one fails the audit whatever it says; the
+// other roles never see them.
+func TestPromptChecks(t *testing.T) {
+	t.Parallel()
+	in := samplePromptInput()
+	in.Checks = []Finding{
+		{File: "auth_test.go", Line: 12, Severity: SeverityFailure, Message: "skip added (`t.Skip`)"},
+		{File: "auth_test.go", Line: 30, Severity: SeverityWarning, Message: "expected value edited\n(`2` → `4`)"},
+	}
+	p := Prompt(Auditor, in)
+	require.Contains(t, p, "## specloop's deterministic checks\n\n")
+	require.Contains(t, p, "A `failure` among them fails the audit whatever your verdict")
+	require.Contains(t, p, "- `auth_test.go:12` (failure): skip added (`t.Skip`)\n- `auth_test.go:30` (warning): expected value edited (`2` → `4`)\n")
+	require.NotContains(t, Prompt(Implementer, in), "deterministic checks")
+
+	in.Checks = []Finding{}
+	require.Contains(t, Prompt(Auditor, in), "found no deleted or skipped test, no removed assertion")
+	in.Checks = nil
+	require.NotContains(t, Prompt(Auditor, in), "deterministic checks", "nil: no checks ran")
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/specloop/specloop/attest"
 )
 
 // Config is the server's configuration, read from the environment with
@@ -45,6 +47,12 @@ type Config struct {
 	// OperatorToken guards GET /runs and /riverui (OPERATOR_TOKEN); empty
 	// turns both off.
 	OperatorToken string
+	// EvidenceKeys sign statements of what ran (EVIDENCE_KEY) and verify
+	// them (with EVIDENCE_KEY_PREVIOUS); never nil after Load, Current
+	// nil without EVIDENCE_KEY.
+	EvidenceKeys        *attest.Keys
+	evidenceKeyRaw      string
+	evidencePreviousRaw []string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -180,6 +188,7 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		}
 		c.MirrorMaxBytes = n
 	}
+	errs = append(errs, c.loadEvidenceKeys(getenv("EVIDENCE_KEY"), getenv("EVIDENCE_KEY_PREVIOUS"))...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -298,6 +307,10 @@ func (c *Config) Secrets() []string {
 	if c.OperatorToken != "" {
 		s = append(s, c.OperatorToken)
 	}
+	if c.evidenceKeyRaw != "" {
+		s = append(s, c.evidenceKeyRaw)
+	}
+	s = append(s, c.evidencePreviousRaw...)
 	if c.DatabaseURL != "" {
 		s = append(s, c.DatabaseURL)
 		if u, err := url.Parse(c.DatabaseURL); err == nil {

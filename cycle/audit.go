@@ -22,9 +22,11 @@ import (
 func (p *pass) audit(ctx context.Context) *Evidence {
 	e, in, wd, rep, res := p.e, p.in, p.wd, p.rep, p.res
 	ev := &Evidence{Step: StepAudit}
+	res.Weakening = p.weakening()
 	if !*in.Config.Audit {
 		ev.Conclusion, ev.Title = state.Skipped, "Audit is off in .github/specloop.yml"
 		ev.Summary = "**Tamper check:** passed (no spec or config file changed)\n\nThe auditor pass is disabled (`audit: false`)."
+		applyWeakening(ev, res.Weakening)
 		res.Steps = append(res.Steps, ev)
 		rep.StepStarted(ctx, StepAudit)
 		rep.StepFinished(ctx, StepAudit, ev)
@@ -43,11 +45,13 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	apin := p.pin
 	apin.Diff = string(res.Patch)
 	apin.AuditFile = agent.DefaultAuditFile
+	apin.Checks = append([]agent.Finding{}, res.Weakening...)
 	prompt := agent.Prompt(agent.Auditor, apin)
 	res.Prompts["auditor"] = prompt
 	start := time.Now()
 	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config, p.live(StepAudit))
 	ev.Duration = time.Since(start)
+	p.tokens(out)
 	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
 	// Read before the restore, which drops what the auditor wrote.
 	asked := ctx.Err() == nil && runErr == nil && out != nil && !out.Cancelled && !out.TimedOut && p.auditQuestion(ev)
@@ -89,8 +93,43 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 		}
 		ev.Summary = b.String()
 	}
+	if ev.Conclusion != state.Cancelled {
+		applyWeakening(ev, res.Weakening)
+	}
 	rep.StepFinished(ctx, StepAudit, ev)
 	return ev
+}
+
+// weakening runs the deterministic test-weakening checks on the change.
+func (p *pass) weakening() []agent.Finding {
+	ob := p.res.Obligation
+	text := ob.Text + "\n" + strings.Join(ob.Details, "\n")
+	return Weakening(WeakenInput{Patch: p.res.Patch, VerifyCommand: verifyCommand(p.in, p.wd.Path), Obligation: text})
+}
+
+// applyWeakening adds the test-weakening findings to the audit's evidence:
+// a failing one fails the audit whatever the auditor said.
+func applyWeakening(ev *Evidence, findings []agent.Finding) {
+	var b strings.Builder
+	failing := Failing(findings)
+	switch {
+	case len(findings) == 0:
+		b.WriteString("**Test-weakening check:** passed (no test deleted or skipped, no assertion removed, no expected value edited, verify config and CI untouched)\n\n")
+	default:
+		fmt.Fprintf(&b, "**Test-weakening check:** %s (%d failing, %d warning; deterministic, whatever the auditor says)\n\n| file | line | severity | finding |\n| --- | --- | --- | --- |\n",
+			map[bool]string{true: "failed", false: "passed with warnings"}[failing > 0], failing, len(findings)-failing)
+		for _, f := range findings {
+			fmt.Fprintf(&b, "| `%s` | %d | %s | %s |\n", f.File, f.Line, f.Severity, markdown.Cell(f.Message))
+		}
+		b.WriteString("\n")
+	}
+	ev.Summary = b.String() + ev.Summary
+	ev.Findings = append(append([]agent.Finding{}, findings...), ev.Findings...)
+	if failing > 0 {
+		verdict := ev.Title
+		ev.Conclusion = state.Failure
+		ev.Title = fmt.Sprintf("Test-weakening check failed: %d finding(s) (%s)", failing, verdict)
+	}
 }
 
 // saved is the implementation's changed files, to put back after the audit.

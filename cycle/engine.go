@@ -36,6 +36,9 @@ type Engine struct {
 	// without user namespaces): cycles fail with it instead of running
 	// unsandboxed.
 	SandboxErr error
+	// Baselines caches verify runs on start commits (nil: every cycle
+	// runs its baseline).
+	Baselines BaselineCache
 }
 
 // Step names, as check runs and events show them.
@@ -96,6 +99,9 @@ type Input struct {
 	// Plan makes this a planning cycle (plan.go): the agent writes the
 	// spec's task list, which waits for a maintainer's approval.
 	Plan bool
+	// Repo names the repository for the baseline cache ("owner/name");
+	// empty is fine for a single local checkout.
+	Repo string
 }
 
 // Result is a cycle's outcome.
@@ -123,6 +129,17 @@ type Result struct {
 	Fix bool
 	// Plan is the task list a planning cycle wrote (agent.PlanFile).
 	Plan string
+	// Verify is the verify command's runs on the start commit and after
+	// the change, test by test (nil: no verify command).
+	Verify *VerifyRecord
+	// Weakening is the deterministic test-weakening findings.
+	Weakening []agent.Finding
+	// Tokens is the token use the agent passes reported, summed (nil:
+	// none reported any).
+	Tokens *agent.Usage
+	// SpecPath is the spec file and SpecSHA256 and SpecGitBlob its hashes
+	// at the start commit; empty for an issue's spec.
+	SpecPath, SpecSHA256, SpecGitBlob string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -199,6 +216,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 	res.Obligation = ob
+	p.recordSpec()
 	p.rep.Selected(ctx, ob)
 	instructions, _ := p.wd.ReadFile("AGENTS.md")
 	p.pin = agent.PromptInput{
@@ -223,6 +241,7 @@ func (p *pass) run(ctx context.Context) {
 		return
 	}
 
+	p.baseline(ctx)
 	changes := p.implement(ctx)
 	if p.done() {
 		return
@@ -268,7 +287,11 @@ func (p *pass) run(ctx context.Context) {
 		p.conclude(state.Failure, "Verify still fails after the fix attempts; pushed as a draft so the evidence can be read.")
 	case audit.Conclusion == state.Failure:
 		res.Draft = true
-		p.conclude(state.Failure, "The auditor failed the change; pushed as a draft with its findings.")
+		summary := "The auditor failed the change; pushed as a draft with its findings."
+		if Failing(res.Weakening) > 0 {
+			summary = fmt.Sprintf("The test-weakening check failed (%d finding(s)); pushed as a draft with its findings.", Failing(res.Weakening))
+		}
+		p.conclude(state.Failure, summary)
 	case in.Fix != nil:
 		p.conclude(state.Success, fixDone(in.Fix))
 	default:
@@ -284,6 +307,7 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["implementer"] = prompt
 	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg, p.live(StepImplement))
+	p.tokens(out)
 	impl := implementEvidence(p.res.Obligation, out, err)
 	// Read what the agent left even when the cycle was stopped: the
 	// evidence says so, and a stop is not a failure to read the changes.

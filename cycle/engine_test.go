@@ -9,6 +9,7 @@ import (
 
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/verify"
 	"github.com/specloop/specloop/workspace"
 )
 
@@ -79,7 +80,7 @@ func TestVerifyCommand(t *testing.T) {
 	own := mustSpec(t, "specs/a.md", "---\nverify: ./test.sh\n---\n- [ ] x\n")
 	require.Equal(t, "./test.sh", verifyCommand(Input{Config: withCfg, Spec: own}, dir), "the spec's first")
 	require.Equal(t, "make check", verifyCommand(Input{Config: withCfg, Spec: plain}, dir), "then the repo's")
-	require.Equal(t, "go test ./...", verifyCommand(Input{Config: cfg, Spec: plain}, dir), "then detected")
+	require.Equal(t, verify.DetectedGo, verifyCommand(Input{Config: cfg, Spec: plain}, dir), "then detected")
 	require.Equal(t, "", verifyCommand(Input{Config: cfg, Spec: plain}, t.TempDir()))
 }
 

@@ -14,8 +14,10 @@ import (
 	"github.com/specloop/specloop/workspace"
 )
 
-// tampered lists changed paths the agent may not touch: specs and the repo
-// config always; outside the spec's `paths:` when it sets them. Under
+// tampered lists changed paths the agent may not touch: specs, the repo
+// config and CI workflows always (the app has no workflows permission, so
+// GitHub would refuse the push anyway); outside the spec's `paths:` when
+// it sets them. Under
 // discovery a plain Markdown file under specs/ is a spec only if it holds
 // a task list, which plainSpec answers (nil: every such file is one).
 func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change, plainSpec func(path string) bool) []string {
@@ -31,7 +33,7 @@ func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change, 
 	}
 	for _, c := range changes {
 		switch {
-		case protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path):
+		case protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path) || strings.HasPrefix(c.Path, WorkflowsDir):
 			bad = append(bad, c.Path)
 		case len(s.Paths) > 0 && !spec.Match(s.Paths, c.Path):
 			bad = append(bad, c.Path)
@@ -80,7 +82,7 @@ func (p *pass) refuseTamper(ctx context.Context, bad []string) {
 	ev := &Evidence{
 		Step: StepAudit, Conclusion: state.ActionRequired,
 		Title: fmt.Sprintf("Tamper check failed: the agent changed %d protected file(s)", len(bad)),
-		Summary: "The agent may not edit spec files, `.github/specloop.yml`, or files outside the spec's `paths:`; only specloop checks an obligation off. " +
+		Summary: "The agent may not edit spec files, `.github/specloop.yml`, CI workflows (`.github/workflows/`), or files outside the spec's `paths:`; only specloop checks an obligation off. " +
 			"The cycle's changes were discarded and nothing was pushed.\n\n**Tamper check:** failed\n\n" +
 			"| protected file |\n| --- |\n| `" + strings.Join(bad, "` |\n| `") + "` |\n",
 		Text: "```diff\n" + markdown.Tail(string(offending), 60000) + "\n```",
@@ -94,6 +96,9 @@ func (p *pass) refuseTamper(ctx context.Context, bad []string) {
 	res.Patch = offending
 	p.conclude(state.ActionRequired, "The agent changed protected files ("+strings.Join(bad, ", ")+"); its changes were discarded. A human must look.")
 }
+
+// WorkflowsDir holds a repo's GitHub Actions workflows.
+const WorkflowsDir = ".github/workflows/"
 
 // filterDiff keeps the parts of a unified diff that touch paths.
 func filterDiff(diff []byte, paths []string) []byte {

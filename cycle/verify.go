@@ -40,20 +40,27 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		rep.StepFinished(ctx, StepVerify, ev)
 		return ev
 	}
+	rec := res.Verify
+	if rec == nil || rec.Command != command { // no baseline ran (the command came from the agent's files)
+		rec = &VerifyRecord{Command: command, Require: p.requirement()}
+		res.Verify = rec
+	}
 	var log bytes.Buffer
 	attempts := 0
 	start := time.Now()
 	for {
-		r, err := e.Runner.Run(ctx, agent.Command{Dir: wd.Path, Shell: command, Network: cfg.Verify.Network, Timeout: time.Duration(cfg.Verify.Timeout),
-			Output: p.liveCommand(StepVerify, fmt.Sprintf("$ %s   # attempt %d\n", command, attempts+1))})
-		if err != nil {
+		run, output, r := p.runVerify(ctx, command, p.liveCommand(StepVerify, fmt.Sprintf("$ %s   # attempt %d\n", command, attempts+1)))
+		if run.Error != "" {
+			rec.judge(run)
 			ev.Conclusion, ev.Title = state.Failure, "The verify command could not be run"
-			ev.Summary = fmt.Sprintf("Command `%s`: %v", command, err)
+			ev.Summary = fmt.Sprintf("Command `%s`: %v", command, run.Error)
 			break
 		}
-		output := e.Redactor.Redact(r.Output)
 		fmt.Fprintf(&log, "$ %s   # attempt %d, exit %d\n%s\n", command, attempts+1, r.ExitCode, output)
 		counts := verify.ParseCounts(output)
+		if !counts.Known && run.Tests.Available() {
+			counts = run.Tests.CountsOf()
+		}
 		ev.Counts = &counts
 		ev.Conclusion = state.Success
 		switch {
@@ -68,7 +75,17 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		if r.TimedOut {
 			ev.Title = fmt.Sprintf("`%s` timed out after %s", command, time.Duration(cfg.Verify.Timeout))
 		}
+		short, why := rec.judge(run)
+		if why != "" && ev.Conclusion == state.Success {
+			ev.Conclusion = state.Failure
+			ev.Title = fmt.Sprintf("`%s` exited 0, but %s", command, short)
+		}
 		ev.Summary = verifySummary(command, r.ExitCode, counts, attempts)
+		if why != "" {
+			ev.Summary += "\n:x: Verify fails: " + why + ".\n"
+			output = append(output, []byte("\nspecloop: verify fails: "+why+".\n")...)
+		}
+		ev.Summary += rec.redGreenSummary(wd.Base)
 		ev.Text = "```\n" + markdown.Tail(string(output), 20000) + "\n```"
 		ev.Findings = nil
 		for _, f := range counts.Failing {
@@ -88,6 +105,7 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		p.fixStarted(ctx, attempts, *cfg.FixAttempts)
 		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg, p.live(StepFix))
 		p.fixFinished(ctx, attempts, *cfg.FixAttempts, out, err)
+		p.tokens(out)
 		if err == nil {
 			fmt.Fprintf(&log, "--- fixer attempt %d (exit %d) ---\n%s\n", attempts, out.ExitCode, out.Log)
 		}

@@ -211,6 +211,11 @@ func (s *Server) firePushes(rp *repo, c *caller, before, after map[string]string
 	}
 	slices.Sort(names)
 	for _, n := range names {
+		// GitHub sends push events for branches and tags only; a push of
+		// refs/notes/* (specloop's statements) fires none.
+		if !strings.HasPrefix(n, "refs/heads/") && !strings.HasPrefix(n, "refs/tags/") {
+			continue
+		}
 		ev, err := s.pushEvent(rp, c, n, before, after)
 		if err != nil {
 			s.log.Error("emulator: build push event", "repo", rp.fullName(), "ref", n, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/specloop/specloop/attest"
 	"log/slog"
 	"os"
 	"time"
@@ -70,6 +71,9 @@ type Config struct {
 	// progress comment (DefaultProgressEvery).
 	LiveEvery     time.Duration
 	ProgressEvery time.Duration
+	// EvidenceKeys sign the statements of what ran (nil or no current
+	// key: they are pushed unsigned and the check runs say so).
+	EvidenceKeys *attest.Keys
 }
 
 // Defaults of Config.

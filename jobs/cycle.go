@@ -304,7 +304,7 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return state.ActionRequired, "Nothing done: " + planWaits
 	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
-		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
+		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures, Repo: rc.Full,
 		Fix: fix, Answers: answers, Memory: memory, Plan: plan,
 	}, c)
 	c.storeArtifacts(ctx, res)
@@ -455,6 +455,9 @@ func (c *cycleRun) storeArtifacts(ctx context.Context, res *cycle.Result) {
 	put(notesArtifact, res.Notes)
 	if a := res.Step(cycle.StepAudit); a != nil {
 		put("audit.md", []byte(a.Summary))
+	}
+	if v := res.Step(cycle.StepVerify); v != nil {
+		put("verify.md", []byte(v.Summary)) // red → green, on the run page
 	}
 }
 

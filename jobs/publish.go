@@ -48,6 +48,8 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 			return c.recordObligation(ctx, res.Obligation, sha)
 		},
 	}
+	st := &statement{}
+	c.evidenceChange(change, sp, res, st)
 	gh := &publish.GitHub{
 		Client: rc.GH, Owner: rc.Owner, Repo: rc.Name, CloneURL: rc.CloneURL, Base: rc.base(), BranchPrefix: rc.Config.BranchPrefix,
 		Token: func(ctx context.Context) (string, error) { return d.GitHub.Token(ctx, rc.InstallationID) },
@@ -66,12 +68,19 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		c.run.PR = out.PR.Number
 		c.progress.setPR(out.PR.Number)
 	}
+	d.Engine.CacheAfter(rc.Full, out.SHA, res)
+	if out.NoteErr != nil {
+		d.Logger.Warn("push the statement note", "cycle", c.cycle.ID, "err", out.NoteErr)
+	}
+	link := c.statementSection(out.SHA, out, st)
 	for _, ev := range res.Steps {
 		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
 		if err != nil {
 			return err
 		}
-		if err := c.completeCheck(ctx, id, ev); err != nil {
+		linked := *ev
+		linked.Summary += link
+		if err := c.completeCheck(ctx, id, &linked); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,12 @@ type Change struct {
 	// BeforePush, when set, runs between the commit and the push; an error
 	// stops the push.
 	BeforePush func(ctx context.Context, sha string) error
+	// Trailers end the commit message (see Trailers).
+	Trailers []Trailer
+	// Note, when set, is attached to the commit as a git note on NotesRef
+	// and pushed with the branch: the signed statement of what ran. It
+	// gets the commit's sha.
+	Note func(ctx context.Context, sha string) ([]byte, error)
 }
 
 // Backend is where a commit goes.
@@ -55,6 +62,10 @@ type PR struct {
 type Result struct {
 	SHA string
 	PR  PR
+	// Noted says the change's note was pushed; NoteErr why it was not (the
+	// branch is pushed all the same: a missing note is said, not fatal).
+	Noted   bool
+	NoteErr error
 }
 
 // Commit writes the tick, leaves out the scratch directory and commits
@@ -83,7 +94,7 @@ func Message(c *Change) string {
 	if c.Context != "" {
 		msg = strings.TrimSuffix(msg, ".") + ", " + c.Context + "."
 	}
-	return msg
+	return msg + trailerBlock(c.Trailers)
 }
 
 // SpecName names a spec for people: its path, or "the issue".
@@ -109,11 +120,17 @@ func Publish(ctx context.Context, b Backend, wd *workspace.Workdir, c *Change) (
 	if err := b.Push(ctx, wd, sha, c.Branch); err != nil {
 		return nil, err
 	}
+	res := &Result{SHA: sha}
+	if c.Note != nil {
+		res.NoteErr = pushNote(ctx, b, wd, sha, c)
+		res.Noted = res.NoteErr == nil
+	}
 	pr, err := b.PullRequest(ctx, c)
 	if err != nil {
-		return &Result{SHA: sha}, err
+		return res, err
 	}
-	return &Result{SHA: sha, PR: pr}, nil
+	res.PR = pr
+	return res, nil
 }
 
 // Local publishes to a branch of a local repository: `specloop cycle`.
@@ -130,3 +147,17 @@ func (l Local) Push(ctx context.Context, wd *workspace.Workdir, sha, branch stri
 
 // PullRequest: a local repository has none.
 func (Local) PullRequest(context.Context, *Change) (PR, error) { return PR{}, nil }
+
+// pushNote attaches the change's note to sha and pushes it right after the
+// branch.
+func pushNote(ctx context.Context, b Backend, wd *workspace.Workdir, sha string, c *Change) error {
+	np, ok := b.(NotePusher)
+	if !ok {
+		return errors.New("this backend keeps no notes")
+	}
+	note, err := c.Note(ctx, sha)
+	if err != nil {
+		return fmt.Errorf("the statement of %.12s: %w", sha, err)
+	}
+	return np.PushNote(ctx, wd, sha, note, c.Author)
+}

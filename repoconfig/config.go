@@ -72,7 +72,14 @@ type VerifyConfig struct {
 	Command string   `yaml:"command"`
 	Timeout Duration `yaml:"timeout"`
 	Network bool     `yaml:"network"`
+	// Require, when RequireRedGreen, fails verify unless some test went
+	// from failing or absent on the start commit to passing.
+	Require string `yaml:"require"`
 }
+
+// RequireRedGreen is the verify requirement that a change turn some test
+// from red (or absent) to green.
+const RequireRedGreen = "red_green"
 
 // DrainConfig bounds a scheduled drain.
 type DrainConfig struct {
@@ -164,6 +171,9 @@ func Parse(src []byte) (*Config, error) {
 		c.Limits.Concurrent = 2
 	}
 	errs = append(errs, c.loopDefaults()...)
+	if c.Verify.Require != "" && c.Verify.Require != RequireRedGreen {
+		errs = append(errs, fmt.Errorf("verify.require %q must be %s", c.Verify.Require, RequireRedGreen))
+	}
 	for _, name := range c.Agent.Env {
 		if ForbiddenEnv(name) {
 			errs = append(errs, fmt.Errorf("agent.env: %s may not be passed into the sandbox", name))
@@ -179,7 +189,7 @@ func Parse(src []byte) (*Config, error) {
 // whatever a repo config asks.
 func ForbiddenEnv(name string) bool {
 	switch name {
-	case "WEBHOOK_SECRET", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "DATABASE_URL", "GITHUB_TOKEN", "GH_TOKEN", "TEST_DATABASE_URL":
+	case "WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "DATABASE_URL", "GITHUB_TOKEN", "GH_TOKEN", "TEST_DATABASE_URL":
 		return true
 	}
 	return false

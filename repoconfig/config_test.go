@@ -23,6 +23,7 @@ agent:
 verify:
   command: make test
   timeout: 5m
+  require: red_green
 fix_attempts: 1
 audit: false
 on_push: cycle
@@ -36,6 +37,7 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 	require.Equal(t, "bot", c.Label)
 	require.Equal(t, 10*time.Minute, time.Duration(c.Agent.Timeout))
 	require.Equal(t, 1, *c.FixAttempts)
+	require.Equal(t, RequireRedGreen, c.Verify.Require)
 	require.False(t, *c.Audit)
 	require.Equal(t, 3, c.Drain.MaxCycles)
 	require.True(t, c.IsSpec("docs/specs/a.md"))
@@ -55,6 +57,7 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 		{"lable: x", "field lable not found"},
 		{"agent:\n  timeout: soon", "line 2"},
 		{"on_push: always", "on_push"},
+		{"verify: {require: tests}", `verify.require "tests" must be red_green`},
 		{"schedule: every day", "schedule"},
 		{"agent:\n  env: [DATABASE_URL]", "DATABASE_URL may not be passed"},
 		{"branch_prefix: bot", "must end with /"},

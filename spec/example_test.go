@@ -139,7 +139,7 @@ description: "Task list for widgets"
 	out, _ := s.Tick(o.ID)
 	fmt.Print(string(out[len(out)-37:]))
 	// Output:
-	// spec-kit 1 warning: front matter: unknown key "description" ignored (specloop reads verify, paths, after, title, plan)
+	// spec-kit 1 warning: front matter: unknown key "description" ignored (specloop reads verify, require, paths, after, title, plan)
 	// next: T002 [P US1] Persist widgets
 	// - [X] T002 [P] [US1] Persist widgets
 }

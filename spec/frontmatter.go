@@ -13,11 +13,12 @@ import (
 
 // frontMatter is what a spec may set above its body.
 type frontMatter struct {
-	Title  string
-	Verify string
-	Paths  []string
-	After  []string
-	Plan   string // "approve": plan first and wait for a maintainer
+	Title   string
+	Verify  string
+	Require string
+	Paths   []string
+	After   []string
+	Plan    string // "approve": plan first and wait for a maintainer
 
 	afterLine int // file line of the after: key, for unknown-id errors
 }
@@ -109,6 +110,12 @@ func parseFrontMatter(specPath string, content []byte, firstLine int) (fm frontM
 			} else {
 				fm.Title = val.Value
 			}
+		case "require":
+			if val.Kind != yaml.ScalarNode || val.Value != "red_green" {
+				fail(line, "require: want red_green")
+				continue
+			}
+			fm.Require = val.Value
 		case "paths":
 			list, ok := stringList(val, false)
 			if !ok {
@@ -138,7 +145,7 @@ func parseFrontMatter(specPath string, content []byte, firstLine int) (fm frontM
 			// Spec Kit's description:, issue templates' name: and about:
 			// belong to other tools: said, not refused.
 			errs = append(errs, &Error{Path: specPath, Line: line, Warning: true,
-				Msg: fmt.Sprintf("front matter: unknown key %q ignored (specloop reads verify, paths, after, title, plan)", key.Value)})
+				Msg: fmt.Sprintf("front matter: unknown key %q ignored (specloop reads verify, require, paths, after, title, plan)", key.Value)})
 		}
 	}
 	return fm, errs

@@ -21,12 +21,15 @@ const DefaultGlob = "specs/**/*.md"
 
 // Spec is a parsed spec: a Markdown file or the body of a labelled issue.
 type Spec struct {
-	Path   string   // repo-relative file path, or "issue-<n>"
-	Title  string   // front matter title, else the first heading, else the file name
-	Verify string   // front matter verify: command; empty means "use the repo's"
-	Paths  []string // front matter paths: globs the agent may write; empty means anywhere
-	After  []string // front matter after: ids done before the rest of the spec
-	Format Format   // the tool that wrote it, from its path
+	Path   string // repo-relative file path, or "issue-<n>"
+	Title  string // front matter title, else the first heading, else the file name
+	Verify string // front matter verify: command; empty means "use the repo's"
+	// Require is the front matter's require: ("red_green": some test must
+	// go from failing or absent to passing); empty means the repo's.
+	Require string
+	Paths   []string // front matter paths: globs the agent may write; empty means anywhere
+	After   []string // front matter after: ids done before the rest of the spec
+	Format  Format   // the tool that wrote it, from its path
 	// Plan is the front matter's plan: "approve" has a first cycle plan
 	// the work and wait for a maintainer's approval.
 	Plan string
@@ -152,7 +155,7 @@ func parse(specPath string, src []byte, issue bool, title string) (*Spec, []*Err
 		errs = append(errs, fmErrs...)
 		bodyStart = body
 	}
-	s.Verify, s.Paths, s.After, s.Plan = fm.Verify, fm.Paths, fm.After, fm.Plan
+	s.Verify, s.Require, s.Paths, s.After, s.Plan = fm.Verify, fm.Require, fm.Paths, fm.After, fm.Plan
 
 	lines := newLineIndex(src)
 	bodySrc := src[bodyStart:]

@@ -226,18 +226,19 @@ func TestFrontMatter(t *testing.T) {
 	t.Parallel()
 
 	tests := []struct {
-		name   string
-		src    string
-		verify string
-		paths  []string
-		after  []string
-		title  string
-		line   int // line of the first obligation
+		name    string
+		src     string
+		verify  string
+		require string
+		paths   []string
+		after   []string
+		title   string
+		line    int // line of the first obligation
 	}{
 		{
 			name:   "lists",
-			src:    "---\nverify: go test ./...\npaths: [\"auth/**\", cmd/*.go]\nafter: [a]\n---\n# T\n- [ ] [a] x\n- [ ] y\n",
-			verify: "go test ./...", paths: []string{"auth/**", "cmd/*.go"}, after: []string{"a"}, title: "T", line: 7,
+			src:    "---\nverify: go test ./...\nrequire: red_green\npaths: [\"auth/**\", cmd/*.go]\nafter: [a]\n---\n# T\n- [ ] [a] x\n- [ ] y\n",
+			verify: "go test ./...", require: "red_green", paths: []string{"auth/**", "cmd/*.go"}, after: []string{"a"}, title: "T", line: 8,
 		},
 		{
 			name:  "scalars",
@@ -266,6 +267,7 @@ func TestFrontMatter(t *testing.T) {
 			s, err := Parse("specs/s.md", []byte(tt.src))
 			require.NoError(t, err)
 			require.Equal(t, tt.verify, s.Verify)
+			require.Equal(t, tt.require, s.Require)
 			require.Equal(t, tt.paths, s.Paths)
 			require.Equal(t, tt.after, s.After)
 			require.Equal(t, tt.title, s.Title)
@@ -287,6 +289,7 @@ func TestErrors(t *testing.T) {
 		{"unclosed flow", "---\nverify: x\npaths: [a\n---\n- [ ] a\n", []string{"2: front matter: not valid YAML: did not find expected ',' or ']'"}},
 		{"yaml not a mapping", "---\n- a\n---\n- [ ] a\n", []string{"2: front matter: want key: value"}},
 		{"verify not a string", "---\nverify: [a, b]\n---\n- [ ] a\n", []string{"2: front matter: verify: want a string"}},
+		{"require unknown", "---\nrequire: green\n---\n- [ ] a\n", []string{"2: front matter: require: want red_green"}},
 		{"bad glob", "---\npaths: [\"a/[\"]\n---\n- [ ] a\n", []string{`2: front matter: paths: bad glob "a/["`}},
 		{"paths a map", "---\npaths: {a: b}\n---\n- [ ] a\n", []string{"2: front matter: paths: want a glob"}},
 		{"after a map", "---\nafter: {a: b}\n---\n- [ ] a\n", []string{"2: front matter: after: want an id"}},

@@ -9,9 +9,11 @@ import (
 
 // Detect returns the verify command a repo's files suggest when
 // neither the spec nor the repo config names one, or "" when nothing fits:
-// go.mod → "go test ./...", Cargo.toml → "cargo test", package.json with a
+// go.mod → "go test -json ./..." (per-test results; the log shows the
+// text go test prints), Cargo.toml → "cargo test", package.json with a
 // test script → "npm test", pyproject.toml, pytest.ini or setup.py →
-// "pytest". The first match in that order wins.
+// pytest writing a JUnit report into ReportDir. The first match in that
+// order wins.
 func Detect(dir string) string {
 	exists := func(name string) bool {
 		fi, err := os.Stat(filepath.Join(dir, name))
@@ -19,16 +21,25 @@ func Detect(dir string) string {
 	}
 	switch {
 	case exists("go.mod"):
-		return "go test ./..."
+		return DetectedGo
 	case exists("Cargo.toml"):
 		return "cargo test"
 	case hasNPMTest(filepath.Join(dir, "package.json")):
 		return "npm test"
 	case exists("pyproject.toml"), exists("pytest.ini"), exists("setup.py"):
-		return "pytest"
+		return DetectedPytest
 	}
 	return ""
 }
+
+// The detected commands that give per-test results. pytest's xunit1 report
+// carries each test's file.
+const (
+	DetectedGo = "go test -json ./..."
+	// pytest writes neither bytecode nor its cache into the working copy,
+	// which would otherwise end up in the commit.
+	DetectedPytest = "PYTHONDONTWRITEBYTECODE=1 pytest -p no:cacheprovider -o junit_family=xunit1 --junitxml=" + ReportDir + "junit.xml"
+)
 
 // hasNPMTest reports whether the package.json at name has a test script
 // other than the placeholder "npm init" writes, which always fails.

@@ -15,16 +15,16 @@ func TestDetectVerify(t *testing.T) {
 		files map[string]string
 		want  string
 	}{
-		{"go", map[string]string{"go.mod": "module x\n"}, "go test ./..."},
-		{"go wins over node", map[string]string{"go.mod": "module x\n", "package.json": `{"scripts":{"test":"jest"}}`}, "go test ./..."},
+		{"go", map[string]string{"go.mod": "module x\n"}, DetectedGo},
+		{"go wins over node", map[string]string{"go.mod": "module x\n", "package.json": `{"scripts":{"test":"jest"}}`}, DetectedGo},
 		{"rust", map[string]string{"Cargo.toml": "[package]\n"}, "cargo test"},
 		{"node", map[string]string{"package.json": `{"scripts":{"test":"node --test"}}`}, "npm test"},
 		{"node placeholder test", map[string]string{"package.json": `{"scripts":{"test":"echo \"Error: no test specified\" && exit 1"}}`}, ""},
 		{"node without test", map[string]string{"package.json": `{"scripts":{"build":"tsc"}}`}, ""},
 		{"node bad json", map[string]string{"package.json": `{`}, ""},
-		{"node without test, python", map[string]string{"package.json": `{}`, "pyproject.toml": ""}, "pytest"},
-		{"pytest.ini", map[string]string{"pytest.ini": "[pytest]\n"}, "pytest"},
-		{"setup.py", map[string]string{"setup.py": ""}, "pytest"},
+		{"node without test, python", map[string]string{"package.json": `{}`, "pyproject.toml": ""}, DetectedPytest},
+		{"pytest.ini", map[string]string{"pytest.ini": "[pytest]\n"}, DetectedPytest},
+		{"setup.py", map[string]string{"setup.py": ""}, DetectedPytest},
 		{"nothing", map[string]string{"README.md": "hi"}, ""},
 		{"go.mod directory is not go.mod", map[string]string{"go.mod/x": ""}, ""},
 	}

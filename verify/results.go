@@ -191,13 +191,23 @@ func parseGo(lines []string) Counts {
 
 	// A test with subtests passes or fails with them; count the leaves so a
 	// failing subtest is one failure, not two.
-	hasChild := func(name string, result string) bool {
-		for _, other := range order {
-			if strings.HasPrefix(other, name+"/") && (result == "" || tests[other].result == result) {
-				return true
+	// Parents are marked from their subtests' names, once: comparing every
+	// pair of tests is quadratic, and go test -json reports every test.
+	parent, failedParent := map[string]bool{}, map[string]bool{}
+	for _, name := range order {
+		failed := tests[name].result == "FAIL"
+		for i := strings.LastIndexByte(name, '/'); i > 0; i = strings.LastIndexByte(name[:i], '/') {
+			parent[name[:i]] = true
+			if failed {
+				failedParent[name[:i]] = true
 			}
 		}
-		return false
+	}
+	hasChild := func(name string, result string) bool {
+		if result == "FAIL" {
+			return failedParent[name]
+		}
+		return parent[name]
 	}
 	for _, name := range order {
 		t := tests[name]

@@ -27,6 +27,9 @@
 //	auditgarbage  the auditor writes a verdict that is not JSON
 //	tokens        print a Codex-style JSONL token usage line
 //	slow          the implementer prints SlowLines lines SlowEvery apart first
+//	overlay       the implementer also copies .script/<id>/ over the working
+//	              copy (a FILE.delete there deletes FILE): a real change
+//	              to real code and tests, for red → green and weakening
 //
 // VerifyCommand is a verify command that fails while any impl/*.ok says
 // "broken".

@@ -267,6 +267,11 @@ func act(dir string, t *task, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "scripted agent: wrote %s/%s.txt and %s/%s.ok (%s)\n", ImplDir, name, ImplDir, name, status)
 
+	if t.switches["overlay"] && t.role == agent.Implementer {
+		if err := overlay(dir, t.id, log); err != nil {
+			return err
+		}
+	}
 	if t.switches["editspec"] {
 		// An issue's spec is its body, out of reach: tamper with the repo
 		// config instead, which is just as protected.
@@ -289,6 +294,39 @@ func act(dir string, t *task, log io.Writer) error {
 		fmt.Fprintf(log, "scripted agent: edited %s, as asked\n", target)
 	}
 	return nil
+}
+
+// OverlayDir holds, per obligation id, the files the overlay switch copies
+// over the working copy: OverlayDir/<id>/calc.go replaces calc.go, and
+// OverlayDir/<id>/calc_test.go.delete deletes calc_test.go. Test runners
+// skip it (Go and pytest ignore dot directories).
+const OverlayDir = ".script"
+
+// overlay makes the change the repo holds for obligation id.
+func overlay(dir, id string, log io.Writer) error {
+	root := filepath.Join(dir, OverlayDir, fileName(id))
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if target, ok := strings.CutSuffix(rel, ".delete"); ok {
+			fmt.Fprintf(log, "scripted agent: deleted %s, as the overlay says\n", filepath.ToSlash(target))
+			return os.Remove(filepath.Join(dir, target))
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		fmt.Fprintf(log, "scripted agent: wrote %s from the overlay\n", filepath.ToSlash(rel))
+		return write(filepath.Join(dir, rel), string(b))
+	})
 }
 
 // audit writes the auditor's verdict.

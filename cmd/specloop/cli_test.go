@@ -131,6 +131,7 @@ func TestCLI(t *testing.T) {
 	t.Run("Usage", func(t *testing.T) { t.Parallel(); testCLIUsage(t, bin) })
 	t.Run("Spec", func(t *testing.T) { t.Parallel(); testCLISpec(t, bin) })
 	t.Run("Cycle", func(t *testing.T) { t.Parallel(); testCLICycle(t, bin) })
+	t.Run("Evidence", func(t *testing.T) { t.Parallel(); testCLIEvidence(t, bin) })
 	t.Run("Testdrive", func(t *testing.T) { t.Parallel(); testCLITestdrive(t, bin) })
 	t.Run("TestdriveServes", func(t *testing.T) { t.Parallel(); testCLITestdriveServes(t, bin) })
 	t.Run("Shutdown", func(t *testing.T) { t.Parallel(); testCLIShutdown(t, bin) })
@@ -357,6 +358,7 @@ func testCLICycle(t *testing.T, bin string) {
 				"== verify ==", "verify: success", "`true` exited 0",
 				"== audit ==", "audit: success", "Tamper check:** passed",
 				"conclusion: success", "on local branch specloop/spec/a",
+				"statement: attached unsigned in refs/notes/specloop (set EVIDENCE_KEY to sign it)",
 			},
 			branch: true, implFile: "impl/a-1.ok",
 		},

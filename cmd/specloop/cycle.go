@@ -11,8 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/attest"
 	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/publish"
@@ -96,22 +99,42 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Logger:   logger,
 		Getenv:   os.Getenv,
 	}
+	if cache, err := os.UserCacheDir(); err == nil {
+		engine.Baselines = cycle.DirCache{Dir: filepath.Join(cache, "specloop", "baselines")}
+	}
+	keys := &app.Config{}
+	if errs := app.LoadEvidenceKeys(keys, os.Getenv); len(errs) > 0 {
+		return fail("%v", errors.Join(errs...))
+	}
 	fmt.Fprintf(stdout, "specloop cycle on %s at %.12s, spec %s\n", dir, head, sp.Path)
-	res := engine.Run(ctx, wd, cycle.Input{Config: cfg, Spec: sp}, printReporter{w: stdout})
+	res := engine.Run(ctx, wd, cycle.Input{Config: cfg, Spec: sp, Repo: dir}, printReporter{w: stdout})
 	fmt.Fprintf(stdout, "\nconclusion: %s\n%s\n", res.Conclusion, res.Summary)
 	if !res.Publish {
 		return exitFor(res.Conclusion)
 	}
 	// The same commit as on GitHub, onto a local branch instead of a PR.
 	branch := cfg.SpecBranch(sp.Path)
-	out, err := publish.Publish(ctx, publish.Local{Dir: dir, BranchPrefix: cfg.BranchPrefix}, wd, &publish.Change{
+	change := &publish.Change{
 		Spec: sp, Obligation: res.Obligation, Conclusion: res.Conclusion, Ticked: res.Ticked, Draft: res.Draft,
 		Context: "a local cycle", Author: workspace.Signature{Name: "specloop", Email: "specloop@localhost"}, Branch: branch,
-	})
+		Trailers: publish.Trailers("local", res),
+		Note: publish.SealNote(keys.EvidenceKeys, publish.StatementInput{Repo: dir, Branch: branch, Run: "local", StartCommit: head,
+			AgentCommand: cfg.Agent.Command, Now: time.Now()}, res, nil),
+	}
+	out, err := publish.Publish(ctx, publish.Local{Dir: dir, BranchPrefix: cfg.BranchPrefix}, wd, change)
 	if err != nil {
 		return fail("%v", err)
 	}
+	engine.CacheAfter(dir, out.SHA, res)
 	fmt.Fprintf(stdout, "result: commit %.12s on local branch %s (git log %s)\n", out.SHA, branch, branch)
+	switch {
+	case out.NoteErr != nil:
+		fmt.Fprintf(stdout, "statement: not attached: %v\n", out.NoteErr)
+	case keys.EvidenceKeys.Current == nil:
+		fmt.Fprintf(stdout, "statement: attached unsigned in %s (set EVIDENCE_KEY to sign it)\n", attest.NotesRef)
+	default:
+		fmt.Fprintf(stdout, "statement: signed and attached in %s (specloop verify-evidence --repo %s %.12s)\n", attest.NotesRef, dir, out.SHA)
+	}
 	return exitFor(res.Conclusion)
 }
 

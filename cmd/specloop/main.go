@@ -36,7 +36,9 @@ func commands() map[string]command {
 			fmt.Fprintln(stdout, "specloop", version)
 			return 0
 		}},
-		"agent-script": {hidden: true, run: runAgentScript},
+		"verify-evidence": {summary: "check a commit's signed statement offline: verify-evidence --repo DIR REV [--key PUB]", run: runVerifyEvidence},
+		"evidence-key":    {summary: "print the public key of EVIDENCE_KEY, for verify-evidence --key", run: runEvidenceKey},
+		"agent-script":    {hidden: true, run: runAgentScript},
 	}
 }
 
@@ -51,7 +53,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-15s %s\n", n, cmds[n].summary)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestSpecLintDir(t *testing.T) {
 	require.Equal(t, strings.Join([]string{
 		"ok " + at(".kiro/specs/users/tasks.md") + " (kiro, 5 obligations, 4 open)",
 		"ok " + at("openspec/changes/add-x/tasks.md") + " (openspec, 2 obligations, 2 open)",
-		at("specs/001-photos/tasks.md") + `:2: warning: front matter: unknown key "description" ignored (specloop reads verify, paths, after, title, plan)`,
+		at("specs/001-photos/tasks.md") + `:2: warning: front matter: unknown key "description" ignored (specloop reads verify, require, paths, after, title, plan)`,
 		at("specs/001-photos/tasks.md") + ":10: warning: unknown marker [~]: read as open; use [ ], [x], [-] or [ ]*",
 		"ok " + at("specs/001-photos/tasks.md") + " (spec-kit, 3 obligations, 2 open)",
 		at("specs/bad.md") + `:2: duplicate id "a" (first at line 1)`,

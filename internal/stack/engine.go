@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/specloop/specloop/agent"
@@ -28,11 +29,19 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 	if err != nil {
 		return nil, err
 	}
+	// Baselines older than RETENTION go at start, like the artifacts.
+	baselines := cycle.DirCache{Dir: filepath.Join(cfg.MirrorDir, "baselines")}
+	if n := baselines.Prune(max(cfg.Retention, time.Hour)); n > 0 {
+		logger.Info("pruned old verify baselines", "count", n)
+	}
 	e := &cycle.Engine{
 		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO},
 		Redactor: agent.NewRedactor(cfg.Secrets()...),
 		Logger:   logger,
 		Getenv:   os.Getenv,
+		// The baselines outlive the process beside the mirrors, so a chain
+		// of cycles on one commit pays once even across restarts.
+		Baselines: baselines,
 	}
 	if cfg.Sandbox == "bwrap" {
 		if err := sandbox.Check(ctx); err != nil {

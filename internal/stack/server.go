@@ -84,7 +84,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	jc := jobs.Config{
 		WorkerID: opts.WorkerID,
 		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
-		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL,
+		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL, EvidenceKeys: cfg.EvidenceKeys,
 		LiveEvery: opts.LiveEvery, ProgressEvery: opts.ProgressEvery,
 	}
 	if mode != "web" {
@@ -92,6 +92,9 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		if jc.Engine, err = NewEngine(ctx, cfg, logger, opts.ExtraRO); err != nil {
 			pool.Close()
 			return nil, err
+		}
+		if cfg.EvidenceKeys == nil || cfg.EvidenceKeys.Current == nil {
+			logger.Warn("EVIDENCE_KEY is not set: statements of what ran are pushed unsigned, and the check runs say so")
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
 		SweepMirrors(ctx, jc.Mirrors, logger)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/attest"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/pgtemp"
 )
@@ -34,6 +36,8 @@ type Stack struct {
 	Links        *app.Links
 	// OperatorToken opens /runs and /riverui (OPERATOR_TOKEN).
 	OperatorToken string
+	// EvidenceKey signs the stack's statements of what ran.
+	EvidenceKey ed25519.PrivateKey
 
 	cluster *pgtemp.Cluster
 	tmp     string
@@ -168,6 +172,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		OperatorToken: randomHex(16),
 	}
 	st.OperatorToken = cfg.OperatorToken
+	// An evidence key of the stack's own, so its statements are signed;
+	// EvidenceKey's public half verifies them.
+	if _, st.EvidenceKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		return nil, fmt.Errorf("generate an evidence key: %w", err)
+	}
+	cfg.EvidenceKeys = &attest.Keys{Current: st.EvidenceKey}
 	mode := "serve"
 	if opts.WebOnly {
 		mode = "web"
