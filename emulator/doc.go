@@ -22,18 +22,39 @@
 // IssueComments, CheckRuns, Deliveries, …) and make GitHub misbehave with
 // Inject.
 //
+// # Faithful where GitHub surprises people
+//
+//   - Responses carry GitHub's shapes: nulls, empty arrays, URL fields and
+//     node_ids (shape.go), checked against GitHub's OpenAPI description
+//     and octokit's webhook schemas (conformance_test.go).
+//   - Lists paginate: per_page (default 30, at most 100), page, Link.
+//   - Reads carry an ETag; If-None-Match answers 304, which costs no rate
+//     limit.
+//   - REST PATCH of a PR's draft is ignored; GraphQL's
+//     markPullRequestReadyForReview and convertPullRequestToDraft change it
+//     (POST /graphql, which knows nothing else and answers GitHub's error
+//     shape for the rest).
+//   - Draft PRs are refused (422) in private repos of owners on the Free
+//     plan (SetPlan; Options.DefaultPlan).
+//   - Secondary rate limits: 80 content-creating requests a minute, 500 an
+//     hour, per user or installation; 403 with Retry-After.
+//   - Only the events the app subscribes to are delivered (Options.Events).
+//   - The deliveries API lists failed deliveries and redelivers them.
+//   - An injectable clock (Options.Now, Clock) expires tokens.
+//
 // # Deviations from GitHub
 //
 //   - Every API endpoint needs credentials, even reads of public
 //     repositories (GitHub allows anonymous reads).
-//   - PATCH /repos/{o}/{r}/pulls/{n} accepts "draft"; on GitHub a draft can
-//     only be marked ready through GraphQL.
-//   - There is one check suite per (repo, head SHA); check_suite events are
-//     not sent, and neither is pull_request "synchronize" after a push.
+//   - There is one check suite per (repo, head SHA); check_suite events
+//     other than rerequested are not sent, and neither is pull_request
+//     "synchronize" after a push.
 //   - POST .../check-runs/{id}/rerequest accepts a person's token with
 //     write access (GitHub limits it), so tests can play the "Re-run" button.
 //   - Forks are not emulated: a PR's head is a branch of the same repo;
 //     MarkFork makes a PR report its head as a fork's.
-//   - HTML URLs point at the emulator, which serves no HTML.
-//   - Pagination is not implemented: list endpoints return everything.
+//   - HTML URLs point at the emulator, which serves HTML only where the
+//     browser pages do.
+//   - Commits carry no signature verification; additions and deletions
+//     come from git's numstat.
 package emulator

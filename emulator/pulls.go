@@ -129,6 +129,11 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if req.GetDraft() && s.draftsRefusedLocked(rp) {
+		s.mu.Unlock()
+		validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: draftsRefused})
+		return
+	}
 	now := s.now()
 	rp.lastNumber++
 	is := &issue{number: rp.lastNumber, id: s.newID(), title: req.GetTitle(), body: req.GetBody(), state: "open", user: c.user, createdAt: now, updatedAt: now}
@@ -177,7 +182,7 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 	for _, p := range list {
 		out = append(out, s.pullJSON(rp, p))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) pullFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*pull, bool) {
@@ -197,10 +202,14 @@ type pullUpdate struct {
 	Body  *string `json:"body"`
 	State *string `json:"state"`
 	Base  *string `json:"base"`
-	// Draft is accepted here although GitHub's REST API ignores it (only
-	// GraphQL can mark a PR ready); see the package doc.
+	// Draft is read and ignored, as GitHub's REST API ignores it: only
+	// GraphQL changes a PR's draft state (graphql.go).
 	Draft *bool `json:"draft"`
 }
+
+// draftsRefused is GitHub's 422 message for a draft PR where the owner's
+// plan has none.
+const draftsRefused = "Draft pull requests are not supported in this repository."
 
 func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 	rp, c, ok := s.repoAccess(w, r, "read")
@@ -234,26 +243,24 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 	}
 	var events []any
 	edited := false
+	changes := &github.EditChange{}
 	if req.Title != nil && *req.Title != p.issue.title {
+		changes.Title = &github.EditTitle{From: github.String(p.issue.title)}
 		p.issue.title, edited = *req.Title, true
 	}
 	if req.Body != nil && *req.Body != p.issue.body {
+		changes.Body = &github.EditBody{From: github.String(p.issue.body)}
 		p.issue.body, edited = *req.Body, true
 	}
 	if req.Base != nil && *req.Base != p.baseRef {
+		changes.Base = &github.EditBase{Ref: &github.EditRef{From: github.String(p.baseRef)}, SHA: &github.EditSHA{From: github.String(p.baseSHA)}}
 		p.baseRef, edited = *req.Base, true
 	}
 	if edited {
 		p.issue.updatedAt = s.now()
-		events = append(events, s.pullEvent(rp, p, "edited", c.user))
-	}
-	if req.Draft != nil && *req.Draft != p.draft {
-		p.draft = *req.Draft
-		action := "converted_to_draft"
-		if !p.draft {
-			action = "ready_for_review"
-		}
-		events = append(events, s.pullEvent(rp, p, action, c.user))
+		ev := s.pullEvent(rp, p, "edited", c.user)
+		ev.Changes = changes
+		events = append(events, ev)
 	}
 	if req.State != nil {
 		if ev := s.setStateLocked(rp, p.issue, *req.State, c.user); ev != nil {

@@ -109,7 +109,7 @@ type harness struct {
 func newHarness(t *testing.T, files map[string]string, adjust ...func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
-	emu, err := emulator.New(emulator.Options{AppID: testAppID, AppPublicKey: &testKey().PublicKey, AppSlug: "specloop"})
+	emu, err := emulator.New(emulator.Options{AppID: testAppID, AppPublicKey: &testKey().PublicKey, AppSlug: "specloop", DefaultPlan: emulator.PlanPro})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = emu.Close() })
 	base, err := emu.Start()
