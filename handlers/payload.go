@@ -67,6 +67,14 @@ type payload struct {
 			ID int64 `json:"id"`
 		} `json:"app"`
 	} `json:"check_run"`
+	// check_suite
+	CheckSuite *struct {
+		ID      int64  `json:"id"`
+		HeadSHA string `json:"head_sha"`
+		App     struct {
+			ID int64 `json:"id"`
+		} `json:"app"`
+	} `json:"check_suite"`
 	RequestedAction *struct {
 		Identifier string `json:"identifier"`
 	} `json:"requested_action"`

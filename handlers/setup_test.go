@@ -175,7 +175,7 @@ func TestSetupPage(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"contents": "write", "pull_requests": "write", "issues": "write", "checks": "write", "metadata": "read",
 	}, manifest["default_permissions"])
-	require.ElementsMatch(t, []any{"issues", "issue_comment", "push", "pull_request", "check_run"}, manifest["default_events"])
+	require.ElementsMatch(t, []any{"issues", "issue_comment", "push", "pull_request", "check_run", "check_suite"}, manifest["default_events"])
 
 	// A new page, a new state.
 	again, _ := b.page(t, b.url, "")

@@ -61,9 +61,22 @@ type SpecPushArgs struct {
 	After          string   `json:"after"`
 	Files          []string `json:"files"`
 	Delivery       string   `json:"delivery"`
+	// Rerun is "Re-run" on a specloop/spec check: post it again, queue no
+	// cycles.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 func (SpecPushArgs) Kind() string { return "spec_push" }
+
+// ConfigRecheckArgs is "Re-run" on a specloop/config check: read the
+// config again and post what it says now.
+type ConfigRecheckArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+	Delivery       string `json:"delivery"`
+}
+
+func (ConfigRecheckArgs) Kind() string { return "config_recheck" }
 
 // CheckRunArgs is a click on one of specloop's own check runs: "Re-run"
 // (rerequested) or an action button (requested_action).

@@ -141,6 +141,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &PullClosedWorker{d: d})
 	river.AddWorker(w, &CommandWorker{d: d})
 	river.AddWorker(w, &CheckRunWorker{d: d})
+	river.AddWorker(w, &ConfigRecheckWorker{d: d})
 	river.AddWorker(w, &SpecPushWorker{d: d})
 	river.AddWorker(w, &CycleWorker{d: d})
 	river.AddWorker(w, &DrainWorker{d: d})

@@ -96,8 +96,14 @@ func prTitle(sp *spec.Spec) string {
 // with its conclusion, and the commands.
 func (c *cycleRun) prBody(sp *spec.Spec, res *cycle.Result, cycles []*store.Cycle) string {
 	var b strings.Builder
+	// GitHub honours closing keywords only in PRs toward the default
+	// branch; elsewhere the issue is named without one.
 	if c.run.Kind == state.RunIssue {
-		fmt.Fprintf(&b, "Closes #%d\n\n", c.run.Issue)
+		if c.rc.base() == c.rc.DefaultBranch {
+			fmt.Fprintf(&b, "Closes #%d\n\n", c.run.Issue)
+		} else {
+			fmt.Fprintf(&b, "For #%d (the issue closes when this reaches `%s`).\n\n", c.run.Issue, c.rc.DefaultBranch)
+		}
 	}
 	fmt.Fprintf(&b, "specloop works through `%s`, one obligation per cycle. [Run page](%s)\n\n", publish.SpecName(sp), c.d.runURL(c.run.ID))
 	b.WriteString("| cycle | obligation | conclusion |\n| --- | --- | --- |\n")
