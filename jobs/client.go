@@ -149,6 +149,8 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &RetentionWorker{d: d})
 	river.AddWorker(w, &ReaperWorker{d: d})
 	river.AddWorker(w, &MirrorPruneWorker{d: d})
+	river.AddWorker(w, &RedeliverWorker{d: d})
+	river.AddWorker(w, &ReconcileWorker{d: d})
 	return w
 }
 
@@ -168,6 +170,8 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 		// its cycle runs again within seconds.
 		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
 		every(MirrorPruneEvery, MirrorPruneArgs{}),
+		every(DeliveriesEvery, RedeliverArgs{}),
+		every(DeliveriesEvery, ReconcileArgs{}),
 	}
 }
 
