@@ -208,6 +208,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.served[r.Method+" "+r.URL.Path]++
 	}
 	s.mu.Unlock()
+	// GitHub's Date is GitHub's clock: the injected one.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	key, ok := s.rateLimit(w, r)
 	if !ok {
 		return
