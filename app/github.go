@@ -33,8 +33,8 @@ type Clients struct {
 	logger   *slog.Logger
 	clock    *githubClock
 
-	mu     sync.Mutex
-	insts  map[int64]*ghinstallation.Transport
+	mu    sync.Mutex
+	insts map[int64]*ghinstallation.Transport
 	// stateMu guards limits and caches (transport holds mu while it makes
 	// an apps transport).
 	stateMu sync.Mutex
