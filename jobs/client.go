@@ -151,6 +151,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &MirrorPruneWorker{d: d})
 	river.AddWorker(w, &RedeliverWorker{d: d})
 	river.AddWorker(w, &ReconcileWorker{d: d})
+	river.AddWorker(w, &CheckSweepWorker{d: d})
 	return w
 }
 
@@ -172,6 +173,7 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 		every(MirrorPruneEvery, MirrorPruneArgs{}),
 		every(DeliveriesEvery, RedeliverArgs{}),
 		every(DeliveriesEvery, ReconcileArgs{}),
+		every(SweepEvery, CheckSweepArgs{}),
 	}
 }
 
