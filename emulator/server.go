@@ -133,8 +133,12 @@ func New(opts Options) (*Server, error) {
 }
 
 // Start serves the emulator on a free loopback port and returns its URL.
-func (s *Server) Start() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
+
+// StartOn serves the emulator on addr ("host:port"; port 0 picks one) and
+// returns its URL.
+func (s *Server) StartOn(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("emulator: listen: %w", err)
 	}
