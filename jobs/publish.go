@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/cycle"
-	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/internal/markdown"
 	"github.com/specloop/specloop/publish"
 	"github.com/specloop/specloop/spec"
@@ -65,11 +64,7 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		c.run.PR = out.PR.Number
 	}
 	for _, ev := range res.Steps {
-		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
-		if err != nil {
-			return err
-		}
-		if err := c.completeCheck(ctx, id, ev); err != nil {
+		if err := c.postCheck(ctx, out.SHA, ev); err != nil {
 			return err
 		}
 	}
@@ -82,6 +77,25 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success),
 		fmt.Sprintf("PR #%d updated with evidence in %s", out.PR.Number, time.Since(start).Round(time.Millisecond)))
 	return nil
+}
+
+// postCheck posts a step's evidence on the pushed commit, completed in
+// one request, and records it.
+func (c *cycleRun) postCheck(ctx context.Context, sha string, ev *cycle.Evidence) error {
+	cr, err := c.rc.checks().PostStep(ctx, sha, ev, c.d.runURL(c.run.ID), fmt.Sprintf("cycle:%d", c.cycle.ID))
+	if cr == nil {
+		return err
+	}
+	name := "specloop/" + ev.Step
+	if rerr := store.RecordCheckRun(ctx, c.d.Pool, &store.CheckRun{ID: cr.GetID(), CycleID: c.cycle.ID, Repo: c.run.Repo,
+		Name: name, HeadSHA: sha, HTMLURL: cr.GetHTMLURL()}); rerr != nil {
+		return fmt.Errorf("record check run %s: %w", name, rerr)
+	}
+	// Completed on GitHub even if some annotations did not go.
+	if cerr := store.CompleteCheckRun(ctx, c.d.Pool, cr.GetID()); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 func prTitle(sp *spec.Spec) string {
