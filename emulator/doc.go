@@ -38,7 +38,8 @@
 //     plan (SetPlan; Options.DefaultPlan).
 //   - Secondary rate limits: 80 content-creating requests a minute, 500 an
 //     hour, per user or installation; 403 with Retry-After.
-//   - Only the events the app subscribes to are delivered (Options.Events).
+//   - Only the events the app subscribes to are delivered (Options.Events;
+//     the stack and `specloop emulator` pass app.yml's).
 //   - The deliveries API lists failed deliveries and redelivers them.
 //   - An injectable clock (Options.Now, Clock) expires tokens.
 //

@@ -57,8 +57,12 @@ func ManifestEvents(manifest []byte) ([]string, error) {
 	return m.DefaultEvents, nil
 }
 
-// subscribed says whether the app receives event.
+// subscribed says whether the app receives event. Without Options.Events
+// every event is delivered: a test of one webhook need not list it.
 func (s *Server) subscribed(event string) bool {
+	if s.opts.Events == nil {
+		return true
+	}
 	for _, e := range alwaysDelivered {
 		if e == event {
 			return true
@@ -72,8 +76,8 @@ func (s *Server) subscribed(event string) bool {
 	return false
 }
 
-// defaultEvents are those of specloop's own app.yml, for an emulator made
-// without Options.Events.
+// defaultEvents are what GET /app reports for an emulator made without
+// Options.Events: specloop's own app.yml's.
 var defaultEvents = []string{"check_run", "check_suite", "issue_comment", "issues", "pull_request", "push"}
 
 func (s *Server) events() []string {

@@ -42,8 +42,9 @@ type Options struct {
 	Now func() time.Time
 	// Events are the webhook events the app subscribes to (app.yml's
 	// default_events; see ManifestEvents). Others are not delivered, as on
-	// GitHub; installation events always are. Nil means specloop's own
-	// list.
+	// GitHub; installation events always are. Nil delivers every event (for
+	// tests of one webhook); the stack and `specloop emulator` pass the
+	// manifest's.
 	Events []string
 	// DefaultPlan is the plan of owners SetPlan did not name; "" means
 	// PlanFree, GitHub's default.
