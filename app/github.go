@@ -40,6 +40,9 @@ type Clients struct {
 	stateMu sync.Mutex
 	limits  map[string]*limits    // by installation label, shared across token refreshes
 	caches  map[string]*etagCache // likewise
+	// expiry is each installation's current token's expiry, as GitHub
+	// said when it issued it (ghinstallation's own is read unlocked).
+	expiry map[int64]time.Time
 }
 
 // ClientOption configures NewClients.
@@ -106,6 +109,7 @@ func NewClients(cfg *Config, opts ...ClientOption) (*Clients, error) {
 		insts:    map[int64]*ghinstallation.Transport{},
 		limits:   map[string]*limits{},
 		caches:   map[string]*etagCache{},
+		expiry:   map[int64]time.Time{},
 		base: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConnsPerHost: 16,
@@ -133,6 +137,13 @@ func (c *Clients) appsTransport(installation string) *ghinstallation.AppsTranspo
 	}
 	c.stateMu.Unlock()
 	layer := &resilient{next: counted, clock: c.clock, policy: c.policy, timeout: c.timeout, limits: lim, cache: cache, logger: c.logger, sleep: sleepCtx}
+	if id, err := strconv.ParseInt(installation, 10, 64); err == nil {
+		layer.issued = func(exp time.Time) {
+			c.stateMu.Lock()
+			c.expiry[id] = exp
+			c.stateMu.Unlock()
+		}
+	}
 	signer := skewSigner{inner: ghinstallation.NewRSASigner(jwt.SigningMethodRS256, c.key), clock: c.clock}
 	t, err := ghinstallation.NewAppsTransportWithOptions(layer, c.appID, ghinstallation.WithSigner(signer))
 	if err != nil {
@@ -192,7 +203,10 @@ const tokenMargin = 5 * time.Minute
 // expires within tokenMargin by GitHub's clock.
 func (c *Clients) current(installationID int64) *ghinstallation.Transport {
 	t := c.transport(installationID)
-	if exp, _, err := t.Expiry(); err == nil && exp.Before(c.clock.now().Add(tokenMargin)) {
+	c.stateMu.Lock()
+	exp, ok := c.expiry[installationID]
+	c.stateMu.Unlock()
+	if ok && exp.Before(c.clock.now().Add(tokenMargin)) {
 		return c.replace(installationID, t)
 	}
 	return t
@@ -204,6 +218,9 @@ func (c *Clients) replace(installationID int64, old *ghinstallation.Transport) *
 	c.mu.Lock()
 	if c.insts[installationID] == old {
 		delete(c.insts, installationID)
+		c.stateMu.Lock()
+		delete(c.expiry, installationID)
+		c.stateMu.Unlock()
 	}
 	c.mu.Unlock()
 	return c.transport(installationID)

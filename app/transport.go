@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,6 +131,9 @@ type resilient struct {
 	cache   *etagCache
 	logger  *slog.Logger
 	sleep   func(ctx context.Context, d time.Duration) error
+	// issued, if set, learns each installation token's expiry (GitHub's
+	// clock) from the token exchange's answer.
+	issued func(expiresAt time.Time)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -261,6 +265,22 @@ func (t *resilient) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 			t.cache.put(req.URL.String(), &etagEntry{etag: resp.Header.Get("ETag"), header: resp.Header.Clone(), body: b})
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			return resp, nil
+		}
+		if t.issued != nil && resp.StatusCode == http.StatusCreated && strings.HasSuffix(req.URL.Path, "/access_tokens") {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			var tok struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if json.Unmarshal(b, &tok) == nil && !tok.ExpiresAt.IsZero() {
+				t.issued(tok.ExpiresAt)
+			}
 			resp.Body = io.NopCloser(bytes.NewReader(b))
 			return resp, nil
 		}

@@ -19,6 +19,9 @@ type IssueLabelArgs struct {
 	Labeled        bool   `json:"labeled"`
 	Sender         string `json:"sender"`
 	Delivery       string `json:"delivery"`
+	// Reconcile marks a run the reconcile job asks for (no delivery): it
+	// starts one only if the issue still has none.
+	Reconcile bool `json:"reconcile,omitempty"`
 }
 
 func (IssueLabelArgs) Kind() string { return "issue_label" }

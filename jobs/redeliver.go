@@ -110,6 +110,10 @@ func (w *RedeliverWorker) Work(ctx context.Context, job *river.Job[RedeliverArgs
 	return nil
 }
 
+// reconcileAfter is how long an issue is left to its own webhooks before
+// the reconcile looks at it.
+const reconcileAfter = 2 * time.Minute
+
 // ReconcileArgs gives labelled open issues without a run their run.
 type ReconcileArgs struct{}
 
@@ -142,7 +146,9 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 				return fmt.Errorf("reconcile: list %s's labelled issues: %w", r.FullName, err)
 			}
 			for _, is := range issues {
-				if is.IsPullRequest() {
+				// A label put on in the last minutes may still be on its
+				// way as a webhook: that delivery starts the run.
+				if is.IsPullRequest() || is.GetUpdatedAt().After(time.Now().Add(-reconcileAfter)) {
 					continue
 				}
 				branch := fmt.Sprintf("%sissue-%d", rc.Config.BranchPrefix, is.GetNumber())
@@ -152,7 +158,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 					return err
 				}
 				_, err := client.Insert(ctx, IssueLabelArgs{Repo: r.FullName, InstallationID: rc.InstallationID, Issue: is.GetNumber(),
-					Label: rc.Config.Label, Labeled: true, Sender: "specloop-reconcile"}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: DeliveriesEvery}})
+					Label: rc.Config.Label, Labeled: true, Sender: "specloop-reconcile", Reconcile: true}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: DeliveriesEvery}})
 				if err != nil {
 					return fmt.Errorf("reconcile: queue the run of %s#%d: %w", r.FullName, is.GetNumber(), err)
 				}
