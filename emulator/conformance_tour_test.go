@@ -125,6 +125,18 @@ func TestConformance(t *testing.T) {
 	require.NoError(t, b.s.RequestAction(o, r, cr.GetID(), "next", "maintainer"))
 	_, err = user.Checks.ReRequestCheckSuite(ctx, o, r, cr.GetCheckSuite().GetID())
 	require.NoError(t, err)
+	forker := clientFor(t, b.url, &http.Client{Transport: rec}).WithAuthToken(b.s.AddUser("mallory"))
+	_, _, err = forker.Repositories.CreateFork(ctx, o, r, nil)
+	var forking *github.AcceptedError
+	require.ErrorAs(t, err, &forking)
+	require.NoError(t, b.s.CreateBranch("mallory", r, "patch", "main", map[string]string{"p.txt": "p\n"}))
+	_, _, err = forker.PullRequests.Create(ctx, o, r, &github.NewPullRequest{Title: github.String("from a fork"),
+		Head: github.String("mallory:patch"), Base: github.String("main")})
+	require.NoError(t, err)
+	_, _, err = bot.PullRequests.List(ctx, o, r, nil)
+	require.NoError(t, err)
+	_, _, err = forker.Repositories.Get(ctx, "mallory", r)
+	require.NoError(t, err)
 	_, _, err = user.PullRequests.Edit(ctx, o, r, pr.GetNumber(), &github.PullRequest{State: github.String("closed")})
 	require.NoError(t, err)
 	_, _, err = user.PullRequests.Edit(ctx, o, r, pr.GetNumber(), &github.PullRequest{State: github.String("open")})

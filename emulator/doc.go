@@ -41,6 +41,8 @@
 //   - Only the events the app subscribes to are delivered (Options.Events;
 //     the stack and `specloop emulator` pass app.yml's).
 //   - The deliveries API lists failed deliveries and redelivers them.
+//   - Forks (Fork, POST .../forks) and PRs from them ("owner:branch"
+//     heads, kept in the parent as refs/pull/<n>/head).
 //   - An injectable clock (Options.Now, Clock) expires tokens.
 //
 // # Deviations from GitHub
@@ -52,8 +54,9 @@
 //     "synchronize" after a push.
 //   - POST .../check-runs/{id}/rerequest accepts a person's token with
 //     write access (GitHub limits it), so tests can play the "Re-run" button.
-//   - Forks are not emulated: a PR's head is a branch of the same repo;
-//     MarkFork makes a PR report its head as a fork's.
+//   - Forks are bare clones made at once (GitHub answers 202 and forks in
+//     the background); MarkFork still makes a same-repo PR report a fork's
+//     head, for tests that need no fork.
 //   - HTML URLs point at the emulator, which serves HTML only where the
 //     browser pages do.
 //   - Commits carry no signature verification; additions and deletions

@@ -319,3 +319,45 @@ func TestClockExpiresTokens(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
 }
+
+func TestForkPullRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	mallory := clientFor(t, b.url, nil).WithAuthToken(b.s.AddUser("mallory"))
+	fork, res, err := mallory.Repositories.CreateFork(ctx, "acme", "widgets", nil)
+	var accepted *github.AcceptedError
+	if err != nil {
+		require.ErrorAs(t, err, &accepted, "GitHub answers 202 while it forks")
+	}
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	_ = fork
+	got, _, err := mallory.Repositories.Get(ctx, "mallory", "widgets")
+	require.NoError(t, err)
+	require.True(t, got.GetFork())
+	require.Equal(t, "acme/widgets", got.GetParent().GetFullName())
+
+	// Mallory pushes a branch to her fork and opens a PR into acme/widgets.
+	require.NoError(t, b.s.CreateBranch("mallory", "widgets", "feature", "main", map[string]string{"evil.txt": "x\n"}))
+	sha, err := b.s.Ref("mallory", "widgets", "heads/feature")
+	require.NoError(t, err)
+	pr, _, err := mallory.PullRequests.Create(ctx, "acme", "widgets", &github.NewPullRequest{
+		Title: github.String("from a fork"), Head: github.String("mallory:feature"), Base: github.String("main")})
+	require.NoError(t, err)
+	require.Equal(t, "mallory/widgets", pr.GetHead().GetRepo().GetFullName())
+	require.True(t, pr.GetHead().GetRepo().GetFork())
+	require.Equal(t, "mallory:feature", pr.GetHead().GetLabel())
+	require.Equal(t, sha, pr.GetHead().GetSHA())
+	require.Equal(t, "acme/widgets", pr.GetBase().GetRepo().GetFullName())
+	head, err := b.s.Ref("acme", "widgets", fmt.Sprintf("refs/pull/%d/head", pr.GetNumber()))
+	require.NoError(t, err)
+	require.Equal(t, sha, head, "the parent keeps the fork's head")
+	_, err = b.s.Ref("acme", "widgets", "heads/feature")
+	require.Error(t, err, "the branch lives in the fork only")
+	list, _, err := b.app.PullRequests.List(ctx, "acme", "widgets", &github.PullRequestListOptions{Head: "mallory:feature"})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	list, _, err = b.app.PullRequests.List(ctx, "acme", "widgets", &github.PullRequestListOptions{Head: "acme:feature"})
+	require.NoError(t, err)
+	require.Empty(t, list, "not acme's branch")
+}

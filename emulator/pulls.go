@@ -20,10 +20,20 @@ type pull struct {
 	// fork, when set, owns the fork the head is reported to come from
 	// (MarkFork); the head branch itself still lives in this repo.
 	fork *user
+	// headRepo is the fork the head branch lives in (nil: this repo).
+	headRepo *repo
+}
+
+// headRepoOr is where the head branch lives.
+func (p *pull) headRepoOr(rp *repo) *repo {
+	if p.headRepo != nil {
+		return p.headRepo
+	}
+	return rp
 }
 
 func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
-	if sha, ok := branchSHA(rp, p.headRef); ok {
+	if sha, ok := branchSHA(p.headRepoOr(rp), p.headRef); ok {
 		p.headSHA = sha
 	}
 	if sha, ok := branchSHA(rp, p.baseRef); ok {
@@ -39,6 +49,11 @@ func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
 		}
 	}
 	head := branch(p.headRef, p.headSHA)
+	if f := p.headRepo; f != nil {
+		head.Label = github.String(f.owner + ":" + p.headRef)
+		head.User = s.userJSON(f.ownerUser)
+		head.Repo = s.repoJSON(f)
+	}
 	if p.fork != nil {
 		head.Label = github.String(p.fork.login + ":" + p.headRef)
 		head.User = s.userJSON(p.fork)
@@ -106,10 +121,26 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head, sameOwner := headBranch(rp, req.GetHead())
-	headSHA, headOK := branchSHA(rp, head)
+	headRepo := rp
+	if !sameOwner {
+		s.mu.Lock()
+		fork, b, ok := s.forkHeadLocked(rp, req.GetHead())
+		s.mu.Unlock()
+		if ok {
+			headRepo, head, sameOwner = fork, b, true
+		}
+	}
+	headSHA, headOK := branchSHA(headRepo, head)
 	if !sameOwner || !headOK {
 		validationFailed(w, fieldError{Resource: "PullRequest", Field: "head", Code: "invalid"})
 		return
+	}
+	if headRepo != rp {
+		// The fork's commits, where the parent keeps a PR's head.
+		if _, err := runGit(nil, rp.gitDir, nil, "fetch", "--quiet", headRepo.gitDir, "+refs/heads/"+head+":refs/forks/"+headRepo.owner+"/"+head); err != nil {
+			writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+			return
+		}
 	}
 	base := req.GetBase()
 	baseSHA, baseOK := branchSHA(rp, base)
@@ -123,7 +154,7 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	for _, p := range rp.pulls {
-		if p.headRef == head && p.issue.state == "open" {
+		if p.headRef == head && p.headRepoOr(rp) == headRepo && p.issue.state == "open" {
 			s.mu.Unlock()
 			validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.owner, head)})
 			return
@@ -138,6 +169,11 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	rp.lastNumber++
 	is := &issue{number: rp.lastNumber, id: s.newID(), title: req.GetTitle(), body: req.GetBody(), state: "open", user: c.user, createdAt: now, updatedAt: now}
 	p := &pull{issue: is, id: s.newID(), headRef: head, baseRef: base, headSHA: headSHA, baseSHA: baseSHA, draft: req.GetDraft()}
+	if headRepo != rp {
+		p.headRepo = headRepo
+		// GitHub keeps a fork PR's head in the parent as refs/pull/<n>/head.
+		_, _ = runGit(nil, rp.gitDir, nil, "update-ref", fmt.Sprintf("refs/pull/%d/head", is.number), headSHA)
+	}
 	is.pull = p
 	rp.issues[is.number] = is
 	rp.pulls[is.number] = p
@@ -159,8 +195,17 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 		state = "open"
 	}
 	head, headOwnerOK := "", true
+	var headRepo *repo
 	if h := q.Get("head"); h != "" {
 		head, headOwnerOK = headBranch(rp, h)
+		headRepo = rp
+		if !headOwnerOK {
+			s.mu.Lock()
+			if f, b, ok := s.forkHeadLocked(rp, h); ok {
+				headRepo, head, headOwnerOK = f, b, true
+			}
+			s.mu.Unlock()
+		}
 	}
 	base := q.Get("base")
 	s.mu.Lock()
@@ -170,7 +215,7 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !headOwnerOK,
 			state != "all" && p.issue.state != state,
-			head != "" && p.headRef != head,
+			head != "" && (p.headRef != head || p.headRepoOr(rp) != headRepo),
 			base != "" && p.baseRef != base:
 			continue
 		}

@@ -48,6 +48,9 @@ type repo struct {
 	checkRuns  map[int64]*checkRun
 	suites     map[string]int64 // head SHA → check suite id
 
+	// parent is the repo this one is a fork of (nil: not a fork).
+	parent *repo
+
 	// pushMu serialises receive-packs so the refs diffed before and after
 	// one belong to that push alone.
 	pushMu sync.Mutex
@@ -174,7 +177,7 @@ func (s *Server) repoJSON(rp *repo) *github.Repository {
 		Private:       github.Bool(rp.private),
 		Visibility:    github.String(vis),
 		Description:   github.String(rp.description),
-		Fork:          github.Bool(false),
+		Fork:          github.Bool(rp.parent != nil),
 		URL:           github.String(api),
 		HTMLURL:       github.String(s.url + "/" + rp.fullName()),
 		CloneURL:      github.String(s.url + "/" + rp.fullName() + ".git"),
@@ -197,10 +200,18 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// The full form adds counts that webhooks' repositories lack.
+	writeJSON(w, http.StatusOK, s.fullRepoJSON(rp))
+}
+
+// fullRepoJSON is a repo's full form (GET /repos/{o}/{r}): counts that
+// webhooks' repositories lack, and a fork's parent and source.
+func (s *Server) fullRepoJSON(rp *repo) *github.Repository {
 	full := s.repoJSON(rp)
 	full.NetworkCount, full.SubscribersCount = github.Int(0), github.Int(0)
-	writeJSON(w, http.StatusOK, full)
+	if rp.parent != nil {
+		full.Parent, full.Source = s.repoJSON(rp.parent), s.repoJSON(rp.source())
+	}
+	return full
 }
 
 // resolveCommit turns a branch, tag or SHA into a commit SHA.

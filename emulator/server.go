@@ -272,6 +272,7 @@ func (s *Server) routes() {
 
 	// Repositories, contents and git data.
 	h("GET", "/repos/{owner}/{repo}", s.getRepo)
+	h("POST", "/repos/{owner}/{repo}/forks", s.createFork)
 	h("GET", "/repos/{owner}/{repo}/contents", s.getContents)
 	h("GET", "/repos/{owner}/{repo}/contents/{path:.*}", s.getContents)
 	h("GET", "/repos/{owner}/{repo}/git/ref/{ref:.+}", s.getRef)

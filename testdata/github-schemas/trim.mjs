@@ -25,6 +25,7 @@ const operations = [
   ["post", "/app/hook/deliveries/{delivery_id}/attempts"],
   ["get", "/installation/repositories"],
   ["get", "/repos/{owner}/{repo}"],
+  ["post", "/repos/{owner}/{repo}/forks"],
   ["get", "/repos/{owner}/{repo}/installation"],
   ["get", "/repos/{owner}/{repo}/git/ref/{ref}"],
   ["get", "/repos/{owner}/{repo}/git/matching-refs/{ref}"],
