@@ -116,7 +116,8 @@ func (c *cycleRun) prBody(sp *spec.Spec, res *cycle.Result, cycles []*store.Cycl
 		if c.rc.base() == c.rc.DefaultBranch {
 			fmt.Fprintf(&b, "Closes #%d\n\n", c.run.Issue)
 		} else {
-			fmt.Fprintf(&b, "For #%d (the issue closes when this reaches `%s`).\n\n", c.run.Issue, c.rc.DefaultBranch)
+			fmt.Fprintf(&b, "For #%d: this PR goes to `%s`, not the default branch, where GitHub ignores closing keywords; close the issue when the change reaches `%s`.\n\n",
+				c.run.Issue, c.rc.base(), c.rc.DefaultBranch)
 		}
 	}
 	fmt.Fprintf(&b, "specloop works through `%s`, one obligation per cycle. [Run page](%s)\n\n", publish.SpecName(sp), c.d.runURL(c.run.ID))
