@@ -20,7 +20,8 @@ func (c *Clock) Now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock by d (forward; a negative d goes back, to date
+// what a test makes in the past).
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
