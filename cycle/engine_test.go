@@ -45,6 +45,8 @@ func TestTampered(t *testing.T) {
 		{"spec kit: context documents are editable", kit, []string{"specs/001-x/quickstart.md", "specs/001-x/plan.md", "specs/001-x/contracts/api.md"}, nil},
 		{"spec kit: the task file is not", kit, []string{"specs/001-x/tasks.md"}, []string{"specs/001-x/tasks.md"}},
 		{"kiro: tasks.md protected, design.md not", kit, []string{".kiro/specs/u/design.md", ".kiro/specs/u/tasks.md"}, []string{".kiro/specs/u/tasks.md"}},
+		{"a CI workflow", free, []string{"main.go", ".github/workflows/ci.yml"}, []string{".github/workflows/ci.yml"}},
+		{"a workflow even inside paths", mustSpec(t, "specs/w.md", "---\npaths: [\".github/**\"]\n---\n- [ ] [w-1] x\n"), []string{".github/workflows/release.yaml", ".github/CODEOWNERS"}, []string{".github/workflows/release.yaml"}},
 		{"prose under specs/ is not a spec", kit, []string{"specs/notes.md", "specs/b.md"}, []string{"specs/b.md"}},
 	}
 	for _, tt := range tests {

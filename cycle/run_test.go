@@ -302,6 +302,7 @@ func TestRun(t *testing.T) {
 			prompts: []string{"implementer"}, clean: true,
 		},
 		{
+			// Refused before verify: GitHub would refuse the push anyway.
 			name:      "agent edits a CI workflow",
 			implement: writeGreeting + " && mkdir -p .github/workflows && echo 'on: push' > .github/workflows/ci.yml",
 			want:      state.ActionRequired, summary: "The agent changed protected files (.github/workflows/ci.yml); its changes were discarded. A human must look.",
@@ -309,6 +310,12 @@ func TestRun(t *testing.T) {
 			ran:     []string{"implementer"},
 			steps:   []stepWant{implOK, tamperStep(".github/workflows/ci.yml")},
 			prompts: []string{"implementer"}, clean: true,
+			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
+				ev := res.Step(StepAudit)
+				require.Contains(t, ev.Summary, "GitHub refuses them from an app without the `workflows` permission")
+				require.Equal(t, "changed by the agent: a CI workflow, which GitHub refuses from this app", ev.Findings[0].Message)
+				require.Nil(t, res.Step(StepVerify), "verify never ran")
+			},
 		},
 		{
 			name:      "agent adds a spec",

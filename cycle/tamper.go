@@ -33,7 +33,9 @@ func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change, 
 	}
 	for _, c := range changes {
 		switch {
-		case protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path) || strings.HasPrefix(c.Path, WorkflowsDir):
+		case isWorkflow(c.Path):
+			bad = append(bad, c.Path)
+		case protected(c.Path) || (!IsIssueSpec(s) && c.Path == s.Path):
 			bad = append(bad, c.Path)
 		case len(s.Paths) > 0 && !spec.Match(s.Paths, c.Path):
 			bad = append(bad, c.Path)
@@ -41,6 +43,15 @@ func tampered(cfg *repoconfig.Config, s *spec.Spec, changes []workspace.Change, 
 	}
 	return bad
 }
+
+// isWorkflow: GitHub refuses a push that touches WorkflowsDir unless the
+// app holds the workflows permission, which specloop does not ask for: such
+// an edit is refused here, before verify, rather than by GitHub at push
+// time after the whole cycle ran.
+func isWorkflow(path string) bool { return strings.HasPrefix(path, WorkflowsDir) }
+
+// workflowReason says why workflow edits are refused, for the evidence.
+const workflowReason = "Files under `.github/workflows/` cannot be pushed: GitHub refuses them from an app without the `workflows` permission, which specloop does not hold (CI workflows stay a human's change)."
 
 // plainSpecs remembers which plain Markdown files under specs/ were specs
 // (held a task list) as checked out, so that the tamper check protects
@@ -88,8 +99,16 @@ func (p *pass) refuseTamper(ctx context.Context, bad []string) {
 		Text: "```diff\n" + markdown.Tail(string(offending), 60000) + "\n```",
 		Log:  offending,
 	}
+	workflows := false
 	for _, p := range bad {
-		ev.Findings = append(ev.Findings, agent.Finding{File: p, Line: 1, Message: "changed by the agent: protected file", Severity: "failure"})
+		msg := "changed by the agent: protected file"
+		if isWorkflow(p) {
+			msg, workflows = "changed by the agent: a CI workflow, which GitHub refuses from this app", true
+		}
+		ev.Findings = append(ev.Findings, agent.Finding{File: p, Line: 1, Message: msg, Severity: "failure"})
+	}
+	if workflows {
+		ev.Summary = workflowReason + "\n\n" + ev.Summary
 	}
 	res.Steps = append(res.Steps, ev)
 	rep.StepFinished(ctx, StepAudit, ev)

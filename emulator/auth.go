@@ -168,7 +168,6 @@ func (s *Server) installationJSON(inst *installation) *github.Installation {
 	t := github.Timestamp{Time: inst.createdAt}
 	return &github.Installation{
 		ID:                  github.Int64(inst.id),
-		NodeID:              github.String(nodeID("Installation", inst.id)),
 		AppID:               github.Int64(s.opts.AppID),
 		AppSlug:             github.String(s.opts.AppSlug),
 		TargetID:            github.Int64(inst.account.id),
@@ -179,7 +178,7 @@ func (s *Server) installationJSON(inst *installation) *github.Installation {
 		HTMLURL:             github.String(fmt.Sprintf("%s/settings/installations/%d", s.url, inst.id)),
 		RepositorySelection: github.String(sel),
 		Permissions:         appPermissions(),
-		Events:              []string{"check_run", "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "pull_request_review_comment", "push"},
+		Events:              s.events(),
 		CreatedAt:           &t,
 		UpdatedAt:           &t,
 	}
@@ -209,6 +208,11 @@ func (s *Server) userJSON(u *user) *github.User {
 	}
 }
 
+// appOwner is the organization that owns the app, named for it.
+func (s *Server) appOwner() *user {
+	return &user{id: s.opts.AppID*10 + 1, login: s.opts.AppSlug, typ: "Organization"}
+}
+
 func (s *Server) appJSON() *github.App {
 	t := github.Timestamp{Time: time.Unix(1700000000, 0).UTC()}
 	return &github.App{
@@ -216,11 +220,11 @@ func (s *Server) appJSON() *github.App {
 		Slug:        github.String(s.opts.AppSlug),
 		NodeID:      github.String(nodeID("App", s.opts.AppID)),
 		Name:        github.String(s.opts.AppSlug),
-		Owner:       &github.User{Login: github.String(s.opts.AppSlug), Type: github.String("Organization")},
+		Owner:       s.userJSON(s.appOwner()),
 		HTMLURL:     github.String(s.url + "/apps/" + s.opts.AppSlug),
 		ExternalURL: github.String(s.url),
 		Permissions: appPermissions(),
-		Events:      []string{"check_run", "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "pull_request_review_comment", "push"},
+		Events:      s.events(),
 		CreatedAt:   &t,
 		UpdatedAt:   &t,
 	}
@@ -416,7 +420,7 @@ func (s *Server) listInstallations(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s.installationJSON(inst))
 	}
 	slices.SortFunc(out, func(a, b *github.Installation) int { return int(a.GetID() - b.GetID()) })
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) getInstallation(w http.ResponseWriter, r *http.Request) {
@@ -526,6 +530,7 @@ func (s *Server) listInstallationRepos(w http.ResponseWriter, r *http.Request) {
 		out.Repositories = append(out.Repositories, s.repoJSON(rp))
 	}
 	out.TotalCount = github.Int(len(out.Repositories))
+	out.Repositories = paginate(w, r, out.Repositories)
 	writeJSON(w, http.StatusOK, out)
 }
 

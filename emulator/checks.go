@@ -169,7 +169,7 @@ func (s *Server) checkRunJSON(rp *repo, cr *checkRun) *github.CheckRun {
 		URL:        github.String(fmt.Sprintf("%s/check-runs/%d", api, cr.id)),
 		HTMLURL:    github.String(fmt.Sprintf("%s/%s/runs/%d", s.url, rp.fullName(), cr.id)),
 		StartedAt:  &github.Timestamp{Time: cr.startedAt},
-		CheckSuite: &github.CheckSuite{ID: github.Int64(cr.suiteID)},
+		CheckSuite: s.checkSuiteJSON(rp, cr.suiteID, cr.headSHA),
 		App:        s.appJSON(),
 		Output: &github.CheckRunOutput{
 			Title:            github.String(cr.title),
@@ -188,15 +188,36 @@ func (s *Server) checkRunJSON(rp *repo, cr *checkRun) *github.CheckRun {
 	}
 	for _, p := range rp.pulls {
 		if p.issue.state == "open" && p.headSHA == cr.headSHA {
-			out.PullRequests = append(out.PullRequests, &github.PullRequest{
-				ID: github.Int64(p.id), Number: github.Int(p.issue.number),
-				URL:  github.String(fmt.Sprintf("%s/pulls/%d", api, p.issue.number)),
-				Head: &github.PullRequestBranch{Ref: github.String(p.headRef), SHA: github.String(p.headSHA)},
-				Base: &github.PullRequestBranch{Ref: github.String(p.baseRef), SHA: github.String(p.baseSHA)},
-			})
+			out.PullRequests = append(out.PullRequests, s.checkPullJSON(rp, p))
 		}
 	}
 	return out
+}
+
+func optInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func optString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// checkPullJSON is the short form of a PR that check runs and suites list.
+func (s *Server) checkPullJSON(rp *repo, p *pull) *github.PullRequest {
+	api := s.url + "/repos/" + rp.fullName()
+	short := &github.Repository{ID: github.Int64(rp.id), URL: github.String(api), Name: github.String(rp.name)}
+	return &github.PullRequest{
+		ID: github.Int64(p.id), Number: github.Int(p.issue.number),
+		URL:  github.String(fmt.Sprintf("%s/pulls/%d", api, p.issue.number)),
+		Head: &github.PullRequestBranch{Ref: github.String(p.headRef), SHA: github.String(p.headSHA), Repo: short},
+		Base: &github.PullRequestBranch{Ref: github.String(p.baseRef), SHA: github.String(p.baseSHA), Repo: short},
+	}
 }
 
 // checkRunEvent builds a "check_run" payload; call with s.mu held.
@@ -305,11 +326,18 @@ func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []*github.CheckRunAnnotation{}
+	// GitHub sends every key, null where unset, and a blob_href.
+	out := []map[string]any{}
 	for _, a := range cr.annotations {
-		out = append(out, &a)
+		out = append(out, map[string]any{
+			"path": a.GetPath(), "start_line": a.GetStartLine(), "end_line": a.GetEndLine(),
+			"start_column": optInt(a.StartColumn), "end_column": optInt(a.EndColumn),
+			"annotation_level": a.GetAnnotationLevel(), "message": a.GetMessage(),
+			"title": optString(a.Title), "raw_details": optString(a.RawDetails),
+			"blob_href": fmt.Sprintf("%s/%s/blob/%s/%s", s.url, rp.fullName(), cr.headSHA, a.GetPath()),
+		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
@@ -344,7 +372,7 @@ func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	out := &github.ListCheckRunsResults{Total: github.Int(len(list)), CheckRuns: []*github.CheckRun{}}
-	for _, cr := range list {
+	for _, cr := range paginate(w, r, list) {
 		out.CheckRuns = append(out.CheckRuns, s.checkRunJSON(rp, cr))
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -22,22 +22,46 @@
 // IssueComments, CheckRuns, Deliveries, …) and make GitHub misbehave with
 // Inject.
 //
+// # Faithful where GitHub surprises people
+//
+//   - Responses carry GitHub's shapes: nulls, empty arrays, URL fields and
+//     node_ids (shape.go), checked against GitHub's OpenAPI description
+//     and octokit's webhook schemas (conformance_test.go).
+//   - Lists paginate: per_page (default 30, at most 100), page, Link.
+//   - Reads carry an ETag; If-None-Match answers 304, which costs no rate
+//     limit.
+//   - REST PATCH of a PR's draft is ignored; GraphQL's
+//     markPullRequestReadyForReview and convertPullRequestToDraft change it
+//     (POST /graphql, which knows nothing else and answers GitHub's error
+//     shape for the rest).
+//   - Draft PRs are refused (422) in private repos of owners on the Free
+//     plan (SetPlan; Options.DefaultPlan).
+//   - Secondary rate limits: 80 content-creating requests a minute, 500 an
+//     hour, per user or installation; 403 with Retry-After.
+//   - Only the events the app subscribes to are delivered (Options.Events;
+//     the stack and `specloop emulator` pass app.yml's).
+//   - The deliveries API lists failed deliveries and redelivers them.
+//   - Forks (Fork, POST .../forks) and PRs from them ("owner:branch"
+//     heads, kept in the parent as refs/pull/<n>/head).
+//   - An injectable clock (Options.Now, Clock) expires tokens.
+//
 // # Deviations from GitHub
 //
 //   - Every API endpoint needs credentials, even reads of public
 //     repositories (GitHub allows anonymous reads).
-//   - PATCH /repos/{o}/{r}/pulls/{n} accepts "draft"; on GitHub a draft can
-//     only be marked ready through GraphQL.
-//   - There is one check suite per (repo, head SHA); check_suite events are
-//     not sent, and neither is pull_request "synchronize" after a push.
+//   - There is one check suite per (repo, head SHA); check_suite events
+//     other than rerequested, and completed for CompleteSuite (a CI app's
+//     suite), are not sent, and neither is pull_request
+//     "synchronize" after a push.
 //   - POST .../check-runs/{id}/rerequest accepts a person's token with
 //     write access (GitHub limits it), so tests can play the "Re-run" button.
-//   - Forks are not emulated: a PR's head is a branch of the same repo;
-//     MarkFork makes a PR report its head as a fork's.
-//   - HTML URLs point at the emulator's browser view (browser.go): pages for
-//     repos, issues, pull requests and check runs, with forms that replay
-//     the REST requests as a chosen seeded user. Its pages are not counted,
-//     rate-limited or faulted as API requests; its forms are. It has no
-//     CSRF protection: it is a local test tool.
-//   - Pagination is not implemented: list endpoints return everything.
+//   - Forks are bare clones made at once (GitHub answers 202 and forks in
+//     the background); MarkFork still makes a same-repo PR report a fork's
+//     head, for tests that need no fork.
+//   - Commits carry no signature verification; additions and deletions
+//     come from git's numstat.
+//   - HTML pages (browser.go) for repos, issues, pull requests and check
+//     runs, with forms that replay the REST requests as a chosen seeded
+//     user. They are not counted, rate-limited or faulted as API requests;
+//     their forms are. They have no CSRF protection: a local test tool.
 package emulator

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,7 @@ func runGit(env []string, gitDir string, stdin io.Reader, args ...string) (strin
 type commitFile struct {
 	path   string
 	status string // GitHub's words: added, modified, removed
+	blob   string // the file's blob after the commit (before it, if removed)
 }
 
 type commitInfo struct {
@@ -69,7 +71,7 @@ func readCommit(rp *repo, sha string) (*commitInfo, error) {
 	}
 	c.authorDate, _ = time.Parse(time.RFC3339, f[5])
 	c.committerDate, _ = time.Parse(time.RFC3339, f[8])
-	args := []string{"diff-tree", "-r", "--no-commit-id", "--name-status", "--no-renames"}
+	args := []string{"diff-tree", "-r", "--no-commit-id", "--raw", "--no-renames", "--no-abbrev"}
 	if len(c.parents) == 0 {
 		args = append(args, "--root", c.sha)
 	} else {
@@ -80,18 +82,20 @@ func readCommit(rp *repo, sha string) (*commitInfo, error) {
 		return nil, err
 	}
 	for line := range strings.Lines(diff) {
-		st, p, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
-		if !ok {
+		// ":<mode> <mode> <old sha> <new sha> <status>\t<path>"
+		meta, p, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
+		f := strings.Fields(meta)
+		if !ok || len(f) < 5 {
 			continue
 		}
-		status := "modified"
-		switch st {
+		status, blob := "modified", f[3]
+		switch f[4] {
 		case "A":
 			status = "added"
 		case "D":
-			status = "removed"
+			status, blob = "removed", f[2]
 		}
-		c.files = append(c.files, commitFile{path: p, status: status})
+		c.files = append(c.files, commitFile{path: p, status: status, blob: blob})
 	}
 	return c, nil
 }
@@ -225,7 +229,7 @@ func (s *Server) firePushes(rp *repo, c *caller, before, after map[string]string
 	}
 }
 
-func (s *Server) pushEvent(rp *repo, c *caller, ref string, before, after map[string]string) (*github.PushEvent, error) {
+func (s *Server) pushEvent(rp *repo, c *caller, ref string, before, after map[string]string) (map[string]any, error) {
 	old, nu := before[ref], after[ref]
 	created, deleted := old == "", nu == ""
 	if created {
@@ -297,8 +301,50 @@ func (s *Server) pushEvent(rp *repo, c *caller, ref string, before, after map[st
 	if head != nil {
 		ev.HeadCommit = s.headCommitJSON(rp, head)
 	}
-	ev.Size = github.Int(len(ev.Commits))
-	return ev, nil
+	// go-github's struct drops what GitHub sends empty (base_ref null,
+	// an empty removed list) and has a "size" GitHub's push has not.
+	m, err := toMap(ev)
+	if err != nil {
+		return nil, err
+	}
+	m["base_ref"] = nil
+	// go-github's push repository has no visibility; GitHub sends it.
+	if repo, ok := m["repository"].(map[string]any); ok {
+		repo["visibility"] = map[bool]string{true: "private", false: "public"}[rp.private]
+	}
+	if head == nil {
+		m["head_commit"] = nil
+	}
+	for _, key := range []string{"commits", "head_commit"} {
+		var list []any
+		switch v := m[key].(type) {
+		case []any:
+			list = v
+		case map[string]any:
+			list = []any{v}
+		}
+		for _, e := range list {
+			hc := e.(map[string]any)
+			for _, k := range []string{"added", "removed", "modified"} {
+				setAbsent(hc, k, []any{})
+			}
+		}
+	}
+	return m, nil
+}
+
+// toMap turns a go-github value into its JSON object, to add what its
+// omitempty tags dropped.
+func toMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (s *Server) headCommitJSON(rp *repo, c *commitInfo) *github.HeadCommit {

@@ -24,6 +24,9 @@ const deliveryTimeout = 10 * time.Second
 // Delivery is one webhook request and what came of it, as GitHub's
 // "Recent Deliveries" page shows it.
 type Delivery struct {
+	// ID is the delivery's id in GitHub's deliveries API; each attempt,
+	// a redelivery too, has its own, and they share the GUID.
+	ID         int64
 	GUID       string
 	Event      string // X-GitHub-Event
 	Action     string // the payload's "action", if any
@@ -31,6 +34,9 @@ type Delivery struct {
 	Payload    []byte
 	Header     http.Header // request headers sent
 	Redelivery bool
+	// InstallationID and RepoID are the payload's installation.id and
+	// repository.id (0 when absent), as the deliveries API reports them.
+	InstallationID, RepoID int64
 
 	// Done is false while the delivery waits in the queue.
 	Done        bool
@@ -53,6 +59,7 @@ type hookQueue struct {
 	mu         sync.Mutex
 	url        string
 	hookID     int64
+	nextID     int64 // the last delivery id handed out
 	deliveries []*Delivery
 	pending    map[string][]*Delivery // by repo key; "" for app-level
 	running    map[string]bool
@@ -95,7 +102,11 @@ func newGUID() string {
 // same key (the repo) arrive in the order they were sent, while a slow
 // receiver for one repo does not hold up another.
 func (q *hookQueue) send(event, key string, payload any) {
-	body, err := json.Marshal(payload)
+	if !q.s.subscribed(event) {
+		// GitHub neither sends nor lists an event the app did not ask for.
+		return
+	}
+	body, err := shape(payload)
 	if err != nil {
 		q.s.log.Error("emulator: encode webhook", "event", event, "err", err)
 		return
@@ -103,11 +114,16 @@ func (q *hookQueue) send(event, key string, payload any) {
 	var head struct {
 		Action     string `json:"action"`
 		Repository struct {
+			ID       int64  `json:"id"`
 			FullName string `json:"full_name"`
 		} `json:"repository"`
+		Installation struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
 	}
 	_ = json.Unmarshal(body, &head) // our own JSON: it decodes
-	d := &Delivery{GUID: newGUID(), Event: event, Action: head.Action, Repo: head.Repository.FullName, Payload: body}
+	d := &Delivery{GUID: newGUID(), Event: event, Action: head.Action, Repo: head.Repository.FullName, Payload: body,
+		InstallationID: head.Installation.ID, RepoID: head.Repository.ID}
 	q.enqueue(key, d)
 }
 
@@ -117,6 +133,8 @@ func (q *hookQueue) enqueue(key string, d *Delivery) {
 	if q.closed {
 		return
 	}
+	q.nextID++
+	d.ID = q.nextID
 	q.deliveries = append(q.deliveries, d)
 	q.pending[key] = append(q.pending[key], d)
 	if q.inFlight == 0 {
@@ -169,7 +187,7 @@ func (q *hookQueue) deliver(d *Delivery, url string) {
 		h.Set("X-Hub-Signature-256", "sha256="+sign(sha256.New, secret, d.Payload))
 		h.Set("X-Hub-Signature", "sha1="+sign(sha1.New, secret, d.Payload))
 	}
-	start := time.Now()
+	start := q.s.now()
 	status, resp, errMsg := 0, "", ""
 	if url == "" {
 		errMsg = "no webhook URL"
@@ -180,7 +198,7 @@ func (q *hookQueue) deliver(d *Delivery, url string) {
 	defer q.mu.Unlock()
 	d.Header = h
 	d.Done, d.StatusCode, d.Response, d.Err = true, status, resp, errMsg
-	d.DeliveredAt, d.Duration = start, time.Since(start)
+	d.DeliveredAt, d.Duration = start, q.s.now().Sub(start)
 	if !d.OK() {
 		q.s.log.Warn("emulator: webhook delivery failed", "event", d.Event, "guid", d.GUID, "status", status, "err", errMsg)
 	}
@@ -251,7 +269,8 @@ func (s *Server) Redeliver(guid string) error {
 		key = rp.key()
 	}
 	s.mu.Unlock()
-	q.enqueue(key, &Delivery{GUID: orig.GUID, Event: orig.Event, Action: orig.Action, Repo: orig.Repo, Payload: orig.Payload, Redelivery: true})
+	q.enqueue(key, &Delivery{GUID: orig.GUID, Event: orig.Event, Action: orig.Action, Repo: orig.Repo, Payload: orig.Payload, Redelivery: true,
+		InstallationID: orig.InstallationID, RepoID: orig.RepoID})
 	return nil
 }
 

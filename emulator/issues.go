@@ -141,7 +141,25 @@ func (s *Server) commentJSON(rp *repo, c *comment) *github.IssueComment {
 		URL:               github.String(fmt.Sprintf("%s/issues/comments/%d", api, c.id)),
 		HTMLURL:           github.String(fmt.Sprintf("%s/%s/issues/%d#issuecomment-%d", s.url, rp.fullName(), c.issue, c.id)),
 		IssueURL:          github.String(fmt.Sprintf("%s/issues/%d", api, c.issue)),
+		Reactions:         s.reactionCounts(rp, fmt.Sprintf("%s/issues/comments/%d/reactions", api, c.id), c.id),
 	}
+}
+
+// reactionCounts is a comment's reactions rollup; call with s.mu held.
+func (s *Server) reactionCounts(rp *repo, url string, commentID int64) *github.Reactions {
+	n := map[string]int{}
+	for _, rc := range rp.reactions {
+		if rc.commentID == commentID {
+			n[rc.content]++
+		}
+	}
+	i := func(k string) *int { return github.Int(n[k]) }
+	total := 0
+	for _, k := range reactionContentKeys {
+		total += n[k]
+	}
+	return &github.Reactions{URL: github.String(url), TotalCount: github.Int(total), PlusOne: i("+1"), MinusOne: i("-1"),
+		Laugh: i("laugh"), Hooray: i("hooray"), Confused: i("confused"), Heart: i("heart"), Rocket: i("rocket"), Eyes: i("eyes")}
 }
 
 func (s *Server) reactionJSON(rc *reaction) *github.Reaction {
@@ -149,6 +167,17 @@ func (s *Server) reactionJSON(rc *reaction) *github.Reaction {
 		ID: github.Int64(rc.id), NodeID: github.String(nodeID("Reaction", rc.id)),
 		User: s.userJSON(rc.user), Content: github.String(rc.content),
 	}
+}
+
+// reactionOut is a reaction as the REST API sends it; go-github's type
+// lacks created_at.
+type reactionOut struct {
+	*github.Reaction
+	CreatedAt github.Timestamp `json:"created_at"`
+}
+
+func (s *Server) reactionREST(rc *reaction) reactionOut {
+	return reactionOut{Reaction: s.reactionJSON(rc), CreatedAt: github.Timestamp{Time: rc.createdAt}}
 }
 
 // issueFromPath finds {number} in a repo; it answers 404 itself.
@@ -298,7 +327,7 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 	for _, is := range list {
 		out = append(out, s.issueJSON(rp, is))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
@@ -328,14 +357,19 @@ func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Title != nil || req.Body != nil {
+		changes := &github.EditChange{}
 		if req.Title != nil {
+			changes.Title = &github.EditTitle{From: github.String(is.title)}
 			is.title = *req.Title
 		}
 		if req.Body != nil {
+			changes.Body = &github.EditBody{From: github.String(is.body)}
 			is.body = *req.Body
 		}
 		is.updatedAt = s.now()
-		events = append(events, s.issuesEvent(rp, is, "edited", c.user))
+		ev := s.issuesEvent(rp, is, "edited", c.user)
+		ev.Changes = changes
+		events = append(events, ev)
 	}
 	if req.State != nil && *req.State != is.state {
 		if ev := s.setStateLocked(rp, is, *req.State, c.user); ev != nil {
@@ -380,7 +414,7 @@ func (s *Server) listIssueLabels(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.issueJSON(rp, is).Labels)
+	writeJSON(w, http.StatusOK, paginate(w, r, s.issueJSON(rp, is).Labels))
 }
 
 func (s *Server) addLabels(w http.ResponseWriter, r *http.Request) {
@@ -476,7 +510,7 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.commentsLocked(rp, is.number))
+	writeJSON(w, http.StatusOK, paginate(w, r, s.commentsLocked(rp, is.number)))
 }
 
 func (s *Server) commentsLocked(rp *repo, number int) []*github.IssueComment {
@@ -602,13 +636,13 @@ func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 	// The same person reacting the same way again gets the old one back.
 	for _, rc := range rp.reactions {
 		if rc.commentID == cm.id && rc.user == c.user && rc.content == req.Content {
-			writeJSON(w, http.StatusOK, s.reactionJSON(rc))
+			writeJSON(w, http.StatusOK, s.reactionREST(rc))
 			return
 		}
 	}
 	rc := &reaction{id: s.newID(), commentID: cm.id, user: c.user, content: req.Content, createdAt: s.now()}
 	rp.reactions = append(rp.reactions, rc)
-	writeJSON(w, http.StatusCreated, s.reactionJSON(rc))
+	writeJSON(w, http.StatusCreated, s.reactionREST(rc))
 }
 
 func (s *Server) listReactions(w http.ResponseWriter, r *http.Request) {
@@ -623,7 +657,13 @@ func (s *Server) listReactions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.reactionsLocked(rp, cm.id, content))
+	out := []reactionOut{}
+	for _, rc := range rp.reactions {
+		if rc.commentID == cm.id && (content == "" || rc.content == content) {
+			out = append(out, s.reactionREST(rc))
+		}
+	}
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) reactionsLocked(rp *repo, commentID int64, content string) []*github.Reaction {

@@ -20,10 +20,20 @@ type pull struct {
 	// fork, when set, owns the fork the head is reported to come from
 	// (MarkFork); the head branch itself still lives in this repo.
 	fork *user
+	// headRepo is the fork the head branch lives in (nil: this repo).
+	headRepo *repo
+}
+
+// headRepoOr is where the head branch lives.
+func (p *pull) headRepoOr(rp *repo) *repo {
+	if p.headRepo != nil {
+		return p.headRepo
+	}
+	return rp
 }
 
 func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
-	if sha, ok := branchSHA(rp, p.headRef); ok {
+	if sha, ok := branchSHA(p.headRepoOr(rp), p.headRef); ok {
 		p.headSHA = sha
 	}
 	if sha, ok := branchSHA(rp, p.baseRef); ok {
@@ -39,6 +49,11 @@ func (s *Server) pullJSON(rp *repo, p *pull) *github.PullRequest {
 		}
 	}
 	head := branch(p.headRef, p.headSHA)
+	if f := p.headRepo; f != nil {
+		head.Label = github.String(f.owner + ":" + p.headRef)
+		head.User = s.userJSON(f.ownerUser)
+		head.Repo = s.repoJSON(f)
+	}
 	if p.fork != nil {
 		head.Label = github.String(p.fork.login + ":" + p.headRef)
 		head.User = s.userJSON(p.fork)
@@ -106,10 +121,26 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head, sameOwner := headBranch(rp, req.GetHead())
-	headSHA, headOK := branchSHA(rp, head)
+	headRepo := rp
+	if !sameOwner {
+		s.mu.Lock()
+		fork, b, ok := s.forkHeadLocked(rp, req.GetHead())
+		s.mu.Unlock()
+		if ok {
+			headRepo, head, sameOwner = fork, b, true
+		}
+	}
+	headSHA, headOK := branchSHA(headRepo, head)
 	if !sameOwner || !headOK {
 		validationFailed(w, fieldError{Resource: "PullRequest", Field: "head", Code: "invalid"})
 		return
+	}
+	if headRepo != rp {
+		// The fork's commits, where the parent keeps a PR's head.
+		if _, err := runGit(nil, rp.gitDir, nil, "fetch", "--quiet", headRepo.gitDir, "+refs/heads/"+head+":refs/forks/"+headRepo.owner+"/"+head); err != nil {
+			writeError(w, http.StatusInternalServerError, "git: "+err.Error())
+			return
+		}
 	}
 	base := req.GetBase()
 	baseSHA, baseOK := branchSHA(rp, base)
@@ -123,16 +154,26 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	for _, p := range rp.pulls {
-		if p.headRef == head && p.issue.state == "open" {
+		if p.headRef == head && p.headRepoOr(rp) == headRepo && p.issue.state == "open" {
 			s.mu.Unlock()
 			validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.owner, head)})
 			return
 		}
 	}
+	if req.GetDraft() && s.draftsRefusedLocked(rp) {
+		s.mu.Unlock()
+		validationFailed(w, fieldError{Resource: "PullRequest", Code: "custom", Message: draftsRefused})
+		return
+	}
 	now := s.now()
 	rp.lastNumber++
 	is := &issue{number: rp.lastNumber, id: s.newID(), title: req.GetTitle(), body: req.GetBody(), state: "open", user: c.user, createdAt: now, updatedAt: now}
 	p := &pull{issue: is, id: s.newID(), headRef: head, baseRef: base, headSHA: headSHA, baseSHA: baseSHA, draft: req.GetDraft()}
+	if headRepo != rp {
+		p.headRepo = headRepo
+		// GitHub keeps a fork PR's head in the parent as refs/pull/<n>/head.
+		_, _ = runGit(nil, rp.gitDir, nil, "update-ref", fmt.Sprintf("refs/pull/%d/head", is.number), headSHA)
+	}
 	is.pull = p
 	rp.issues[is.number] = is
 	rp.pulls[is.number] = p
@@ -154,8 +195,17 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 		state = "open"
 	}
 	head, headOwnerOK := "", true
+	var headRepo *repo
 	if h := q.Get("head"); h != "" {
 		head, headOwnerOK = headBranch(rp, h)
+		headRepo = rp
+		if !headOwnerOK {
+			s.mu.Lock()
+			if f, b, ok := s.forkHeadLocked(rp, h); ok {
+				headRepo, head, headOwnerOK = f, b, true
+			}
+			s.mu.Unlock()
+		}
 	}
 	base := q.Get("base")
 	s.mu.Lock()
@@ -165,7 +215,7 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !headOwnerOK,
 			state != "all" && p.issue.state != state,
-			head != "" && p.headRef != head,
+			head != "" && (p.headRef != head || p.headRepoOr(rp) != headRepo),
 			base != "" && p.baseRef != base:
 			continue
 		}
@@ -177,7 +227,7 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 	for _, p := range list {
 		out = append(out, s.pullJSON(rp, p))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) pullFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*pull, bool) {
@@ -197,10 +247,14 @@ type pullUpdate struct {
 	Body  *string `json:"body"`
 	State *string `json:"state"`
 	Base  *string `json:"base"`
-	// Draft is accepted here although GitHub's REST API ignores it (only
-	// GraphQL can mark a PR ready); see the package doc.
+	// Draft is read and ignored, as GitHub's REST API ignores it: only
+	// GraphQL changes a PR's draft state (graphql.go).
 	Draft *bool `json:"draft"`
 }
+
+// draftsRefused is GitHub's 422 message for a draft PR where the owner's
+// plan has none.
+const draftsRefused = "Draft pull requests are not supported in this repository."
 
 func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 	rp, c, ok := s.repoAccess(w, r, "read")
@@ -234,26 +288,24 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 	}
 	var events []any
 	edited := false
+	changes := &github.EditChange{}
 	if req.Title != nil && *req.Title != p.issue.title {
+		changes.Title = &github.EditTitle{From: github.String(p.issue.title)}
 		p.issue.title, edited = *req.Title, true
 	}
 	if req.Body != nil && *req.Body != p.issue.body {
+		changes.Body = &github.EditBody{From: github.String(p.issue.body)}
 		p.issue.body, edited = *req.Body, true
 	}
 	if req.Base != nil && *req.Base != p.baseRef {
+		changes.Base = &github.EditBase{Ref: &github.EditRef{From: github.String(p.baseRef)}, SHA: &github.EditSHA{From: github.String(p.baseSHA)}}
 		p.baseRef, edited = *req.Base, true
 	}
 	if edited {
 		p.issue.updatedAt = s.now()
-		events = append(events, s.pullEvent(rp, p, "edited", c.user))
-	}
-	if req.Draft != nil && *req.Draft != p.draft {
-		p.draft = *req.Draft
-		action := "converted_to_draft"
-		if !p.draft {
-			action = "ready_for_review"
-		}
-		events = append(events, s.pullEvent(rp, p, action, c.user))
+		ev := s.pullEvent(rp, p, "edited", c.user)
+		ev.Changes = changes
+		events = append(events, ev)
 	}
 	if req.State != nil {
 		if ev := s.setStateLocked(rp, p.issue, *req.State, c.user); ev != nil {

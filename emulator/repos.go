@@ -49,6 +49,9 @@ type repo struct {
 	suites     map[string]int64 // head SHA → check suite id
 	loop       *loopData        // reviews and other apps' suites (reviews.go); nil until used
 
+	// parent is the repo this one is a fork of (nil: not a fork).
+	parent *repo
+
 	// pushMu serialises receive-packs so the refs diffed before and after
 	// one belong to that push alone.
 	pushMu sync.Mutex
@@ -175,7 +178,7 @@ func (s *Server) repoJSON(rp *repo) *github.Repository {
 		Private:       github.Bool(rp.private),
 		Visibility:    github.String(vis),
 		Description:   github.String(rp.description),
-		Fork:          github.Bool(false),
+		Fork:          github.Bool(rp.parent != nil),
 		URL:           github.String(api),
 		HTMLURL:       github.String(s.url + "/" + rp.fullName()),
 		CloneURL:      github.String(s.url + "/" + rp.fullName() + ".git"),
@@ -198,7 +201,18 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(w, http.StatusOK, s.repoJSON(rp))
+	writeJSON(w, http.StatusOK, s.fullRepoJSON(rp))
+}
+
+// fullRepoJSON is a repo's full form (GET /repos/{o}/{r}): counts that
+// webhooks' repositories lack, and a fork's parent and source.
+func (s *Server) fullRepoJSON(rp *repo) *github.Repository {
+	full := s.repoJSON(rp)
+	full.NetworkCount, full.SubscribersCount = github.Int(0), github.Int(0)
+	if rp.parent != nil {
+		full.Parent, full.Source = s.repoJSON(rp.parent), s.repoJSON(rp.source())
+	}
+	return full
 }
 
 // resolveCommit turns a branch, tag or SHA into a commit SHA.
@@ -236,7 +250,7 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	base := s.url
 	s.mu.Unlock()
-	entry := func(name, p, typ, sha string, size int) *github.RepositoryContent {
+	entry := func(name, p, typ, sha string, size int) map[string]any {
 		api := fmt.Sprintf("%s/repos/%s/contents/%s?ref=%s", base, rp.fullName(), p, ref)
 		c := &github.RepositoryContent{
 			Type: github.String(typ), Name: github.String(name), Path: github.String(p),
@@ -249,7 +263,10 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 		} else {
 			c.DownloadURL = github.String(fmt.Sprintf("%s/%s/raw/%s/%s", base, rp.fullName(), ref, p))
 		}
-		return c
+		m, _ := toMap(c) // a struct of strings and ints: it encodes
+		setAbsent(m, "download_url", nil)
+		m["_links"] = map[string]any{"self": c.GetURL(), "git": c.GetGitURL(), "html": c.GetHTMLURL()}
+		return m
 	}
 	if strings.TrimSpace(kind) == "blob" {
 		data, err := runGit(nil, rp.gitDir, nil, "cat-file", "blob", sha+":"+p)
@@ -259,8 +276,8 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 		}
 		blob, _ := runGit(nil, rp.gitDir, nil, "rev-parse", sha+":"+p)
 		c := entry(path.Base(p), p, "file", strings.TrimSpace(blob), len(data))
-		c.Encoding = github.String("base64")
-		c.Content = github.String(wrap60(base64.StdEncoding.EncodeToString([]byte(data))))
+		c["encoding"] = "base64"
+		c["content"] = wrap60(base64.StdEncoding.EncodeToString([]byte(data)))
 		writeJSON(w, http.StatusOK, c)
 		return
 	}
@@ -273,7 +290,7 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
 		return
 	}
-	list := []*github.RepositoryContent{}
+	list := []map[string]any{}
 	for line := range strings.Lines(out) {
 		meta, name, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
 		if !ok {
@@ -416,39 +433,82 @@ func (s *Server) matchingRefs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, paginate(w, r, list))
 }
 
 // commitJSON describes one commit as GET /repos/{o}/{r}/commits/{ref} does.
-func (s *Server) commitJSON(rp *repo, sha string) (*github.RepositoryCommit, error) {
+func (s *Server) commitJSON(rp *repo, sha string) (map[string]any, error) {
 	c, err := readCommit(rp, sha)
 	if err != nil {
 		return nil, err
 	}
+	stats := map[string][2]int{}
+	args := []string{"diff-tree", "-r", "--no-commit-id", "--numstat", "--no-renames"}
+	if len(c.parents) == 0 {
+		args = append(args, "--root", c.sha)
+	} else {
+		args = append(args, c.parents[0], c.sha)
+	}
+	if out, err := runGit(nil, rp.gitDir, nil, args...); err == nil {
+		for line := range strings.Lines(out) {
+			f := strings.SplitN(strings.TrimRight(line, "\n"), "\t", 3)
+			if len(f) == 3 {
+				add, _ := strconv.Atoi(f[0]) // "-" for binary files: 0
+				del, _ := strconv.Atoi(f[1])
+				stats[f[2]] = [2]int{add, del}
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	api := s.url + "/repos/" + rp.fullName()
-	out := &github.RepositoryCommit{
-		SHA:     github.String(c.sha),
-		NodeID:  github.String(base64.StdEncoding.EncodeToString([]byte("Commit:" + c.sha))),
-		URL:     github.String(api + "/commits/" + c.sha),
-		HTMLURL: github.String(s.url + "/" + rp.fullName() + "/commit/" + c.sha),
-		Commit: &github.Commit{
-			SHA:       github.String(c.sha),
-			Message:   github.String(c.message),
-			Author:    &github.CommitAuthor{Name: github.String(c.authorName), Email: github.String(c.authorEmail), Date: &github.Timestamp{Time: c.authorDate}},
-			Committer: &github.CommitAuthor{Name: github.String(c.committerName), Email: github.String(c.committerEmail), Date: &github.Timestamp{Time: c.committerDate}},
-			Tree:      &github.Tree{SHA: github.String(c.tree)},
-			URL:       github.String(api + "/git/commits/" + c.sha),
-		},
+	html := s.url + "/" + rp.fullName()
+	gitUser := func(email string) any {
+		// GitHub links a commit to the account whose address it carries.
+		for _, u := range s.users {
+			if strings.EqualFold(email, noreply(u.login)) {
+				return s.userJSON(u)
+			}
+		}
+		return nil
 	}
+	parents := []any{}
 	for _, p := range c.parents {
-		out.Parents = append(out.Parents, &github.Commit{SHA: github.String(p), URL: github.String(api + "/commits/" + p)})
+		parents = append(parents, map[string]any{"sha": p, "url": api + "/commits/" + p, "html_url": html + "/commit/" + p})
 	}
+	files := []any{}
+	var adds, dels int
 	for _, f := range c.files {
-		out.Files = append(out.Files, &github.CommitFile{Filename: github.String(f.path), Status: github.String(f.status)})
+		st := stats[f.path]
+		adds, dels = adds+st[0], dels+st[1]
+		files = append(files, map[string]any{
+			"sha": f.blob, "filename": f.path, "status": f.status,
+			"additions": st[0], "deletions": st[1], "changes": st[0] + st[1],
+			"blob_url":     html + "/blob/" + c.sha + "/" + f.path,
+			"raw_url":      html + "/raw/" + c.sha + "/" + f.path,
+			"contents_url": api + "/contents/" + f.path + "?ref=" + c.sha,
+		})
 	}
-	return out, nil
+	person := func(name, email string, at time.Time) map[string]any {
+		return map[string]any{"name": name, "email": email, "date": at.UTC().Format(time.RFC3339)}
+	}
+	return map[string]any{
+		"sha": c.sha, "node_id": base64.StdEncoding.EncodeToString([]byte("Commit:" + c.sha)),
+		"url": api + "/commits/" + c.sha, "html_url": html + "/commit/" + c.sha,
+		"comments_url": api + "/commits/" + c.sha + "/comments",
+		"commit": map[string]any{
+			"url":           api + "/git/commits/" + c.sha,
+			"message":       c.message,
+			"author":        person(c.authorName, c.authorEmail, c.authorDate),
+			"committer":     person(c.committerName, c.committerEmail, c.committerDate),
+			"tree":          map[string]any{"sha": c.tree, "url": api + "/git/trees/" + c.tree},
+			"comment_count": 0,
+			"verification":  map[string]any{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil, "verified_at": nil},
+		},
+		"author": gitUser(c.authorEmail), "committer": gitUser(c.committerEmail),
+		"parents": parents, "files": files,
+		"stats": map[string]any{"additions": adds, "deletions": dels, "total": adds + dels},
+	}, nil
 }
 
 func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
@@ -486,7 +546,16 @@ func (s *Server) getBranch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "git: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, &github.Branch{Name: github.String(b), Commit: c, Protected: github.Bool(false)})
+	s.mu.Lock()
+	api := s.url + "/repos/" + rp.fullName() + "/branches/" + b
+	html := s.url + "/" + rp.fullName() + "/tree/" + b
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": b, "commit": c, "protected": false,
+		"_links":         map[string]any{"self": api, "html": html},
+		"protection":     map[string]any{"enabled": false, "required_status_checks": map[string]any{"enforcement_level": "off", "contexts": []any{}, "checks": []any{}}},
+		"protection_url": api + "/protection",
+	})
 }
 
 // branchSHA is the tip of refs/heads/<b>, if that branch exists.
@@ -502,9 +571,9 @@ func branchSHA(rp *repo, b string) (string, bool) {
 // permissionLevel is GET .../collaborators/{u}/permission's body; go-github
 // v62's RepositoryPermissionLevel lacks role_name.
 type permissionLevel struct {
-	Permission string       `json:"permission"`
-	RoleName   string       `json:"role_name"`
-	User       *github.User `json:"user"`
+	Permission string         `json:"permission"`
+	RoleName   string         `json:"role_name"`
+	User       map[string]any `json:"user"`
 }
 
 func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
@@ -525,7 +594,14 @@ func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
 	if perm == "" {
 		perm = "none"
 	}
-	writeJSON(w, http.StatusOK, permissionLevel{Permission: perm, RoleName: role, User: s.userJSON(u)})
+	// The user is a collaborator: with their role and permissions.
+	collab, _ := toMap(s.userJSON(u)) // plain strings: it encodes
+	collab["role_name"] = role
+	collab["permissions"] = map[string]bool{
+		"admin": permRank(role) >= permRank("admin"), "maintain": permRank(role) >= permRank("maintain"),
+		"push": permRank(role) >= permRank("write"), "triage": permRank(role) >= permRank("triage"), "pull": permRank(role) >= permRank("read"),
+	}
+	writeJSON(w, http.StatusOK, permissionLevel{Permission: perm, RoleName: role, User: collab})
 }
 
 // Ref returns the SHA a ref ("heads/main", "refs/tags/v1", "main") points
@@ -547,4 +623,54 @@ func (s *Server) Ref(owner, repoName, ref string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("emulator: ref: %s/%s has no ref %s", owner, repoName, ref)
+}
+
+// CreateBranch commits files on top of from (a branch or SHA) as a new
+// branch, for tests that need a head to open a PR from. It fires no push
+// webhook: it stands for history that already exists.
+func (s *Server) CreateBranch(owner, repoName, branch, from string, files map[string]string) error {
+	s.mu.Lock()
+	rp := s.repoLocked(owner, repoName)
+	s.mu.Unlock()
+	if rp == nil {
+		return fmt.Errorf("emulator: create branch: no repo %s/%s", owner, repoName)
+	}
+	base, ok := resolveCommit(rp, from)
+	if !ok {
+		return fmt.Errorf("emulator: create branch %s: no commit %s", branch, from)
+	}
+	work, err := os.MkdirTemp("", "emulator-branch-")
+	if err != nil {
+		return fmt.Errorf("emulator: create branch: %w", err)
+	}
+	defer os.RemoveAll(work)
+	env := []string{
+		"GIT_INDEX_FILE=" + filepath.Join(work, "index"),
+		"GIT_AUTHOR_NAME=" + rp.owner, "GIT_AUTHOR_EMAIL=" + noreply(rp.owner),
+		"GIT_COMMITTER_NAME=" + rp.owner, "GIT_COMMITTER_EMAIL=" + noreply(rp.owner),
+	}
+	if _, err := runGit(env, rp.gitDir, nil, "read-tree", base); err != nil {
+		return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+	}
+	for p, content := range files {
+		blob, err := runGit(nil, rp.gitDir, strings.NewReader(content), "hash-object", "-w", "--stdin")
+		if err != nil {
+			return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+		}
+		if _, err := runGit(env, rp.gitDir, nil, "update-index", "--add", "--cacheinfo", "100644,"+strings.TrimSpace(blob)+","+p); err != nil {
+			return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+		}
+	}
+	tree, err := runGit(env, rp.gitDir, nil, "write-tree")
+	if err != nil {
+		return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+	}
+	commit, err := runGit(env, rp.gitDir, nil, "commit-tree", strings.TrimSpace(tree), "-p", base, "-m", "Change on "+branch)
+	if err != nil {
+		return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+	}
+	if _, err := runGit(nil, rp.gitDir, nil, "update-ref", "refs/heads/"+branch, strings.TrimSpace(commit)); err != nil {
+		return fmt.Errorf("emulator: create branch %s: %w", branch, err)
+	}
+	return nil
 }

@@ -38,7 +38,20 @@ type Options struct {
 	// Logger receives the emulator's own diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for token expiry and JWT checks; nil means time.Now.
+	// A Clock's Now lets a test move time forward.
 	Now func() time.Time
+	// Events are the webhook events the app subscribes to (app.yml's
+	// default_events; see ManifestEvents). Others are not delivered, as on
+	// GitHub; installation events always are. Nil delivers every event (for
+	// tests of one webhook); the stack and `specloop emulator` pass the
+	// manifest's.
+	Events []string
+	// DefaultPlan is the plan of owners SetPlan did not name; "" means
+	// PlanFree, GitHub's default.
+	DefaultPlan Plan
+	// SecondaryLimits, when set, replaces GitHub's secondary rate limits
+	// on content-creating requests (80 a minute, 500 an hour).
+	SecondaryLimits *SecondaryLimits
 }
 
 // Server is a running GitHub emulator. It implements http.Handler; Start
@@ -62,6 +75,9 @@ type Server struct {
 	installations map[int64]*installation
 	manifestCodes map[string]*github.AppConfig
 	rate          map[string]*rateBucket
+	creates       map[string][]time.Time // content-creating requests by credential, for the secondary limit
+	plans         map[string]Plan        // by lower-case owner
+	headCommits   map[string]*commitInfo // by SHA, read for check_suite payloads
 	bot           *user
 	// served counts REST requests by "METHOD path", for tests and
 	// benchmarks that hold a client to a request budget.
@@ -91,6 +107,9 @@ func New(opts Options) (*Server, error) {
 		installations: map[int64]*installation{},
 		manifestCodes: map[string]*github.AppConfig{},
 		rate:          map[string]*rateBucket{},
+		creates:       map[string][]time.Time{},
+		plans:         map[string]Plan{},
+		headCommits:   map[string]*commitInfo{},
 		served:        map[string]int{},
 		faults:        &faultSet{},
 	}
@@ -117,8 +136,12 @@ func New(opts Options) (*Server, error) {
 }
 
 // Start serves the emulator on a free loopback port and returns its URL.
-func (s *Server) Start() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
+
+// StartOn serves the emulator on addr ("host:port"; port 0 picks one) and
+// returns its URL.
+func (s *Server) StartOn(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("emulator: listen: %w", err)
 	}
@@ -200,7 +223,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.served[r.Method+" "+r.URL.Path]++
 	}
 	s.mu.Unlock()
-	if !s.rateLimit(w, r) {
+	// GitHub's Date is GitHub's clock: the injected one.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	key, ok := s.rateLimit(w, r)
+	if !ok {
 		return
 	}
 	if s.faults.apply(w, r, s.requestLogin(r)) {
@@ -208,6 +234,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isGit {
 		s.serveGit(w, r, owner, name, rest)
+		return
+	}
+	if !s.secondaryLimit(w, r) {
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		s.serveConditional(w, r, key)
 		return
 	}
 	s.router.ServeHTTP(w, r)
@@ -242,9 +275,14 @@ func (s *Server) routes() {
 	h("POST", "/app-manifests/{code}/conversions", s.convertManifest)
 	h("GET", "/user", s.getAuthenticatedUser)
 	h("GET", "/rate_limit", s.getRateLimit)
+	h("GET", "/app/hook/deliveries", s.listHookDeliveries)
+	h("GET", "/app/hook/deliveries/{id:[0-9]+}", s.getHookDelivery)
+	h("POST", "/app/hook/deliveries/{id:[0-9]+}/attempts", s.redeliverHookDelivery)
+	h("POST", "/graphql", s.graphql)
 
 	// Repositories, contents and git data.
 	h("GET", "/repos/{owner}/{repo}", s.getRepo)
+	h("POST", "/repos/{owner}/{repo}/forks", s.createFork)
 	h("GET", "/repos/{owner}/{repo}/contents", s.getContents)
 	h("GET", "/repos/{owner}/{repo}/contents/{path:.*}", s.getContents)
 	h("GET", "/repos/{owner}/{repo}/git/ref/{ref:.+}", s.getRef)
@@ -285,6 +323,7 @@ func (s *Server) routes() {
 	h("PATCH", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}", s.updateCheckRun)
 	h("GET", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}/annotations", s.listAnnotations)
 	h("POST", "/repos/{owner}/{repo}/check-runs/{id:[0-9]+}/rerequest", s.rerequestCheckRun)
+	h("POST", "/repos/{owner}/{repo}/check-suites/{id:[0-9]+}/rerequest", s.rerequestCheckSuite)
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
@@ -321,15 +360,18 @@ func validationFailed(w http.ResponseWriter, errs ...fieldError) {
 	writeError(w, http.StatusUnprocessableEntity, "Validation Failed", errs...)
 }
 
+// writeJSON answers v in GitHub's shape (see shape).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	if v == nil {
 		return
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // the client hung up: nothing left to tell it
+	b, err := shape(v)
+	if err != nil {
+		b = []byte(`{"message":"emulator: encode response"}`)
+	}
+	_, _ = w.Write(b) // the client hung up: nothing left to tell it
 }
 
 // decodeBody reads a JSON request body; on failure it answers 400 as

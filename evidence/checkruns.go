@@ -128,6 +128,40 @@ func (c *CheckRuns) CompleteStep(ctx context.Context, id int64, ev *cycle.Eviden
 	return c.annotate(ctx, id, name, out, rest)
 }
 
+// PostStep creates a step's check run on sha already completed with its
+// evidence (as CompleteStep writes it): the evidence re-posted on the
+// commit a cycle pushed, in one request instead of a create and an update.
+func (c *CheckRuns) PostStep(ctx context.Context, sha string, ev *cycle.Evidence, link, externalID string) (*github.CheckRun, error) {
+	name := "specloop/" + ev.Step
+	if !ev.Conclusion.Valid() {
+		return nil, fmt.Errorf("post check run %s: %q is not a conclusion", name, ev.Conclusion)
+	}
+	first, rest := splitAnnotations(Annotations(ev.Findings))
+	out := &github.CheckRunOutput{
+		Title:       github.String(ev.Title),
+		Summary:     github.String(Cap(ev.Summary+fmt.Sprintf("\n\nFull logs: [run page](%s)", link), link)),
+		Annotations: first,
+	}
+	if ev.Text != "" {
+		out.Text = github.String(Cap(ev.Text, link))
+	}
+	now := &github.Timestamp{Time: time.Now()}
+	opts := github.CreateCheckRunOptions{Name: name, HeadSHA: sha, Status: github.String(string(Completed)),
+		Conclusion: github.String(string(ev.Conclusion)), StartedAt: now, CompletedAt: now, Output: out,
+		Actions: []*github.CheckRunAction{{Label: "Next cycle", Description: "Run the next obligation", Identifier: ActionNext}}}
+	if externalID != "" {
+		opts.ExternalID = github.String(externalID)
+	}
+	if link != "" {
+		opts.DetailsURL = github.String(link)
+	}
+	cr, _, err := c.client.Checks.CreateCheckRun(ctx, c.owner, c.repo, opts)
+	if err != nil {
+		return nil, fmt.Errorf("post check run %s: %w", name, err)
+	}
+	return cr, c.annotate(ctx, cr.GetID(), name, out, rest)
+}
+
 // Complete completes a check run with a title and summary only: the end
 // of a cycle that stopped, crashed or was taken over.
 func (c *CheckRuns) Complete(ctx context.Context, id int64, name string, conclusion state.Conclusion, title, summary string) error {

@@ -34,6 +34,22 @@ func SpecCheck(sha string, specs []*spec.Spec, problems []*spec.Error) Run {
 		Title: title, Summary: summary, Annotations: annotations}
 }
 
+// specFilesPrefix starts a specloop/spec check's external_id: the files
+// it read, so "Re-run" reads the same files again.
+const specFilesPrefix = "files:"
+
+// SpecCheckID is the external_id of a spec check over files.
+func SpecCheckID(files []string) string { return specFilesPrefix + strings.Join(files, "\n") }
+
+// SpecCheckFiles reads the files back from a spec check's external_id.
+func SpecCheckFiles(externalID string) []string {
+	rest, ok := strings.CutPrefix(externalID, specFilesPrefix)
+	if !ok || rest == "" {
+		return nil
+	}
+	return strings.Split(rest, "\n")
+}
+
 // SpecSummary renders the specloop/spec check's summary: each obligation
 // with its state, and the next one.
 func SpecSummary(specs []*spec.Spec, problems []*spec.Error) (string, []*github.CheckRunAnnotation, map[spec.State]int) {

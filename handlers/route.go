@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/jobs"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/store"
@@ -72,6 +73,7 @@ func newRouter(cfg RouteConfig) *router {
 		"pull_request_review.submitted":       r.review,
 		"pull_request_review_comment.created": r.review,
 		"check_suite.completed":               r.checkSuite,
+		"check_suite.rerequested":             r.checkSuiteRerequested,
 		"installation":                        r.installation,
 		"installation_repositories.added":     r.installationRepos,
 		"installation_repositories.removed":   r.installationRepos,
@@ -219,6 +221,22 @@ func (r *router) checkRun(d *delivery) (*Plan, error) {
 	if ev.CheckRun.App.ID != r.cfg.AppID || !strings.HasPrefix(ev.CheckRun.Name, "specloop/") {
 		return &Plan{}, nil
 	}
+	if d.Action == "rerequested" {
+		switch ev.CheckRun.Name {
+		case "specloop/spec":
+			// Read the same spec files at the same commit again.
+			return &Plan{Jobs: []river.JobArgs{jobs.SpecPushArgs{
+				Repo: d.Repo, InstallationID: d.Installation, After: ev.CheckRun.HeadSHA,
+				Files: evidence.SpecCheckFiles(ev.CheckRun.ExternalID), Delivery: d.GUID, Rerun: true,
+			}}}, nil
+		case "specloop/config":
+			// The cached config goes stale in this delivery's transaction,
+			// so the job reads it again.
+			return &Plan{Moved: []string{d.Repo}, Jobs: []river.JobArgs{jobs.ConfigRecheckArgs{
+				Repo: d.Repo, InstallationID: d.Installation, Delivery: d.GUID,
+			}}}, nil
+		}
+	}
 	identifier := ""
 	if ev.RequestedAction != nil {
 		identifier = ev.RequestedAction.Identifier
@@ -234,6 +252,22 @@ func (r *router) checkRun(d *delivery) (*Plan, error) {
 		Identifier:     identifier,
 		Sender:         ev.Sender.Login,
 		Delivery:       d.GUID,
+	}}}, nil
+}
+
+// checkSuite is "Re-run all checks" on a suite: specloop's own suites
+// retry their cycle, as "Re-run" on one of its checks does.
+func (r *router) checkSuiteRerequested(d *delivery) (*Plan, error) {
+	ev := d.P
+	if ev.CheckSuite == nil || ev.CheckSuite.HeadSHA == "" || ev.Repository == nil {
+		return nil, badPayload("check_suite.%s needs check_suite.head_sha and repository", d.Action)
+	}
+	if ev.CheckSuite.App.ID != r.cfg.AppID {
+		return &Plan{}, nil
+	}
+	return &Plan{Jobs: []river.JobArgs{jobs.CheckRunArgs{
+		Repo: d.Repo, InstallationID: d.Installation, HeadSHA: ev.CheckSuite.HeadSHA,
+		Action: jobs.SuiteRerequested, Sender: ev.Sender.Login, Delivery: d.GUID,
 	}}}, nil
 }
 

@@ -19,6 +19,9 @@ type IssueLabelArgs struct {
 	Labeled        bool   `json:"labeled"`
 	Sender         string `json:"sender"`
 	Delivery       string `json:"delivery"`
+	// Reconcile marks a run the reconcile job asks for (no delivery): it
+	// starts one only if the issue still has none.
+	Reconcile bool `json:"reconcile,omitempty"`
 }
 
 func (IssueLabelArgs) Kind() string { return "issue_label" }
@@ -68,9 +71,22 @@ type SpecPushArgs struct {
 	After          string   `json:"after"`
 	Files          []string `json:"files"`
 	Delivery       string   `json:"delivery"`
+	// Rerun is "Re-run" on a specloop/spec check: post it again, queue no
+	// cycles.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 func (SpecPushArgs) Kind() string { return "spec_push" }
+
+// ConfigRecheckArgs is "Re-run" on a specloop/config check: read the
+// config again and post what it says now.
+type ConfigRecheckArgs struct {
+	Repo           string `json:"repo"`
+	InstallationID int64  `json:"installation_id"`
+	Delivery       string `json:"delivery"`
+}
+
+func (ConfigRecheckArgs) Kind() string { return "config_recheck" }
 
 // CheckRunArgs is a click on one of specloop's own check runs: "Re-run"
 // (rerequested) or an action button (requested_action).

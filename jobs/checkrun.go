@@ -11,6 +11,9 @@ import (
 	"github.com/specloop/specloop/store"
 )
 
+// SuiteRerequested is CheckRunArgs.Action for check_suite.rerequested.
+const SuiteRerequested = "suite_rerequested"
+
 // CheckRunWorker handles "Re-run" (retry that cycle) and the "Next cycle"
 // button on specloop's check runs.
 type CheckRunWorker struct {
@@ -30,9 +33,16 @@ func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs])
 		w.d.Logger.Info("check run action by a user without write access", "repo", a.Repo, "sender", a.Sender)
 		return nil
 	}
-	cr, err := store.FindCheckRun(ctx, w.d.Pool, a.CheckRunID)
+	var cr *store.CheckRun
+	if a.Action == SuiteRerequested {
+		// "Re-run all checks": the suite's newest cycle check names the
+		// cycle to retry.
+		cr, err = store.LatestCycleCheckRun(ctx, w.d.Pool, a.Repo, a.HeadSHA)
+	} else {
+		cr, err = store.FindCheckRun(ctx, w.d.Pool, a.CheckRunID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("check run %d was not created by this specloop", a.CheckRunID))
+		return river.JobCancel(fmt.Errorf("check run %d (suite on %.12s) was not created by a cycle of this specloop", a.CheckRunID, a.HeadSHA))
 	}
 	if err != nil {
 		return err
@@ -47,7 +57,7 @@ func (w *CheckRunWorker) Work(ctx context.Context, job *river.Job[CheckRunArgs])
 	}
 	var trigger, obligation string
 	switch {
-	case a.Action == "rerequested":
+	case a.Action == "rerequested", a.Action == SuiteRerequested:
 		trigger, obligation = "rerun", cycle.ObligationID
 	case a.Action == "requested_action" && a.Identifier == evidence.ActionNext:
 		trigger = "button"

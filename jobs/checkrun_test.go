@@ -102,3 +102,49 @@ func TestCheckRunCyclesPerPR(t *testing.T) {
 	require.Equal(t, []string{want, want}, h.botComments(pr))
 	require.Empty(t, h.cycleJobs())
 }
+
+// TestCheckSuiteRerequested: "Re-run all checks" on the suite of a
+// cycle's commit retries that cycle's obligation, as "Re-run" does.
+func TestCheckSuiteRerequested(t *testing.T) {
+	t.Parallel()
+	h, runID, _ := checkRunSetup(t)
+	args := CheckRunArgs{Repo: testFull, InstallationID: h.inst, HeadSHA: h.mainSHA(), Action: SuiteRerequested, Sender: "maintainer", Delivery: "d"}
+	mustWork(h, h.checkRun(), args)
+	cycles := h.cycles(runID)
+	require.Len(t, cycles, 2)
+	require.Equal(t, "rerun", cycles[1].Trigger)
+	require.Equal(t, "w-1", cycles[1].ObligationID)
+
+	// A suite on a commit no cycle checked is not specloop's to retry.
+	args.HeadSHA = "0123456789abcdef0123456789abcdef01234567"
+	res, err := work(h, h.checkRun(), args)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCancelled, res.EventKind)
+}
+
+// TestConfigRecheck: "Re-run" on a failing specloop/config check reads the
+// config again; once it parses, a passing check replaces the failing one.
+func TestConfigRecheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: "agent: [unclosed\n"})
+	w := &ConfigRecheckWorker{d: h.d}
+	mustWork(h, w, ConfigRecheckArgs{Repo: testFull, InstallationID: h.inst})
+	var config []string
+	for _, cr := range h.checkRuns("") {
+		if cr.GetName() == "specloop/config" {
+			config = append(config, cr.GetConclusion())
+		}
+	}
+	require.Equal(t, []string{"failure"}, config, "still broken: a fresh failing check")
+
+	sha := h.push("main", map[string]string{repoconfig.Path: passingConfig})
+	require.NoError(t, store.InvalidateRepoConfig(h.ctx, h.pool, testFull)) // as the Re-run delivery does
+	mustWork(h, w, ConfigRecheckArgs{Repo: testFull, InstallationID: h.inst})
+	var last string
+	for _, cr := range h.checkRuns(sha) {
+		if cr.GetName() == "specloop/config" {
+			last = cr.GetConclusion() + ": " + cr.GetOutput().GetTitle()
+		}
+	}
+	require.Equal(t, "success: The config parses", last)
+}

@@ -150,6 +150,7 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &PullClosedWorker{d: d})
 	river.AddWorker(w, &CommandWorker{d: d})
 	river.AddWorker(w, &CheckRunWorker{d: d})
+	river.AddWorker(w, &ConfigRecheckWorker{d: d})
 	river.AddWorker(w, &SpecPushWorker{d: d})
 	river.AddWorker(w, &CycleWorker{d: d})
 	river.AddWorker(w, &DrainWorker{d: d})
@@ -160,6 +161,9 @@ func (d *deps) workers() *river.Workers {
 	river.AddWorker(w, &ReviewWorker{d: d})
 	river.AddWorker(w, &CheckSuiteWorker{d: d})
 	river.AddWorker(w, &TriggerWorker{d: d})
+	river.AddWorker(w, &RedeliverWorker{d: d})
+	river.AddWorker(w, &ReconcileWorker{d: d})
+	river.AddWorker(w, &CheckSweepWorker{d: d})
 	return w
 }
 
@@ -179,6 +183,9 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 		// its cycle runs again within seconds.
 		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
 		every(MirrorPruneEvery, MirrorPruneArgs{}),
+		every(DeliveriesEvery, RedeliverArgs{}),
+		every(DeliveriesEvery, ReconcileArgs{}),
+		every(SweepEvery, CheckSweepArgs{}),
 	}
 }
 

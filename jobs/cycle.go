@@ -260,15 +260,17 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return failed("Could not get an installation token", err)
 	}
 	fetchStart := time.Now()
-	if _, err := d.Mirrors.Fetch(ctx, rc.CloneURL, token); err != nil {
+	mirror, err := d.Mirrors.Fetch(ctx, rc.CloneURL, token)
+	if err != nil {
 		return failed("Could not fetch the repository", err)
 	}
 	fetchTook := time.Since(fetchStart)
 	// A run continues its branch; a new one starts where its PR will go.
-	if ref, resp, err := rc.GH.Git.GetRef(ctx, rc.Owner, rc.Name, "heads/"+c.run.Branch); err == nil {
-		c.start = ref.GetObject().GetSHA()
-	} else if resp == nil || resp.StatusCode != 404 {
+	// The fetch just mirrored every branch: no need to ask GitHub.
+	if sha, ok, err := workspace.Branch(ctx, mirror, c.run.Branch); err != nil {
 		return failed("Could not read the run's branch", err)
+	} else if ok {
+		c.start = sha
 	} else if c.start, err = rc.baseHead(ctx); err != nil {
 		return failed("", err)
 	}

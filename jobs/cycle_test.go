@@ -653,6 +653,25 @@ func TestCycleBase(t *testing.T) {
 	require.Equal(t, "develop", prs[0].GetBase().GetRef())
 }
 
+// TestCycleIssueRunOtherBase: toward a branch that is not the default,
+// GitHub ignores closing keywords, so the PR names the issue without one.
+func TestCycleIssueRunOtherBase(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: passingConfig + "base: develop\n"})
+	h.push("develop", map[string]string{"develop.txt": "only on develop\n"})
+	issue := h.createIssue("Widgets", widgetsSpec)
+	run := h.issueRun(issue)
+	c := h.queued(run.ID, "label")
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	require.Equal(t, state.Success, h.cycle(c.ID).Conclusion, h.cycle(c.ID).Summary)
+	prs := h.emu.PullRequests(testOwner, testRepo)
+	require.Len(t, prs, 1)
+	require.Equal(t, "develop", prs[0].GetBase().GetRef())
+	body := prs[0].GetBody()
+	require.NotContains(t, body, "Closes #")
+	require.True(t, strings.HasPrefix(body, fmt.Sprintf("For #%d: this PR goes to `develop`, not the default branch", issue)), body)
+}
+
 // TestCycleOutsideCallHangs: a cycle whose push or fetch never gets an
 // answer ends timed_out rather than running for good: every check run is
 // completed, and the summary names the call that hung and what to do.

@@ -91,13 +91,15 @@ verify:
 // with acme/widgets installed, a maintainer (admin) and a reader, and the
 // workers' deps wired to both as the product wires them.
 type harness struct {
-	t    *testing.T
-	ctx  context.Context
-	emu  *emulator.Server
-	pool *pgxpool.Pool
-	gh   *app.Clients
-	d    *deps
-	inst int64
+	t   *testing.T
+	ctx context.Context
+	emu *emulator.Server
+	// clock is the emulator's (GitHub's) time.
+	clock *emulator.Clock
+	pool  *pgxpool.Pool
+	gh    *app.Clients
+	d     *deps
+	inst  int64
 	// maintainer acts on GitHub as that user (admin); a reader has read
 	// access only. tokens are their personal tokens.
 	maintainer *github.Client
@@ -109,14 +111,15 @@ type harness struct {
 func newHarness(t *testing.T, files map[string]string, adjust ...func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
-	emu, err := emulator.New(emulator.Options{AppID: testAppID, AppPublicKey: &testKey().PublicKey, AppSlug: "specloop"})
+	clock := &emulator.Clock{}
+	emu, err := emulator.New(emulator.Options{AppID: testAppID, AppPublicKey: &testKey().PublicKey, AppSlug: "specloop", DefaultPlan: emulator.PlanPro, Now: clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = emu.Close() })
 	base, err := emu.Start()
 	require.NoError(t, err)
 	_, err = emu.CreateRepo(testOwner, testRepo, emulator.RepoOptions{Private: true, Files: files})
 	require.NoError(t, err)
-	h := &harness{t: t, ctx: ctx, emu: emu, pool: storetest.Pool(t), tokens: map[string]string{}}
+	h := &harness{t: t, ctx: ctx, emu: emu, clock: clock, pool: storetest.Pool(t), tokens: map[string]string{}}
 	for login, perm := range map[string]string{"maintainer": "admin", "reader": "read"} {
 		h.tokens[login] = emu.AddUser(login)
 		emu.SetPermission(testOwner, testRepo, login, perm)

@@ -57,6 +57,15 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 	if issue.IsPullRequest() {
 		return nil
 	}
+	if a.Reconcile {
+		// The labeled delivery may have come after all: then its run is
+		// there, and the reconcile has nothing to add.
+		if _, err := store.FindRunByBranch(ctx, w.d.Pool, a.Repo, branch); err == nil {
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	run, err := store.UpsertRun(ctx, w.d.Pool, &store.Run{
 		Repo: a.Repo, InstallationID: rc.InstallationID, Branch: branch, Kind: state.RunIssue, Issue: a.Issue,
 	})

@@ -278,3 +278,40 @@ func TestReaperDeadSession(t *testing.T) {
 	require.Equal(t, store.Claimed, res, "the taker claims it now")
 	require.Greater(t, fence, deadFence)
 }
+
+// TestReconcile: a labelled open issue whose labeled delivery never came
+// gets its run; one touched in the last minutes is left to its webhook,
+// and one with a run already is left alone.
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{repoconfig.Path: passingConfig})
+	require.NoError(t, store.UpsertInstallation(h.ctx, h.pool, &store.Installation{ID: h.inst, AccountLogin: testOwner, AccountType: "Organization"}))
+	require.NoError(t, store.UpsertRepo(h.ctx, h.pool, &store.Repo{ID: 1, InstallationID: h.inst, FullName: testFull, DefaultBranch: "main"}))
+	h.clock.Advance(-5 * time.Minute) // GitHub's past: these issues are not new
+	missed := h.createIssue("Missed", widgetsSpec)
+	hasRun := h.createIssue("Has a run", widgetsSpec)
+	for _, n := range []int{missed, hasRun} {
+		_, _, err := h.maintainer.Issues.AddLabelsToIssue(h.ctx, testOwner, testRepo, n, []string{"specloop"})
+		require.NoError(t, err)
+	}
+	h.issueRun(hasRun)
+	h.clock.Advance(5 * time.Minute)
+	fresh := h.createIssue("Just labelled", widgetsSpec)
+	_, _, err := h.maintainer.Issues.AddLabelsToIssue(h.ctx, testOwner, testRepo, fresh, []string{"specloop"})
+	require.NoError(t, err)
+
+	mustWork(h, &ReconcileWorker{d: h.d}, ReconcileArgs{})
+	queued := jobs[IssueLabelArgs](h)
+	require.Len(t, queued, 1)
+	require.Equal(t, missed, queued[0].Issue)
+	require.True(t, queued[0].Labeled)
+	require.True(t, queued[0].Reconcile)
+
+	// Its run starts; a second pass asks nothing more.
+	mustWork(h, h.issueLabel(), queued[0])
+	_, err = store.FindRunByBranch(h.ctx, h.pool, testFull, fmt.Sprintf("specloop/issue-%d", missed))
+	require.NoError(t, err, "the run was made")
+	before := len(jobs[IssueLabelArgs](h)) // the test's own work of it is a row too
+	mustWork(h, &ReconcileWorker{d: h.d}, ReconcileArgs{})
+	require.Len(t, jobs[IssueLabelArgs](h), before)
+}

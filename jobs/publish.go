@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/cycle"
-	"github.com/specloop/specloop/evidence"
 	"github.com/specloop/specloop/internal/markdown"
 	"github.com/specloop/specloop/publish"
 	"github.com/specloop/specloop/spec"
@@ -74,13 +73,9 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 	}
 	link := c.statementSection(out.SHA, out, st)
 	for _, ev := range res.Steps {
-		id, err := c.createCheck(ctx, ev.Step, out.SHA, evidence.InProgress, ev.Title, "…")
-		if err != nil {
-			return err
-		}
 		linked := *ev
 		linked.Summary += link
-		if err := c.completeCheck(ctx, id, &linked); err != nil {
+		if err := c.postCheck(ctx, out.SHA, &linked); err != nil {
 			return err
 		}
 	}
@@ -96,6 +91,25 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 	return nil
 }
 
+// postCheck posts a step's evidence on the pushed commit, completed in
+// one request, and records it.
+func (c *cycleRun) postCheck(ctx context.Context, sha string, ev *cycle.Evidence) error {
+	cr, err := c.rc.checks().PostStep(ctx, sha, ev, c.d.runURL(c.run.ID), fmt.Sprintf("cycle:%d", c.cycle.ID))
+	if cr == nil {
+		return err
+	}
+	name := "specloop/" + ev.Step
+	if rerr := store.RecordCheckRun(ctx, c.d.Pool, &store.CheckRun{ID: cr.GetID(), CycleID: c.cycle.ID, Repo: c.run.Repo,
+		Name: name, HeadSHA: sha, HTMLURL: cr.GetHTMLURL()}); rerr != nil {
+		return fmt.Errorf("record check run %s: %w", name, rerr)
+	}
+	// Completed on GitHub even if some annotations did not go.
+	if cerr := store.CompleteCheckRun(ctx, c.d.Pool, cr.GetID()); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 func prTitle(sp *spec.Spec) string {
 	title := sp.Title
 	if title == "" {
@@ -108,8 +122,15 @@ func prTitle(sp *spec.Spec) string {
 // with its conclusion, and the commands.
 func (c *cycleRun) prBody(sp *spec.Spec, res *cycle.Result, cycles []*store.Cycle) string {
 	var b strings.Builder
+	// GitHub honours closing keywords only in PRs toward the default
+	// branch; elsewhere the issue is named without one.
 	if c.run.Kind == state.RunIssue {
-		fmt.Fprintf(&b, "Closes #%d\n\n", c.run.Issue)
+		if c.rc.base() == c.rc.DefaultBranch {
+			fmt.Fprintf(&b, "Closes #%d\n\n", c.run.Issue)
+		} else {
+			fmt.Fprintf(&b, "For #%d: this PR goes to `%s`, not the default branch, where GitHub ignores closing keywords; close the issue when the change reaches `%s`.\n\n",
+				c.run.Issue, c.rc.base(), c.rc.DefaultBranch)
+		}
 	}
 	fmt.Fprintf(&b, "specloop works through `%s`, one obligation per cycle. [Run page](%s)\n\n", publish.SpecName(sp), c.d.runURL(c.run.ID))
 	b.WriteString("| cycle | obligation | conclusion |\n| --- | --- | --- |\n")

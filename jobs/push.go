@@ -55,10 +55,13 @@ func (w *SpecPushWorker) Work(ctx context.Context, job *river.Job[SpecPushArgs])
 	if len(specs) == 0 && len(problems) == 0 {
 		return nil
 	}
-	if _, err := rc.checks().Create(ctx, evidence.SpecCheck(a.After, specs, problems)); err != nil {
+	check := evidence.SpecCheck(a.After, specs, problems)
+	check.ExternalID = evidence.SpecCheckID(a.Files)
+	if _, err := rc.checks().Create(ctx, check); err != nil {
 		return err
 	}
-	if rc.Config.OnPush != "cycle" {
+	// A "Re-run" of the check posts it again and queues nothing.
+	if rc.Config.OnPush != "cycle" || a.Rerun {
 		return nil
 	}
 	for _, s := range specs {

@@ -2,7 +2,10 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/google/go-github/v62/github"
 
@@ -32,7 +35,14 @@ func (g *GitHub) Push(ctx context.Context, wd *workspace.Workdir, sha, branch st
 	return wd.Push(ctx, workspace.PushOptions{RemoteURL: g.CloneURL, Token: token, SHA: sha, Branch: branch, BranchPrefix: g.BranchPrefix})
 }
 
+// DraftRefusedNote ends the body of a PR that should be a draft where
+// GitHub refuses drafts (private repositories of Free-plan owners).
+const DraftRefusedNote = "\n> [!WARNING]\n> This PR should be a draft while a check fails, but this repository's plan has no draft pull requests (GitHub offers them in private repositories on paid plans only). It is open instead: the failing check says why, and it must not be merged until a cycle passes.\n"
+
 // PullRequest opens the branch's PR or updates its body and draft state.
+// The draft state of an existing PR changes through GraphQL, since REST
+// ignores it; where the plan refuses drafts, the PR is a normal one with
+// DraftRefusedNote in its body (its checks still fail).
 func (g *GitHub) PullRequest(ctx context.Context, c *Change) (PR, error) {
 	prs, _, err := g.Client.PullRequests.List(ctx, g.Owner, g.Repo, &github.PullRequestListOptions{
 		State: "open", Head: g.Owner + ":" + c.Branch,
@@ -40,23 +50,61 @@ func (g *GitHub) PullRequest(ctx context.Context, c *Change) (PR, error) {
 	if err != nil {
 		return PR{}, fmt.Errorf("find PR of %s: %w", c.Branch, err)
 	}
-	var pr *github.PullRequest
 	if len(prs) == 0 {
-		pr, _, err = g.Client.PullRequests.Create(ctx, g.Owner, g.Repo, &github.NewPullRequest{
-			Title: github.String(c.PRTitle), Head: github.String(c.Branch), Base: github.String(g.Base),
-			Body: github.String(c.PRBody), Draft: github.Bool(c.Draft),
-		})
-		if err != nil {
-			return PR{}, fmt.Errorf("open PR: %w", err)
+		return g.openPR(ctx, c)
+	}
+	pr := prs[0]
+	n := pr.GetNumber()
+	body := c.PRBody
+	if pr.GetDraft() != c.Draft {
+		err := setDraft(ctx, g.Client, pr.GetNodeID(), c.Draft)
+		switch {
+		case errors.Is(err, errDraftsRefused):
+			body += DraftRefusedNote
+		case err != nil:
+			return PR{}, fmt.Errorf("PR #%d: %w", n, err)
 		}
-	} else {
-		n := prs[0].GetNumber()
-		pr, _, err = g.Client.PullRequests.Edit(ctx, g.Owner, g.Repo, n, &github.PullRequest{Body: github.String(c.PRBody), Draft: github.Bool(c.Draft)})
-		if err != nil {
+	}
+	if body != pr.GetBody() {
+		if _, _, err := g.Client.PullRequests.Edit(ctx, g.Owner, g.Repo, n, &github.PullRequest{Body: github.String(body)}); err != nil {
 			return PR{}, fmt.Errorf("update PR #%d: %w", n, err)
 		}
 	}
+	return PR{Number: n, URL: pr.GetHTMLURL()}, nil
+}
+
+// openPR opens the branch's PR, a draft if c says so; where drafts are
+// refused it opens a normal one and says so in the body.
+func (g *GitHub) openPR(ctx context.Context, c *Change) (PR, error) {
+	create := func(body string, draft bool) (*github.PullRequest, error) {
+		pr, _, err := g.Client.PullRequests.Create(ctx, g.Owner, g.Repo, &github.NewPullRequest{
+			Title: github.String(c.PRTitle), Head: github.String(c.Branch), Base: github.String(g.Base),
+			Body: github.String(body), Draft: github.Bool(draft),
+		})
+		return pr, err
+	}
+	pr, err := create(c.PRBody, c.Draft)
+	if c.Draft && draftsRefused(err) {
+		pr, err = create(c.PRBody+DraftRefusedNote, false)
+	}
+	if err != nil {
+		return PR{}, fmt.Errorf("open PR: %w", err)
+	}
 	return PR{Number: pr.GetNumber(), URL: pr.GetHTMLURL()}, nil
+}
+
+// draftsRefused recognises GitHub's 422 for a draft PR the plan forbids.
+func draftsRefused(err error) bool {
+	var e *github.ErrorResponse
+	if !errors.As(err, &e) || e.Response == nil || e.Response.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	for _, fe := range e.Errors {
+		if strings.Contains(fe.Message, "Draft pull requests are not supported") {
+			return true
+		}
+	}
+	return strings.Contains(e.Message, "Draft pull requests are not supported")
 }
 
 // TickIssue checks the obligation off in the body of an issue, the spec of

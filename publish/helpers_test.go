@@ -133,14 +133,19 @@ type gh struct {
 	user     *github.Client // the maintainer's
 }
 
-func newGitHub(t *testing.T) *gh {
+func newGitHub(t *testing.T) *gh { return newGitHubRepo(t, emulator.RepoOptions{}) }
+
+// newGitHubRepo is newGitHub with acme/widgets shaped by opts (private,
+// say); the owner is on the Free plan, GitHub's default.
+func newGitHubRepo(t *testing.T, opts emulator.RepoOptions) *gh {
 	t.Helper()
 	emu, err := emulator.New(emulator.Options{AppID: appID, AppPublicKey: &appKey().PublicKey})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = emu.Close() })
 	base, err := emu.Start()
 	require.NoError(t, err)
-	_, err = emu.CreateRepo(owner, repo, emulator.RepoOptions{Files: files})
+	opts.Files = files
+	_, err = emu.CreateRepo(owner, repo, opts)
 	require.NoError(t, err)
 	main, err := emu.Ref(owner, repo, "heads/main")
 	require.NoError(t, err)

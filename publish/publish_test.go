@@ -253,8 +253,8 @@ func TestPublishGitHub(t *testing.T) {
 	require.NotEqual(t, first.PR.Number, otherRes.PR.Number)
 
 	// Second publish, the next cycle on the pushed commit: the branch moves
-	// on and the same PR gets the new body. Its draft state is not checked:
-	// the emulator takes "draft" in a REST PATCH, which GitHub ignores.
+	// on, the same PR gets the new body and, its checks passing, leaves
+	// draft (through GraphQL: GitHub's REST ignores "draft").
 	wd2 := checkout(t, cache, g.cloneURL, g.token(t), first.SHA)
 	ticked, err := wd2.ReadFile("specs/a.md")
 	require.NoError(t, err)
@@ -269,6 +269,8 @@ func TestPublishGitHub(t *testing.T) {
 	prs = g.pulls(t, branch)
 	require.Len(t, prs, 1, "one PR, not two")
 	require.Equal(t, c2.PRBody, prs[0].GetBody())
+	require.False(t, prs[0].GetDraft(), "ready for review once a cycle passes")
+	require.Equal(t, 1, log.count("POST", "/graphql"), "markPullRequestReadyForReview")
 	require.Equal(t, "specloop: Widgets", prs[0].GetTitle(), "the title is set once")
 	require.Equal(t, second.SHA, prs[0].GetHead().GetSHA())
 	require.Equal(t, "# Widgets\n\n- [x] [w-1] add a widget\n- [x] [w-2] paint it\n", g.file(t, "specs/a.md", branch))
@@ -490,4 +492,41 @@ func TestTickIssue(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "- [ ] [i-1] a\n", got.GetBody())
 	})
+}
+
+// TestPublishGitHubFreePlan: in a private repository of a Free-plan owner
+// GitHub refuses drafts; a failing cycle still gets its PR, a normal one
+// that says why it is not a draft, and a later failing cycle leaves it so.
+func TestPublishGitHubFreePlan(t *testing.T) {
+	t.Parallel()
+	g := newGitHubRepo(t, emulator.RepoOptions{Private: true})
+	b, _, log := g.backend(t)
+	cache := newCache(t)
+	const branch = prefix + "spec/specs-a"
+	ctx := t.Context()
+
+	wd := checkout(t, cache, g.cloneURL, g.token(t), g.main)
+	c := change(t, wd, specSrc, "w-1", branch)
+	c.PRTitle, c.PRBody, c.Draft = "specloop: Widgets", "Cycle 1: failure.", true
+	first, err := publish.Publish(ctx, b, wd, c)
+	require.NoError(t, err, "the refused draft does not lose the PR")
+	require.NotZero(t, first.PR.Number)
+	prs := g.pulls(t, branch)
+	require.Len(t, prs, 1)
+	require.False(t, prs[0].GetDraft())
+	require.Equal(t, c.PRBody+publish.DraftRefusedNote, prs[0].GetBody())
+	require.Equal(t, 2, log.count("POST", "/repos/acme/widgets/pulls"), "the draft was refused, the normal PR opened")
+
+	// A passing cycle drops the note; a failing one after it cannot make
+	// the PR a draft either, and says so again.
+	wd2 := checkout(t, cache, g.cloneURL, g.token(t), first.SHA)
+	ticked, err := wd2.ReadFile("specs/a.md")
+	require.NoError(t, err)
+	c2 := change(t, wd2, string(ticked), "w-2", branch)
+	c2.PRTitle, c2.PRBody, c2.Draft = "specloop: Widgets", "Cycle 2: failure.", true
+	_, err = publish.Publish(ctx, b, wd2, c2)
+	require.NoError(t, err)
+	prs = g.pulls(t, branch)
+	require.False(t, prs[0].GetDraft())
+	require.Equal(t, c2.PRBody+publish.DraftRefusedNote, prs[0].GetBody())
 }

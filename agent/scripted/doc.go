@@ -20,6 +20,8 @@
 //	hang          sleep until killed (SPECLOOP_SCRIPT_HANG bounds it, e.g. "50ms")
 //	nochange      exit 0, change nothing
 //	editspec      also append a line to the spec file (tampering)
+//	editworkflow  also write .github/workflows/ci.yml (a CI workflow edit)
+//	slow          take SlowFor before exiting (tests act meanwhile)
 //	breaktests    the implementer writes "broken" to impl/<id>.ok; the fixer
 //	              writes "fixed"
 //	breakalways   like breaktests, but the fixer does not fix

@@ -54,6 +54,9 @@ const (
 	TokensOutput = 300
 )
 
+// SlowFor is how long the "slow" switch keeps the agent running.
+const SlowFor = 4 * time.Second
+
 var markerRE = regexp.MustCompile(`\[script:([a-z,\s]+)\]`)
 
 // task is what the prompt says.
@@ -271,6 +274,16 @@ func act(dir string, t *task, log io.Writer) error {
 		if err := overlay(dir, t.id, log); err != nil {
 			return err
 		}
+	}
+	if t.switches["editworkflow"] {
+		if err := write(filepath.Join(dir, ".github", "workflows", "ci.yml"), "on: push\njobs: {}\n"); err != nil {
+			return fmt.Errorf("editworkflow: %w", err)
+		}
+	}
+	if t.switches["slow"] {
+		// Long enough for a test to act while the agent runs (move the
+		// emulator's clock past the token's life, say).
+		time.Sleep(SlowFor)
 	}
 	if t.switches["editspec"] {
 		// An issue's spec is its body, out of reach: tamper with the repo

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/sandbox"
 )
@@ -103,32 +102,3 @@ func printReport(w io.Writer, r *stack.Report) {
 
 // runEmulator is `specloop emulator`: the GitHub emulator alone, with a
 // seeded repo and users, for poking at by hand.
-func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("specloop emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	hook := fs.String("webhook-url", "", "where to deliver webhooks")
-	secret := fs.String("webhook-secret", "", "webhook secret to sign deliveries with")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	em, err := emulator.New(emulator.Options{AppID: stack.AppID, AppSlug: stack.AppSlug, WebhookURL: *hook, WebhookSecret: *secret})
-	if err != nil {
-		fmt.Fprintln(stderr, "specloop emulator:", err)
-		return 1
-	}
-	u, err := em.Start()
-	if err != nil {
-		fmt.Fprintln(stderr, "specloop emulator:", err)
-		return 1
-	}
-	defer em.Close()
-	if _, err := em.CreateRepo("acme", "widgets", emulator.RepoOptions{DefaultBranch: "main", Files: stack.SampleRepo("specloop")}); err != nil {
-		fmt.Fprintln(stderr, "specloop emulator:", err)
-		return 1
-	}
-	tok := em.AddUser("maintainer")
-	em.SetPermission("acme", "widgets", "maintainer", "admin")
-	fmt.Fprintf(stdout, "GitHub emulator at %s\nrepo acme/widgets; user maintainer token %s\n", u, tok)
-	<-ctx.Done()
-	return 0
-}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/specloop/specloop"
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/attest"
@@ -27,7 +28,9 @@ import (
 // Stack is the whole product on one machine: a database, the GitHub
 // emulator with a seeded repo and two users, and specloop wired to both.
 type Stack struct {
-	Emulator     *emulator.Server
+	Emulator *emulator.Server
+	// Clock is the emulator's: advancing it expires installation tokens.
+	Clock        *emulator.Clock
 	Server       *Server
 	URL          string // specloop's base URL
 	Owner, Repo  string
@@ -133,9 +136,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	secret := randomHex(20)
+	events, err := emulator.ManifestEvents(specloop.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	st.Clock = &emulator.Clock{}
 	st.Emulator, err = emulator.New(emulator.Options{
 		AppID: AppID, AppPublicKey: &key.PublicKey, AppSlug: AppSlug, WebhookSecret: secret,
 		Dir: filepath.Join(st.tmp, "github"), Logger: opts.Logger,
+		// What app.yml subscribes to is all GitHub would send.
+		Events: events, Now: st.Clock.Now,
+		// The sample owner pays for drafts in private repos; the Free
+		// plan's fallback is tested on an owner of its own.
+		DefaultPlan: emulator.PlanPro,
 	})
 	if err != nil {
 		return nil, err
