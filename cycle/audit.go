@@ -46,9 +46,15 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	prompt := agent.Prompt(agent.Auditor, apin)
 	res.Prompts["auditor"] = prompt
 	start := time.Now()
-	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config)
+	out, runErr := p.runAgent(ctx, agent.Auditor, prompt)
 	ev.Duration = time.Since(start)
-	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
+	// The verdict channels in order: the CLI's structured output, a JSON
+	// block in its final message, the audit file.
+	var log []byte
+	if out != nil {
+		log = out.Log
+	}
+	verdict, channel, verr := agent.VerdictFrom(log, wd.Path, agent.DefaultAuditFile)
 	if out != nil {
 		ev.Log = out.Log
 	}
@@ -76,7 +82,7 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 		}
 		var b strings.Builder
 		b.WriteString(tamper)
-		fmt.Fprintf(&b, "**Verdict:** %s\n\n%s\n", verdict.Verdict, verdict.Summary)
+		fmt.Fprintf(&b, "**Verdict:** %s (from the %s)\n\n%s\n", verdict.Verdict, channel, verdict.Summary)
 		if len(verdict.Findings) > 0 {
 			b.WriteString("\n| file | line | finding |\n| --- | --- | --- |\n")
 			for _, f := range verdict.Findings {

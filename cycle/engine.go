@@ -34,6 +34,15 @@ type Engine struct {
 	// without user namespaces): cycles fail with it instead of running
 	// unsandboxed.
 	SandboxErr error
+	// Proxy is the model proxy for agents with network: model, and Bridge
+	// the path of a specloop binary the sandbox user can run, which
+	// carries the proxy's socket to a loopback port inside (see
+	// agentrun.go). Without them such agents fail to start.
+	Proxy  ModelProxy
+	Bridge string
+	// LookPath finds a preset's CLI on the worker (exec.LookPath), for the
+	// sandbox's PATH; nil leaves PATH to the system's directories.
+	LookPath func(string) (string, error)
 }
 
 // Step names, as check runs and events show them.
@@ -78,6 +87,16 @@ type Input struct {
 	// for the next attempt's prompt; obligations that did not fail are
 	// absent.
 	PreviousFailures map[string]string
+	// Spent is what the run and the repo's day spent at the model proxy
+	// before this cycle, for the limits.
+	Spent Spent
+}
+
+// Spent is model use already counted against a repo's limits.
+type Spent struct {
+	RunTokens int64
+	RunUSD    float64
+	DayUSD    float64
 }
 
 // Result is a cycle's outcome.
@@ -96,6 +115,9 @@ type Result struct {
 	// Ticked is the spec file with the obligation checked off, when the
 	// cycle succeeded and the spec is a file.
 	Ticked []byte
+	// ModelCalls are the requests the agents made through the model
+	// proxy, in order.
+	ModelCalls []agent.ModelCall
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -113,7 +135,9 @@ func (r *Result) Step(name string) *Evidence {
 // `cancelled`.
 func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in Input, rep Reporter) *Result {
 	p := &pass{e: e, wd: wd, in: in, cfg: in.Config, rep: rep, res: &Result{Prompts: map[string]string{}}}
+	defer p.cleanup()
 	p.run(ctx)
+	p.res.ModelCalls = p.calls
 	return p.res
 }
 
@@ -131,6 +155,8 @@ type pass struct {
 	// specs (see plainSpecs).
 	plainSpec func(path string) bool
 	res       *Result
+	homeDir   string            // the agents' home, made on first use
+	calls     []agent.ModelCall // requests through the model proxy so far
 }
 
 // conclude sets the cycle's conclusion once; later steps see it set and
@@ -234,7 +260,7 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	p.rep.StepStarted(ctx, StepImplement)
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["implementer"] = prompt
-	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg)
+	out, err := p.runAgent(ctx, agent.Implementer, prompt)
 	impl := implementEvidence(p.res.Obligation, out, err)
 	// Read what the agent left even when the cycle was stopped: the
 	// evidence says so, and a stop is not a failure to read the changes.
@@ -347,19 +373,6 @@ func (e *Engine) agentEnv(cfg *repoconfig.Config) map[string]string {
 		}
 	}
 	return env
-}
-
-func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, prompt, dir string, env map[string]string, cfg *repoconfig.Config) (*agent.Outcome, error) {
-	network := true // hosted agents need their API; a repo can turn it off
-	if cfg.Agent.Network != nil {
-		network = *cfg.Agent.Network
-	}
-	if role == agent.Auditor && cfg.Auditor != nil && cfg.Auditor.Command != "" {
-		command = cfg.Auditor.Command
-	}
-	return agent.Run(ctx, e.Runner, command, role, prompt, agent.RunOptions{
-		Dir: dir, Env: env, Network: network, Timeout: time.Duration(cfg.Agent.Timeout), LogCap: e.LogCap, Redactor: e.Redactor,
-	})
 }
 
 func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evidence {

@@ -489,7 +489,7 @@ func TestRun(t *testing.T) {
 			events: events("greet-1", "implement=success", "verify=success", "audit=failure"),
 			ran:    []string{"implementer", "auditor"},
 			steps: []stepWant{implOK, verifyOK, {step: StepAudit, conclusion: state.Failure, title: "No valid verdict",
-				summary: []string{"The audit fails because auditor wrote no verdict to .specloop/audit.json."}}},
+				summary: []string{"The audit fails because auditor gave no verdict: not in the CLI's structured output, not as a fenced JSON block in its final message, not in .specloop/audit.json."}}},
 			changes: []string{"A impl/a.txt"}, publish: true, draft: true,
 			prompts: []string{"auditor", "implementer"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {

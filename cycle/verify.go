@@ -83,7 +83,7 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		fpin.VerifyFailure = string(output)
 		prompt := agent.Prompt(agent.Fixer, fpin)
 		res.Prompts[fmt.Sprintf("fixer-%d", attempts)] = prompt
-		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg)
+		out, err := p.runAgent(ctx, agent.Fixer, prompt)
 		if err == nil {
 			fmt.Fprintf(&log, "--- fixer attempt %d (exit %d) ---\n%s\n", attempts, out.ExitCode, out.Log)
 		}

@@ -51,12 +51,19 @@ type Config struct {
 	Auditor         *AgentConfig `yaml:"auditor"` // optional: a different command for the auditor role
 }
 
-// AgentConfig is the coding agent's command and what it may receive.
+// AgentConfig is the coding agent: a preset, or a command, and what it may
+// receive. In YAML it is a preset's name (`agent: claude`) or a table; see
+// agent.go.
 type AgentConfig struct {
+	// Preset names one of agent.Presets; empty with Command set means a
+	// plain command.
+	Preset  string   `yaml:"preset"`
 	Command string   `yaml:"command"`
 	Env     []string `yaml:"env"`
 	Timeout Duration `yaml:"timeout"`
-	Network *bool    `yaml:"network"`
+	// Network is model (presets' default), none or full (a plain
+	// command's default).
+	Network Network `yaml:"network"`
 }
 
 // VerifyConfig is the project's verification.
@@ -75,6 +82,10 @@ type DrainConfig struct {
 type LimitsConfig struct {
 	CyclesPerPR int `yaml:"cycles_per_pr"`
 	Concurrent  int `yaml:"concurrent"`
+	// Budgets counted at the model proxy; zero means none.
+	TokensPerRun int64   `yaml:"tokens_per_run"`
+	USDPerRun    float64 `yaml:"usd_per_run"`
+	USDPerDay    float64 `yaml:"usd_per_day"`
 }
 
 // Duration is a time.Duration written as "30m" in YAML.
@@ -89,8 +100,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// DefaultAgentCommand runs Codex non-interactively with the prompt on stdin.
-const DefaultAgentCommand = agent.DefaultCommand
+// DefaultAgentCommand is the command of the default preset, codex.
+var DefaultAgentCommand = agent.Presets[agent.DefaultPreset].Command
 
 // Parse parses and validates a repo config, filling defaults. An
 // empty or missing file is the defaults. Errors name the line.
@@ -113,11 +124,15 @@ func Parse(src []byte) (*Config, error) {
 	if !strings.HasSuffix(c.BranchPrefix, "/") {
 		errs = append(errs, fmt.Errorf("branch_prefix %q must end with /", c.BranchPrefix))
 	}
-	if c.Agent.Command == "" {
-		c.Agent.Command = DefaultAgentCommand
+	errs = append(errs, c.Agent.fill("agent", nil)...)
+	if c.Limits.TokensPerRun < 0 || c.Limits.USDPerRun < 0 || c.Limits.USDPerDay < 0 {
+		errs = append(errs, errors.New("limits: tokens_per_run, usd_per_run and usd_per_day must not be negative"))
 	}
 	if c.Agent.Timeout == 0 {
 		c.Agent.Timeout = Duration(30 * time.Minute)
+	}
+	if c.Auditor != nil {
+		errs = append(errs, c.Auditor.fill("auditor", &c.Agent)...)
 	}
 	if c.Verify.Timeout == 0 {
 		c.Verify.Timeout = Duration(15 * time.Minute)
@@ -152,11 +167,6 @@ func Parse(src []byte) (*Config, error) {
 	}
 	if c.Limits.Concurrent == 0 {
 		c.Limits.Concurrent = 2
-	}
-	for _, name := range c.Agent.Env {
-		if ForbiddenEnv(name) {
-			errs = append(errs, fmt.Errorf("agent.env: %s may not be passed into the sandbox", name))
-		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", Path, errors.Join(errs...))

@@ -90,12 +90,25 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail("%v", err)
 	}
-	engine := &cycle.Engine{
-		Runner:   cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits(), ExtraRO: selfRO()},
-		Redactor: agent.NewRedactor(),
-		Logger:   logger,
-		Getenv:   os.Getenv,
+	// This binary is the scripted agent and the model proxy's bridge: the
+	// sandbox runs it from a copy it can reach, at the path configs name,
+	// whatever directory it was installed in (go install: root's 0700 home).
+	bin, err := stack.InstallBinary(filepath.Join(cacheDir, "bin"))
+	if err != nil {
+		return fail("%v", err)
 	}
+	runner := cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits()}
+	if exe, err := os.Executable(); err == nil {
+		runner.Binds = append(runner.Binds, sandbox.Bind{Src: bin, Dst: exe})
+	}
+	engine := &cycle.Engine{
+		Redactor: agent.NewRedactor(stack.ModelSecrets(os.Getenv)...),
+		Logger:   logger,
+	}
+	if err := stack.AgentSetup(engine, &runner, "", bin, os.Getenv, logger); err != nil {
+		return fail("%v", err)
+	}
+	engine.Runner = runner
 	fmt.Fprintf(stdout, "specloop cycle on %s at %.12s, spec %s\n", dir, head, sp.Path)
 	res := engine.Run(ctx, wd, cycle.Input{Config: cfg, Spec: sp}, printReporter{w: stdout})
 	fmt.Fprintf(stdout, "\nconclusion: %s\n%s\n", res.Conclusion, res.Summary)
@@ -196,14 +209,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-// selfRO binds this binary read-only into sandboxes, so the scripted agent
-// (`specloop agent-script`) can run inside them.
-func selfRO() []string {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	return []string{exe}
 }

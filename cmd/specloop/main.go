@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/specloop/specloop/modelproxy"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -37,6 +39,9 @@ func commands() map[string]command {
 			return 0
 		}},
 		"agent-script": {hidden: true, run: runAgentScript},
+		"model-bridge": {hidden: true, run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+			return modelproxy.BridgeMain(args, os.Stdin, stdout, stderr)
+		}},
 	}
 }
 
