@@ -198,3 +198,31 @@ func (p *pass) cleanup() {
 		}
 	}
 }
+
+// tokensCell says what a run used, and who counted it; never invented.
+func tokensCell(out *agent.Outcome) string {
+	if out.Tokens == nil {
+		return "not reported"
+	}
+	t := out.Tokens
+	cached := ""
+	if t.Cached > 0 {
+		cached = fmt.Sprintf(" (%d cached)", t.Cached)
+	}
+	from := ""
+	switch out.TokensFrom {
+	case "model proxy":
+		from = ", counted at the model proxy"
+	case "agent":
+		from = ", as the agent reported"
+	}
+	return fmt.Sprintf("%d in%s, %d out, %d total%s", t.Input, cached, t.Output, t.Total, from)
+}
+
+// costCell is the run's cost in US dollars, "" when unknown.
+func costCell(out *agent.Outcome) string {
+	if out.CostUSD <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("$%.4f", out.CostUSD)
+}

@@ -385,10 +385,7 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 	}
 	ev.Duration, ev.Log = out.Duration, out.Log
 	ev.Text = "```\n" + markdown.Tail(string(out.Log), 6000) + "\n```"
-	tokens := "not reported by the agent"
-	if out.Tokens != nil {
-		tokens = fmt.Sprintf("%d in, %d out, %d total", out.Tokens.Input, out.Tokens.Output, out.Tokens.Total)
-	}
+	tokens := tokensCell(out)
 	switch {
 	case out.Cancelled:
 		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
@@ -401,6 +398,9 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 	}
 	ev.Summary = head + fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
 		out.ExitCode, out.Duration.Round(time.Millisecond), tokens)
+	if c := costCell(out); c != "" {
+		ev.Summary += "| cost | " + c + " |\n"
+	}
 	return ev
 }
 

@@ -1,0 +1,185 @@
+package cycle
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/emulator/modelapi"
+	"github.com/specloop/specloop/modelproxy"
+	"github.com/specloop/specloop/repoconfig"
+	"github.com/specloop/specloop/sandbox"
+	"github.com/specloop/specloop/spec"
+	"github.com/specloop/specloop/state"
+	"github.com/specloop/specloop/workspace"
+)
+
+// agentCLIs is the npm prefix holding the real agent CLIs, as .ci/run
+// installs them (SPECLOOP_AGENT_CLIS overrides). A machine without them
+// fails these tests: a skipped agent test is an agent nobody tested.
+func agentCLIs(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SPECLOOP_AGENT_CLIS")
+	if dir == "" {
+		dir = "/var/cache/specloop/npm"
+	}
+	for _, bin := range []string{"codex", "claude"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
+			t.Fatalf("the real %s CLI is not installed under %s: run .ci/run (or set SPECLOOP_AGENT_CLIS): %v", bin, dir, err)
+		}
+	}
+	return dir
+}
+
+// realSetup is a worker as production wires it: bwrap, the model proxy, the
+// bridge, the CLIs' npm prefix as a tool path.
+type realSetup struct {
+	engine *Engine
+	api    *modelapi.Server
+	parent string
+	owner  *workspace.Owner
+}
+
+// realKey is the credential the worker holds: it must never be seen in the
+// sandbox, the logs or the evidence.
+const realKey = "sk-real-7e3c1a9f0b2d4e6f8a1c3e5b7d9f0a2c"
+
+func newRealSetup(t *testing.T, env map[string]string, script ...modelapi.Step) *realSetup {
+	t.Helper()
+	clis := agentCLIs(t)
+	if err := sandbox.Check(t.Context()); err != nil {
+		t.Fatalf("bwrap cannot sandbox on this host: %v", err)
+	}
+	parent := t.TempDir()
+	require.NoError(t, os.Chmod(parent, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(parent), 0o755))
+	bin := installSelf(t, filepath.Join(parent, "bin"))
+	api := modelapi.New(script...)
+	url, err := api.Start()
+	require.NoError(t, err)
+	t.Cleanup(api.Close)
+	worker := map[string]string{
+		"CODEX_API_KEY": realKey, "OPENAI_BASE_URL": url + "/v1",
+		"ANTHROPIC_API_KEY": realKey, "ANTHROPIC_BASE_URL": url,
+	}
+	for k, v := range env {
+		worker[k] = v
+	}
+	prices, err := modelproxy.LoadPrices("")
+	require.NoError(t, err)
+	driver, err := sandbox.New("bwrap", discardLogger())
+	require.NoError(t, err)
+	binDir := filepath.Join(clis, "node_modules", ".bin")
+	e := &Engine{
+		Runner: SandboxRunner{Driver: driver, ExtraRO: []string{clis},
+			Limits: sandbox.Limits{CPU: 600e9, Memory: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}},
+		Redactor: agent.NewRedactor(realKey),
+		Logger:   discardLogger(),
+		Getenv:   func(k string) string { return worker[k] },
+		Proxy:    modelproxy.New("", prices, discardLogger()),
+		Bridge:   bin,
+		LookPath: func(name string) (string, error) {
+			p := filepath.Join(binDir, name)
+			_, err := os.Stat(p)
+			return p, err
+		},
+	}
+	var owner *workspace.Owner
+	if os.Geteuid() == 0 {
+		owner = &workspace.Owner{UID: sandbox.SandboxUID, GID: sandbox.SandboxUID}
+	}
+	return &realSetup{engine: e, api: api, parent: parent, owner: owner}
+}
+
+// cycle runs one cycle on a fresh repository whose config is config.
+func (r *realSetup) cycle(t *testing.T, config string) (*Result, *workspace.Workdir) {
+	t.Helper()
+	files := map[string]string{
+		"specs/demo.md":  demoSpec(""),
+		"README.md":      "# demo\n",
+		repoconfig.Path: config,
+	}
+	dir := filepath.Join(r.parent, fmt.Sprintf("repo-%d", len(r.api.Requests())))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	wd := newWorkdir(t, dir, files, r.owner)
+	cfg, err := repoconfig.Parse([]byte(config))
+	require.NoError(t, err)
+	sp, err := spec.Parse("specs/demo.md", []byte(files["specs/demo.md"]))
+	require.NoError(t, err)
+	return r.engine.Run(t.Context(), wd, Input{Config: cfg, Spec: sp}, &recorder{}), wd
+}
+
+// structuredPass is the auditor's answer through the structured channel.
+var structuredPass = map[string]any{"verdict": "pass", "summary": "hello.txt says hello, as the obligation asks", "findings": []any{}}
+
+// TestRealAgentCLIs runs the real Codex and Claude Code CLIs through whole
+// cycles in bwrap, against the model-API stand-in through the model proxy.
+func TestRealAgentCLIs(t *testing.T) {
+	t.Parallel()
+	for _, preset := range []string{"codex", "claude"} {
+		t.Run(preset, func(t *testing.T) {
+			t.Parallel()
+			r := newRealSetup(t, nil,
+				modelapi.Step{Shell: "git status --short; echo hello > hello.txt; env > /tmp/env.txt; " +
+					"cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' > /tmp/proc.txt; " +
+					// The key in two halves, so that the command itself (which the
+					// CLI records in its session) does not hold it.
+					"A=" + realKey[:10] + "; B=" + realKey[10:] + "; grep -rl \"$A$B\" $HOME /tmp/env.txt /tmp/proc.txt . > leak.txt 2>/dev/null; echo leak-check-done >> leak.txt; " +
+					"(curl -sS -m 5 https://example.com || wget -q -T 5 -O- https://example.com || echo other-host-refused) > net.txt 2>&1", Usage: modelapi.Usage{Input: 1200, Cached: 300, Output: 80}},
+				modelapi.Step{Text: "I wrote hello.txt.", Usage: modelapi.Usage{Input: 1500, Cached: 1000, Output: 40}},
+				modelapi.Step{Structured: structuredPass, Usage: modelapi.Usage{Input: 2000, Cached: 0, Output: 60}},
+			)
+			res, wd := r.cycle(t, "agent: "+preset+"\nverify: {command: \"grep -q hello hello.txt\"}\n")
+			impl := res.Step(StepImplement)
+			require.NotNil(t, impl, res.Summary)
+			require.Equal(t, state.Success, res.Conclusion, "%s\n%s\n%s", res.Summary, impl.Summary, impl.Text)
+			require.Contains(t, changeList(res.Changes), "A hello.txt")
+			// The tokens shown are those the stand-in reported, counted at
+			// the proxy.
+			rep := r.api.Reported()
+			var implIn, implOut int
+			for _, c := range res.ModelCalls[:len(res.ModelCalls)-1] {
+				implIn += c.Input
+				implOut += c.Output
+			}
+			require.Equal(t, rep.Input, sumCalls(res.ModelCalls, func(c agent.ModelCall) int { return c.Input }))
+			require.Equal(t, rep.Output, sumCalls(res.ModelCalls, func(c agent.ModelCall) int { return c.Output }))
+			require.Contains(t, impl.Summary, fmt.Sprintf("%d in", implIn), impl.Summary)
+			require.Contains(t, impl.Summary, "model proxy")
+			audit := res.Step(StepAudit)
+			require.Equal(t, state.Success, audit.Conclusion, audit.Summary)
+			require.Contains(t, audit.Summary, "from the structured output")
+			require.Contains(t, audit.Summary, "hello.txt says hello")
+
+			leak, err := wd.ReadFile("leak.txt")
+			require.NoError(t, err)
+			require.Equal(t, "leak-check-done\n", string(leak), "the real key is nowhere in the sandbox (env, home, /proc, tree)")
+			netOut, err := wd.ReadFile("net.txt")
+			require.NoError(t, err)
+			require.Contains(t, string(netOut), "other-host-refused")
+			for _, ev := range res.Steps {
+				require.NotContains(t, string(ev.Log)+ev.Summary+ev.Text, realKey, ev.Step)
+			}
+			for _, q := range r.api.Requests() {
+				if q.Method == "POST" {
+					require.Contains(t, q.Header.Get("Authorization")+q.Header.Get("X-Api-Key"), realKey, "the proxy swapped the placeholder for the real key")
+				}
+			}
+		})
+	}
+}
+
+func sumCalls(calls []agent.ModelCall, f func(agent.ModelCall) int) int {
+	n := 0
+	for _, c := range calls {
+		n += f(c)
+	}
+	return n
+}
+
+var _ = strings.Contains
