@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -100,8 +99,8 @@ func newRealSetup(t *testing.T, env map[string]string, script ...modelapi.Step) 
 func (r *realSetup) cycle(t *testing.T, config string) (*Result, *workspace.Workdir) {
 	t.Helper()
 	files := map[string]string{
-		"specs/demo.md":  demoSpec(""),
-		"README.md":      "# demo\n",
+		"specs/demo.md": demoSpec(""),
+		"README.md":     "# demo\n",
 		repoconfig.Path: config,
 	}
 	dir := filepath.Join(r.parent, fmt.Sprintf("repo-%d", len(r.api.Requests())))
@@ -182,4 +181,3 @@ func sumCalls(calls []agent.ModelCall, f func(agent.ModelCall) int) int {
 	return n
 }
 
-var _ = strings.Contains
