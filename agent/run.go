@@ -109,6 +109,9 @@ type Outcome struct {
 	TokensFrom string
 	// BudgetHit names the limit the model proxy refused a request for.
 	BudgetHit string
+	// Failure is why the run failed in the CLI's own words, with the fix
+	// (see Diagnose); nil when it did not.
+	Failure *Failure
 }
 
 // Succeeded reports whether the agent finished on its own with status 0.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/repoconfig"
+	"github.com/specloop/specloop/state"
 )
 
 // ModelProxy opens a session of specloop's model API proxy for one agent
@@ -115,6 +116,13 @@ func (p *pass) runAgent(ctx context.Context, role agent.Role, prompt string) (*a
 		Dir: p.wd.Path, Env: env, Network: network, Timeout: time.Duration(ac.Timeout), LogCap: e.LogCap,
 		Redactor: e.Redactor, Mounts: mounts, Home: home,
 	})
+	if out != nil && !out.Cancelled && !out.TimedOut {
+		var pp *agent.Preset
+		if hasPreset {
+			pp = &preset
+		}
+		out.Failure = agent.Diagnose(pp, out.Log, out.ExitCode)
+	}
 	if session != nil && out != nil {
 		calls := session.Calls()
 		p.calls = append(p.calls, calls...)
@@ -202,7 +210,7 @@ func (p *pass) cleanup() {
 // tokensCell says what a run used, and who counted it; never invented.
 func tokensCell(out *agent.Outcome) string {
 	if out.Tokens == nil {
-		return "not reported"
+		return "not reported by the agent"
 	}
 	t := out.Tokens
 	cached := ""
@@ -225,4 +233,29 @@ func costCell(out *agent.Outcome) string {
 		return ""
 	}
 	return fmt.Sprintf("$%.4f", out.CostUSD)
+}
+
+// budgetSpent ends the cycle action_required: the model proxy refused the
+// agent's requests because a limit of the repo's config is spent. ev is
+// the step it happened in.
+func (p *pass) budgetSpent(ev *Evidence, limit string) {
+	markBudget(ev, limit)
+	p.res.BudgetHit = limit
+	p.conclude(state.ActionRequired, BudgetMessage(limit))
+}
+
+func markBudget(ev *Evidence, limit string) {
+	ev.Conclusion, ev.Title = state.ActionRequired, "Model budget spent: "+limit
+	ev.Summary += "\n" + BudgetMessage(limit) + "\n"
+}
+
+// BudgetMessage says which limit stopped a cycle and how to go on; the
+// workers post it on the PR.
+func BudgetMessage(limit string) string {
+	key, _, _ := strings.Cut(limit, " ")
+	how := "raise `" + key + "` in `.github/specloop.yml` (or remove it) and comment `/loop retry`"
+	if key == "limits.usd_per_day" {
+		how += ", or wait until tomorrow (UTC), when the day's budget starts again"
+	}
+	return "The model budget " + limit + " is spent: the model proxy refused the agent's next request, so this cycle stopped and nothing was pushed. To go on, " + how + "."
 }

@@ -67,6 +67,8 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
 		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
 		p.conclude(state.Cancelled, "The cycle was stopped during audit; nothing was pushed.")
+	case out != nil && out.BudgetHit != "":
+		p.budgetSpent(ev, out.BudgetHit)
 	case runErr != nil:
 		ev.Conclusion, ev.Title, ev.Summary = state.Failure, "The auditor could not be started", tamper+runErr.Error()
 	case out.TimedOut:

@@ -118,6 +118,9 @@ type Result struct {
 	// ModelCalls are the requests the agents made through the model
 	// proxy, in order.
 	ModelCalls []agent.ModelCall
+	// BudgetHit names the limit that stopped the cycle
+	// ("limits.usd_per_run (10 USD)"), when one did.
+	BudgetHit string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -269,14 +272,26 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 		impl.Conclusion, impl.Summary = state.Failure, impl.Summary+"\n\nCould not read the changes: "+cerr.Error()
 	}
 	changes = withoutScratch(changes)
+	if out != nil && out.BudgetHit != "" {
+		markBudget(impl, out.BudgetHit)
+	}
 	impl.Summary += changesTable(changes)
 	p.res.Steps = append(p.res.Steps, impl)
 	p.rep.StepFinished(ctx, StepImplement, impl)
 	switch {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
 		p.conclude(state.Cancelled, "The cycle was stopped during implement; nothing was pushed.")
+	case out != nil && out.BudgetHit != "":
+		p.res.BudgetHit = out.BudgetHit
+		p.conclude(state.ActionRequired, BudgetMessage(out.BudgetHit))
 	case out != nil && out.TimedOut:
 		p.conclude(state.TimedOut, fmt.Sprintf("The agent ran past its %s timeout; nothing was pushed.", time.Duration(p.cfg.Agent.Timeout)))
+	case impl.Conclusion != state.Success && out != nil && out.Failure != nil:
+		msg := "The agent failed; nothing was pushed. " + impl.Title + ": " + out.Failure.Line
+		if out.Failure.Fix != "" {
+			msg += " — " + out.Failure.Fix
+		}
+		p.conclude(state.Failure, msg)
 	case impl.Conclusion != state.Success:
 		p.conclude(state.Failure, "The agent failed; nothing was pushed. "+impl.Title)
 	}
@@ -393,10 +408,21 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 		ev.Conclusion, ev.Title = state.TimedOut, "The agent timed out"
 	case out.ExitCode != 0:
 		ev.Conclusion, ev.Title = state.Failure, fmt.Sprintf("The agent exited with %d", out.ExitCode)
+	case out.Failure != nil:
+		// Exit 0, but its own stream says the session failed (Claude
+		// not logged in): that is not "no change".
+		ev.Conclusion, ev.Title = state.Failure, "The agent's session failed"
 	default:
 		ev.Conclusion, ev.Title = state.Success, "The agent finished"
 	}
-	ev.Summary = head + fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
+	ev.Summary = head
+	if f := out.Failure; f != nil && ev.Conclusion == state.Failure {
+		ev.Summary += "**Error:** `" + markdown.Cell(f.Line) + "`\n\n"
+		if f.Fix != "" {
+			ev.Summary += "**Fix:** " + f.Fix + "\n\n"
+		}
+	}
+	ev.Summary += fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
 		out.ExitCode, out.Duration.Round(time.Millisecond), tokens)
 	if c := costCell(out); c != "" {
 		ev.Summary += "| cost | " + c + " |\n"

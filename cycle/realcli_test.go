@@ -181,3 +181,68 @@ func sumCalls(calls []agent.ModelCall, f func(agent.ModelCall) int) int {
 	return n
 }
 
+
+// TestRealAgentBudget stops real CLIs at limits.tokens_per_run: the
+// proxy refuses the request past it in the API's error shape, the CLI
+// shows it, and the cycle ends action_required naming the limit.
+func TestRealAgentBudget(t *testing.T) {
+	t.Parallel()
+	for _, preset := range []string{"codex", "claude"} {
+		t.Run(preset, func(t *testing.T) {
+			t.Parallel()
+			r := newRealSetup(t, nil,
+				modelapi.Step{Shell: "echo hello > hello.txt", Usage: modelapi.Usage{Input: 1500, Output: 100}},
+				modelapi.Step{Text: "Done.", Usage: modelapi.Usage{Input: 1600, Output: 10}},
+			)
+			res, _ := r.cycle(t, "agent: "+preset+"\nlimits: {tokens_per_run: 1000}\nverify: {command: \"true\"}\n")
+			impl := res.Step(StepImplement)
+			require.NotNil(t, impl, res.Summary)
+			require.Equal(t, state.ActionRequired, res.Conclusion, "%s\n%s", res.Summary, impl.Text)
+			require.Equal(t, "limits.tokens_per_run (1000 tokens)", res.BudgetHit)
+			require.Contains(t, res.Summary, "The model budget limits.tokens_per_run (1000 tokens) is spent")
+			require.Contains(t, res.Summary, "raise `limits.tokens_per_run` in `.github/specloop.yml`")
+			require.Equal(t, "Model budget spent: limits.tokens_per_run (1000 tokens)", impl.Title)
+			// The CLI printed the proxy's refusal: the user sees why.
+			require.Contains(t, string(impl.Log), "budget limits.tokens_per_run (1000 tokens) is spent")
+			require.False(t, res.Publish)
+			last := res.ModelCalls[len(res.ModelCalls)-1]
+			require.Equal(t, "limits.tokens_per_run (1000 tokens)", last.Refused)
+			require.Equal(t, 1, r.api.Remaining(), "the refused request never reached the API")
+		})
+	}
+}
+
+// TestRealAgentFailsLoudly checks that a CLI that rejects its flags, is
+// missing or is not logged in fails implement with the CLI's own error line
+// and the fix, never "no change".
+func TestRealAgentFailsLoudly(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, config string
+		env          map[string]string
+		line, fix    string
+	}{
+		{"codex given a removed flag", "agent: {preset: codex, command: \"codex exec --full-auto -\"}\n", nil,
+			"error: unexpected argument '--full-auto' found", "the codex CLI rejected its flags"},
+		{"claude given an unknown flag", "agent: {preset: claude, command: \"claude -p --bogus\"}\n", nil,
+			"error: unknown option '--bogus'", "the claude CLI rejected its flags"},
+		{"gemini not installed", "agent: gemini\n", map[string]string{"GEMINI_API_KEY": realKey},
+			"gemini: not found", "the gemini CLI is not found inside the sandbox: install it on the worker (npm install -g @google/gemini-cli)"},
+		{"claude not logged in", "agent: {preset: claude, network: none}\n", nil,
+			"Not logged in", "the model API refused the credential: check the worker's key (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRealSetup(t, tc.env)
+			res, _ := r.cycle(t, tc.config+"verify: {command: \"true\"}\n")
+			impl := res.Step(StepImplement)
+			require.NotNil(t, impl, res.Summary)
+			require.Equal(t, state.Failure, res.Conclusion, "%s\n%s", res.Summary, impl.Text)
+			require.Contains(t, res.Summary, tc.line, impl.Text)
+			require.Contains(t, res.Summary, tc.fix)
+			require.Contains(t, impl.Summary, "**Error:** `")
+			require.NotContains(t, res.Summary, "no change")
+		})
+	}
+}

@@ -215,7 +215,7 @@ func TestRun(t *testing.T) {
 		{
 			name:      "agent exits non-zero",
 			implement: "mkdir -p impl && echo half > impl/a.txt; echo 'cannot do this: no compiler' >&2; exit 3",
-			want:      state.Failure, summary: "The agent failed; nothing was pushed. The agent exited with 3",
+			want:      state.Failure, summary: "The agent failed; nothing was pushed. The agent exited with 3: cannot do this: no compiler",
 			events: events("greet-1", "implement=failure"),
 			ran:    []string{"implementer"},
 			steps: []stepWant{{step: StepImplement, conclusion: state.Failure, title: "The agent exited with 3",

@@ -91,6 +91,12 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 			ev.Conclusion = state.Cancelled
 			break
 		}
+		if out != nil && out.BudgetHit != "" {
+			ev.Duration, ev.Log = time.Since(start), log.Bytes()
+			p.budgetSpent(ev, out.BudgetHit)
+			rep.StepFinished(ctx, StepVerify, ev)
+			return ev
+		}
 		changes, cerr := wd.Changes(ctx)
 		if cerr == nil {
 			if bad := tampered(cfg, in.Spec, withoutScratch(changes), p.plainSpec); len(bad) > 0 {
