@@ -181,7 +181,6 @@ func sumCalls(calls []agent.ModelCall, f func(agent.ModelCall) int) int {
 	return n
 }
 
-
 // TestRealAgentBudget stops real CLIs at limits.tokens_per_run: the
 // proxy refuses the request past it in the API's error shape, the CLI
 // shows it, and the cycle ends action_required naming the limit.
