@@ -274,8 +274,10 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	}
 	res := d.Engine.Run(ctx, wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures,
+		Spent: c.modelSpent(ctx),
 	}, c)
 	c.storeArtifacts(ctx, res)
+	c.recordModel(ctx, res)
 	if !res.Publish || ctx.Err() != nil {
 		return res.Conclusion, res.Summary
 	}
