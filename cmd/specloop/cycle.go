@@ -14,6 +14,7 @@ import (
 
 	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/internal/markdown"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/publish"
 	"github.com/specloop/specloop/repoconfig"
@@ -32,7 +33,7 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	repo := fs.String("repo", ".", "the local git checkout")
 	specPath := fs.String("spec", "", "the spec file, relative to the repo (default: the first spec with work left)")
 	sb := fs.String("sandbox", envOr("SANDBOX", "bwrap"), "sandbox driver: bwrap or none")
-	agentCmd := fs.String("agent", "", "agent command (default: agent.command of .github/specloop.yml)")
+	agentCmd := fs.String("agent", "", "agent preset (codex, claude, gemini, opencode) or command (default: agent of .github/specloop.yml)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,7 +56,13 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("%v", err)
 	}
 	if *agentCmd != "" {
-		cfg.Agent.Command = *agentCmd
+		// A preset's name, or any command (which gets the network a plain
+		// command gets by default).
+		if _, ok := agent.Presets[*agentCmd]; ok {
+			cfg.Agent.Preset, cfg.Agent.Command, cfg.Agent.Network = *agentCmd, "", repoconfig.NetworkModel
+		} else {
+			cfg.Agent.Preset, cfg.Agent.Command, cfg.Agent.Network = "", *agentCmd, repoconfig.NetworkFull
+		}
 	}
 	driver, err := sandbox.New(*sb, logger)
 	if err != nil {
@@ -196,6 +203,15 @@ func (p printReporter) StepFinished(_ context.Context, step string, ev *cycle.Ev
 	fmt.Fprintf(p.w, "%s: %s — %s\n%s\n", step, ev.Conclusion, ev.Title, ev.Summary)
 	for _, f := range ev.Findings {
 		fmt.Fprintf(p.w, "  %s:%d: %s\n", f.File, f.Line, f.Message)
+	}
+	// A failed step shows how its log ended: the agent's own error is
+	// there, not in its exit code.
+	switch ev.Conclusion {
+	case state.Success, state.Neutral, state.Skipped, state.Cancelled:
+	default:
+		if len(ev.Log) > 0 {
+			fmt.Fprintf(p.w, "--- %s log (last lines) ---\n%s\n---\n", step, strings.TrimRight(markdown.Tail(string(ev.Log), 4000), "\n"))
+		}
 	}
 }
 
