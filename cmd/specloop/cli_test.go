@@ -360,9 +360,9 @@ func testCLICycle(t *testing.T, bin string) {
 			branch: true, implFile: "impl/a-1.ok",
 		},
 		{
-			name:   "agent fails: nothing pushed",
-			files:  map[string]string{"specs/a.md": "# A\n\n- [ ] [a-1] Do it [script:fail]\n", ".github/specloop.yml": config},
-			code:   1,
+			name:  "agent fails: nothing pushed",
+			files: map[string]string{"specs/a.md": "# A\n\n- [ ] [a-1] Do it [script:fail]\n", ".github/specloop.yml": config},
+			code:  1,
 			stdout: []string{"implement: failure", "exited with 1", "conclusion: failure",
 				"--- implement log (last lines) ---\nscripted agent: implementer for obligation a-1\nscripted agent: failing as asked\n---", "exited with 1: scripted agent: failing as asked"},
 		},
