@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"cycle":     {summary: "one cycle on a local checkout: cycle --repo DIR [--spec FILE]", run: runCycle},
 		"testdrive": {summary: "the whole product on this machine, with a local GitHub emulator", run: runTestdrive},
 		"emulator":  {summary: "run the local GitHub emulator alone", run: runEmulator},
+		"doctor":    {summary: "check this worker host: agent CLIs, credentials, sandbox, database, GitHub", run: runDoctor},
 		"version": {summary: "print the version", run: func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "specloop", version)
 			return 0
