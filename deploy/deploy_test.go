@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/specloop/specloop/internal/stack"
-	"gopkg.in/yaml.v3"
 )
 
 // image is the image every manifest runs specloop from.
