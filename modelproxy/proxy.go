@@ -110,6 +110,8 @@ type Session struct {
 
 	mu       sync.Mutex
 	calls    []agent.ModelCall
+	tokens   int64   // input+output of calls, for the budgets
+	cost     float64 // cost of calls
 	exceeded string
 }
 
@@ -265,8 +267,9 @@ func (se *Session) swapCredential(r *http.Request) {
 // overBudget names the first limit already spent, or "".
 func (se *Session) overBudget() string {
 	b := se.opts.Budget
-	u, cost, _ := agent.SumCalls(se.Calls())
-	tokens := b.SpentTokens + int64(u.Total)
+	se.mu.Lock()
+	tokens, cost := b.SpentTokens+se.tokens, se.cost
+	se.mu.Unlock()
 	switch {
 	case b.Tokens > 0 && tokens >= b.Tokens:
 		return fmt.Sprintf("limits.tokens_per_run (%d tokens)", b.Tokens)
@@ -286,6 +289,8 @@ func (se *Session) record(c agent.ModelCall, exceeded string) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.calls = append(se.calls, c)
+	se.tokens += int64(c.Input + c.Output)
+	se.cost += c.CostUSD
 	if exceeded != "" && se.exceeded == "" {
 		se.exceeded = exceeded
 	}

@@ -116,3 +116,33 @@ func requireOwnedByWorker(t *testing.T, dir string) {
 		return nil
 	}))
 }
+
+// BenchmarkBwrapAgentStart is the start of an agent's sandbox as a cycle
+// makes it: the tool paths (the CLIs' npm prefix, SPECLOOP_AGENT_CLIS or
+// /var/cache/specloop/npm), a private git directory and its objects, a
+// home, the limits; running true(1). Target: under 50 ms.
+func BenchmarkBwrapAgentStart(b *testing.B) {
+	d, err := sandbox.New("bwrap", nil)
+	require.NoError(b, err)
+	tools := os.Getenv("SPECLOOP_AGENT_CLIS")
+	if tools == "" {
+		tools = "/var/cache/specloop/npm"
+	}
+	_, err = os.Stat(tools)
+	require.NoError(b, err, "the agent CLIs' prefix (.ci/run installs it)")
+	mk := func() string {
+		dir := b.TempDir()
+		require.NoError(b, os.Chmod(filepath.Dir(dir), 0o711))
+		return dir
+	}
+	dir, home, gitdir, objects := mk(), mk(), mk(), mk()
+	s := sandbox.Spec{Dir: dir, Home: home, Argv: []string{"true"}, ExtraRO: []string{tools},
+		Binds:  []sandbox.Bind{{Src: gitdir, Dst: "/srv/git", Writable: true}, {Src: objects}},
+		Limits: sandbox.Limits{CPU: 3600e9, Memory: sandbox.AgentMemory, Processes: 512}}
+	for b.Loop() {
+		res, err := d.Run(b.Context(), s)
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("true: %v, exit %d: %s", err, res.ExitCode, res.Output)
+		}
+	}
+}
