@@ -74,7 +74,9 @@ var Presets = map[string]Preset{
 		BaseEnv:     "OPENAI_BASE_URL", DefaultBase: "https://api.openai.com/v1",
 		Auth: AuthBearer,
 		SandboxEnv: func(base, key string) map[string]string {
-			return map[string]string{"CODEX_API_KEY": key, "OPENAI_BASE_URL": base}
+			// OPENAI_API_KEY too, for other CLIs of the OpenAI API run with
+			// this preset's proxy (agent: {preset: codex, command: ...}).
+			return map[string]string{"CODEX_API_KEY": key, "OPENAI_API_KEY": key, "OPENAI_BASE_URL": base}
 		},
 		Setup: codexSetup,
 	},

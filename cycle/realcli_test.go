@@ -245,3 +245,22 @@ func TestRealAgentFailsLoudly(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyCLIThroughThePreset: a command of one's own, given the preset of
+// the API it speaks, reaches that API through the proxy with the
+// placeholder key, and its usage is counted there.
+func TestAnyCLIThroughThePreset(t *testing.T) {
+	t.Parallel()
+	r := newRealSetup(t, nil, modelapi.Step{Text: "hi", Usage: modelapi.Usage{Input: 70, Output: 7}})
+	agentCmd := `curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" -H "Content-Type: application/json" ` +
+		`-d '{"model":"gpt-5","stream":false,"tools":[{"type":"function","name":"x"}]}' "$OPENAI_BASE_URL/responses" > answer.json`
+	res, wd := r.cycle(t, fmt.Sprintf("agent: {preset: codex, command: %q}\naudit: false\nverify: {command: \"true\"}\n", agentCmd))
+	require.Equal(t, state.Success, res.Conclusion, "%s\n%s", res.Summary, res.Step(StepImplement).Text)
+	answer, err := wd.ReadFile("answer.json")
+	require.NoError(t, err)
+	require.Contains(t, string(answer), `"output_text"`)
+	require.Len(t, res.ModelCalls, 1)
+	require.Equal(t, 70, res.ModelCalls[0].Input)
+	require.Contains(t, res.Step(StepImplement).Summary, "| tokens | 70 in, 7 out, 77 total, counted at the model proxy |")
+	require.Contains(t, r.api.Requests()[0].Header.Get("Authorization"), realKey)
+}

@@ -101,7 +101,7 @@ func (a *AgentConfig) fill(key string, def *AgentConfig) []error {
 	}
 	for _, name := range a.Env {
 		if ForbiddenEnv(name) {
-			errs = append(errs, fmt.Errorf("%s.env: %s may not be passed into the sandbox", key, name))
+			errs = append(errs, fmt.Errorf("%s.env: %s may not be passed into the sandbox (model keys stay with the model proxy: use a preset, see docs/agents.md)", key, name))
 		}
 	}
 	return errs

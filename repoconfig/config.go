@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -180,6 +181,14 @@ func ForbiddenEnv(name string) bool {
 	switch name {
 	case "WEBHOOK_SECRET", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "DATABASE_URL", "GITHUB_TOKEN", "GH_TOKEN", "TEST_DATABASE_URL":
 		return true
+	}
+	// Model credentials stay with the model proxy: a CLI reaches its API
+	// through a preset (agent: {preset: codex, command: ...} for any CLI
+	// that speaks OpenAI's API), with a placeholder key.
+	for _, p := range agent.Presets {
+		if slices.Contains(p.Credentials, name) {
+			return true
+		}
 	}
 	return false
 }

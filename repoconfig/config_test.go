@@ -18,7 +18,7 @@ label: bot
 branch_prefix: bot/
 agent:
   command: claude -p
-  env: [ANTHROPIC_API_KEY]
+  env: [MY_TOKEN]
   timeout: 10m
 verify:
   command: make test
@@ -59,6 +59,8 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 		{"on_push: always", "on_push"},
 		{"schedule: every day", "schedule"},
 		{"agent:\n  env: [DATABASE_URL]", "DATABASE_URL may not be passed"},
+		{"agent:\n  command: aider\n  env: [OPENAI_API_KEY]", "OPENAI_API_KEY may not be passed into the sandbox (model keys stay with the model proxy"},
+		{"auditor:\n  preset: claude\n  env: [ANTHROPIC_API_KEY]", "auditor.env: ANTHROPIC_API_KEY may not be passed"},
 		{"branch_prefix: bot", "must end with /"},
 		{"agent: cursor", `unknown preset "cursor" (want claude, codex, gemini, opencode`},
 		{"agent:\n  preset: codex\n  network: some", "network \"some\" must be model, none or full"},
