@@ -107,6 +107,7 @@ var Presets = map[string]Preset{
 		SandboxEnv: func(base, key string) map[string]string {
 			return map[string]string{"GEMINI_API_KEY": key, "GOOGLE_GEMINI_BASE_URL": base, "GEMINI_CLI_NO_RELAUNCH": "true"}
 		},
+		Setup: geminiSetup,
 	},
 	"opencode": {
 		Name:        "opencode",
@@ -172,6 +173,23 @@ supports_websockets = false
 `, base)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("codex setup: %w", err)
+	}
+	return nil
+}
+
+// geminiSetup selects API-key auth (else Gemini CLI stops at "Invalid auth
+// method selected") and turns folder trust off (else --yolo is overridden
+// to asking, and nobody answers), updates and telemetry off.
+func geminiSetup(home, _ string) error {
+	dir := filepath.Join(home, ".gemini")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gemini setup: %w", err)
+	}
+	conf := `{"security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+ "general": {"disableAutoUpdate": true}, "privacy": {"usageStatisticsEnabled": false}, "telemetry": {"enabled": false}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "settings.json"), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("gemini setup: %w", err)
 	}
 	return nil
 }

@@ -47,6 +47,8 @@ type ProxySession interface {
 // ModelCall is one request through the model proxy, as recorded for the
 // cycle's events and totals.
 type ModelCall struct {
+	// Role is the agent run that made it (set by the cycle).
+	Role     Role          `json:"role,omitempty"`
 	Path     string        `json:"path"`
 	Status   int           `json:"status"`
 	Model    string        `json:"model,omitempty"`

@@ -125,6 +125,9 @@ func (p *pass) runAgent(ctx context.Context, role agent.Role, prompt string) (*a
 	}
 	if session != nil && out != nil {
 		calls := session.Calls()
+		for i := range calls {
+			calls[i].Role = role
+		}
 		p.calls = append(p.calls, calls...)
 		if u, cost, ok := agent.SumCalls(calls); ok {
 			// The proxy saw every token: its count beats the agent's own.

@@ -35,6 +35,15 @@ func agentCLIs(t *testing.T) string {
 	return dir
 }
 
+// requireCLI fails the test unless the npm prefix holds bin.
+func requireCLI(t *testing.T, bin string) {
+	t.Helper()
+	dir := agentCLIs(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
+		t.Fatalf("the real %s CLI is not installed under %s: run .ci/run: %v", bin, dir, err)
+	}
+}
+
 // realSetup is a worker as production wires it: bwrap, the model proxy, the
 // bridge, the CLIs' npm prefix as a tool path.
 type realSetup struct {
@@ -65,6 +74,7 @@ func newRealSetup(t *testing.T, env map[string]string, script ...modelapi.Step) 
 	worker := map[string]string{
 		"CODEX_API_KEY": realKey, "OPENAI_BASE_URL": url + "/v1",
 		"ANTHROPIC_API_KEY": realKey, "ANTHROPIC_BASE_URL": url,
+		"GEMINI_API_BASE": url,
 	}
 	for k, v := range env {
 		worker[k] = v
@@ -120,10 +130,20 @@ var structuredPass = map[string]any{"verdict": "pass", "summary": "hello.txt say
 // cycles in bwrap, against the model-API stand-in through the model proxy.
 func TestRealAgentCLIs(t *testing.T) {
 	t.Parallel()
-	for _, preset := range []string{"codex", "claude"} {
+	for _, preset := range []string{"codex", "claude", "gemini"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
-			r := newRealSetup(t, nil,
+			// Codex and Claude Code hold their final answer to the verdict
+			// schema; Gemini CLI has no such flag: its verdict is a JSON
+			// block in its final message.
+			verdictStep, channel := modelapi.Step{Structured: structuredPass, Usage: modelapi.Usage{Input: 2000, Cached: 0, Output: 60}}, "structured output"
+			if preset == "gemini" {
+				requireCLI(t, "gemini")
+				verdictStep = modelapi.Step{Text: "Reviewed.\n\n```json\n{\"verdict\": \"pass\", \"summary\": \"hello.txt says hello, as the obligation asks\", \"findings\": []}\n```\n",
+					Usage: modelapi.Usage{Input: 2000, Output: 60}}
+				channel = "final message"
+			}
+			r := newRealSetup(t, map[string]string{"GEMINI_API_KEY": realKey},
 				modelapi.Step{Shell: "git status --short; echo hello > hello.txt; env > /tmp/env.txt; " +
 					"cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' > /tmp/proc.txt; " +
 					// The key in two halves, so that the command itself (which the
@@ -131,7 +151,7 @@ func TestRealAgentCLIs(t *testing.T) {
 					"A=" + realKey[:10] + "; B=" + realKey[10:] + "; grep -rl \"$A$B\" $HOME /tmp/env.txt /tmp/proc.txt . > leak.txt 2>/dev/null; echo leak-check-done >> leak.txt; " +
 					"(curl -sS -m 5 https://example.com || wget -q -T 5 -O- https://example.com || echo other-host-refused) > net.txt 2>&1", Usage: modelapi.Usage{Input: 1200, Cached: 300, Output: 80}},
 				modelapi.Step{Text: "I wrote hello.txt.", Usage: modelapi.Usage{Input: 1500, Cached: 1000, Output: 40}},
-				modelapi.Step{Structured: structuredPass, Usage: modelapi.Usage{Input: 2000, Cached: 0, Output: 60}},
+				verdictStep,
 			)
 			res, wd := r.cycle(t, "agent: "+preset+"\nverify: {command: \"grep -q hello hello.txt\"}\n")
 			impl := res.Step(StepImplement)
@@ -142,17 +162,20 @@ func TestRealAgentCLIs(t *testing.T) {
 			// the proxy.
 			rep := r.api.Reported()
 			var implIn, implOut int
-			for _, c := range res.ModelCalls[:len(res.ModelCalls)-1] {
-				implIn += c.Input
-				implOut += c.Output
+			for _, c := range res.ModelCalls {
+				if c.Role == agent.Implementer {
+					implIn += c.Input
+					implOut += c.Output
+				}
 			}
 			require.Equal(t, rep.Input, sumCalls(res.ModelCalls, func(c agent.ModelCall) int { return c.Input }))
 			require.Equal(t, rep.Output, sumCalls(res.ModelCalls, func(c agent.ModelCall) int { return c.Output }))
-			require.Contains(t, impl.Summary, fmt.Sprintf("%d in", implIn), impl.Summary)
+			require.Contains(t, impl.Summary, fmt.Sprintf("| tokens | %d in", implIn), impl.Summary)
+			require.Contains(t, impl.Summary, fmt.Sprintf(", %d out,", implOut), impl.Summary)
 			require.Contains(t, impl.Summary, "model proxy")
 			audit := res.Step(StepAudit)
 			require.Equal(t, state.Success, audit.Conclusion, audit.Summary)
-			require.Contains(t, audit.Summary, "from the structured output")
+			require.Contains(t, audit.Summary, "from the "+channel)
 			require.Contains(t, audit.Summary, "hello.txt says hello")
 
 			leak, err := wd.ReadFile("leak.txt")
@@ -166,7 +189,7 @@ func TestRealAgentCLIs(t *testing.T) {
 			}
 			for _, q := range r.api.Requests() {
 				if q.Method == "POST" {
-					require.Contains(t, q.Header.Get("Authorization")+q.Header.Get("X-Api-Key"), realKey, "the proxy swapped the placeholder for the real key")
+					require.Contains(t, q.Header.Get("Authorization")+q.Header.Get("X-Api-Key")+q.Header.Get("X-Goog-Api-Key"), realKey, "the proxy swapped the placeholder for the real key")
 				}
 			}
 		})
@@ -186,10 +209,10 @@ func sumCalls(calls []agent.ModelCall, f func(agent.ModelCall) int) int {
 // shows it, and the cycle ends action_required naming the limit.
 func TestRealAgentBudget(t *testing.T) {
 	t.Parallel()
-	for _, preset := range []string{"codex", "claude"} {
+	for _, preset := range []string{"codex", "claude", "gemini"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
-			r := newRealSetup(t, nil,
+			r := newRealSetup(t, map[string]string{"GEMINI_API_KEY": realKey},
 				modelapi.Step{Shell: "echo hello > hello.txt", Usage: modelapi.Usage{Input: 1500, Output: 100}},
 				modelapi.Step{Text: "Done.", Usage: modelapi.Usage{Input: 1600, Output: 10}},
 			)
@@ -206,7 +229,14 @@ func TestRealAgentBudget(t *testing.T) {
 			require.False(t, res.Publish)
 			last := res.ModelCalls[len(res.ModelCalls)-1]
 			require.Equal(t, "limits.tokens_per_run (1000 tokens)", last.Refused)
-			require.Equal(t, 1, r.api.Remaining(), "the refused request never reached the API")
+			forwarded := 0
+			for _, c := range res.ModelCalls {
+				if c.Refused == "" {
+					forwarded++
+				}
+			}
+			require.Len(t, r.api.Requests(), forwarded, "no refused request reached the API")
+			require.Positive(t, r.api.Remaining())
 		})
 	}
 }
@@ -225,8 +255,8 @@ func TestRealAgentFailsLoudly(t *testing.T) {
 			"error: unexpected argument '--full-auto' found", "the codex CLI rejected its flags"},
 		{"claude given an unknown flag", "agent: {preset: claude, command: \"claude -p --bogus\"}\n", nil,
 			"error: unknown option '--bogus'", "the claude CLI rejected its flags"},
-		{"gemini not installed", "agent: gemini\n", map[string]string{"GEMINI_API_KEY": realKey},
-			"gemini: not found", "the gemini CLI is not found inside the sandbox: install it on the worker (npm install -g @google/gemini-cli)"},
+		{"opencode not installed", "agent: opencode\n", map[string]string{"OPENAI_API_KEY": realKey},
+			"opencode: not found", "the opencode CLI is not found inside the sandbox: install it on the worker (npm install -g opencode-ai)"},
 		{"claude not logged in", "agent: {preset: claude, network: none}\n", nil,
 			"Not logged in", "the model API refused the credential: check the worker's key (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN)"},
 	}

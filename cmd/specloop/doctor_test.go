@@ -51,7 +51,7 @@ func TestDoctor(t *testing.T) {
 		"ok agent claude " + stack.ClaudeCodeVersion + " (Claude Code)",
 		"ok credential codex CODEX_API_KEY is set",
 		"warn credential claude none of ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN is set",
-		"warn agent gemini gemini not found on PATH",
+		"warn agent opencode opencode not found on PATH",
 		"ok tool paths bound read-only: " + clis,
 		"ok sandbox bwrap",
 		"ok database connected",

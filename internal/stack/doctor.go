@@ -197,7 +197,7 @@ func installCmd(preset string) string {
 	case "claude":
 		return "npm install -g @anthropic-ai/claude-code@" + ClaudeCodeVersion
 	case "gemini":
-		return "npm install -g @google/gemini-cli"
+		return "npm install -g @google/gemini-cli@" + GeminiCLIVersion
 	case "opencode":
 		return "npm install -g opencode-ai"
 	}
@@ -209,4 +209,5 @@ func installCmd(preset string) string {
 const (
 	CodexVersion      = "0.171.0"
 	ClaudeCodeVersion = "2.1.197"
+	GeminiCLIVersion  = "0.61.0"
 )
