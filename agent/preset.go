@@ -117,8 +117,13 @@ var Presets = map[string]Preset{
 		BaseEnv:     "OPENAI_BASE_URL", DefaultBase: "https://api.openai.com/v1",
 		Auth: AuthBearer,
 		SandboxEnv: func(base, key string) map[string]string {
-			return map[string]string{"OPENAI_API_KEY": key, "OPENAI_BASE_URL": base}
+			// Nothing of the network but the model API: no model catalog
+			// (models.dev), no LSP downloads, no updates, no sharing.
+			return map[string]string{"OPENAI_API_KEY": key, "OPENAI_BASE_URL": base,
+				"OPENCODE_DISABLE_MODELS_FETCH": "true", "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
+				"OPENCODE_DISABLE_AUTOUPDATE": "true", "OPENCODE_DISABLE_SHARE": "true"}
 		},
+		Setup: opencodeSetup,
 	},
 }
 
@@ -194,6 +199,27 @@ func geminiSetup(home, _ string) error {
 	return nil
 }
 
+// opencodeSetup points opencode's openai provider at the proxy (it reads
+// its base URL from config, not from OPENAI_BASE_URL), with the model it
+// uses unless the repo's own opencode.json says otherwise, and no
+// autoupdate or sharing; every permission allowed, since specloop is the
+// sandbox (run auto-rejects what it would ask about, such as a path
+// outside the project).
+func opencodeSetup(home, base string) error {
+	dir := filepath.Join(home, ".config", "opencode")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("opencode setup: %w", err)
+	}
+	conf := fmt.Sprintf(`{"$schema": "https://opencode.ai/config.json", "model": "openai/gpt-5", "autoupdate": false, "share": "disabled",
+ "permission": {"edit": "allow", "bash": "allow", "webfetch": "allow", "external_directory": "allow", "doom_loop": "allow"},
+ "provider": {"openai": {"options": {"baseURL": %q, "apiKey": "{env:OPENAI_API_KEY}"}}}}
+`, base)
+	if err := os.WriteFile(filepath.Join(dir, "opencode.json"), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("opencode setup: %w", err)
+	}
+	return nil
+}
+
 // VerdictSchema is the JSON Schema of a Verdict, given to CLIs that can
 // hold their final answer to one (Codex --output-schema, Claude
 // --json-schema). Strict-mode schemas need every property required and no
@@ -243,7 +269,8 @@ func StructuredVerdict(output []byte) ([]byte, bool) {
 
 // FinalMessage returns the agent's last message as its JSON stream carries
 // it (Claude's result, Codex's last agent_message, Gemini's assistant
-// messages after the last tool use), or "" when the output carries none.
+// messages after the last tool use, opencode's last text part), or "" when
+// the output carries none.
 func FinalMessage(output []byte) string {
 	var last string
 	var gemini strings.Builder
@@ -262,11 +289,17 @@ func FinalMessage(output []byte) string {
 				Type string `json:"type"`
 				Text string `json:"text"`
 			} `json:"item"`
+			Part *struct {
+				Text string `json:"text"`
+			} `json:"part"`
 		}
 		if json.Unmarshal(line, &ev) != nil {
 			continue
 		}
 		switch {
+		case ev.Type == "text" && ev.Part != nil && ev.Part.Text != "":
+			// opencode: each text part is whole.
+			last = ev.Part.Text
 		case ev.Type == "result" && ev.Result != "":
 			last = ev.Result
 		case ev.Type == "item.completed" && ev.Item != nil && ev.Item.Type == "agent_message":

@@ -36,6 +36,7 @@ func TestParseUsageGeminiAndOpencode(t *testing.T) {
 	require.Equal(t, &Usage{Input: 9100 + 7000 + 500 + 9000, Cached: 16000, Output: 390, Total: 25600 + 390}, ParseUsage([]byte(opencodeStream)))
 	require.InDelta(t, 0.0143, ReportedCost([]byte(opencodeStream)), 1e-9, "opencode's per-step cost is summed")
 	require.Equal(t, "Done: hello.txt written.", FinalMessage([]byte(geminiStream)), "the assistant's deltas after the last tool use")
+	require.Equal(t, "hello.txt written.", FinalMessage([]byte(opencodeStream)))
 
 	claude := `{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.25,"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":5}}` + "\n"
 	require.InDelta(t, 0.25, ReportedCost([]byte(claude)), 1e-9)

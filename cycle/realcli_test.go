@@ -130,20 +130,20 @@ var structuredPass = map[string]any{"verdict": "pass", "summary": "hello.txt say
 // cycles in bwrap, against the model-API stand-in through the model proxy.
 func TestRealAgentCLIs(t *testing.T) {
 	t.Parallel()
-	for _, preset := range []string{"codex", "claude", "gemini"} {
+	for _, preset := range []string{"codex", "claude", "gemini", "opencode"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
 			// Codex and Claude Code hold their final answer to the verdict
-			// schema; Gemini CLI has no such flag: its verdict is a JSON
-			// block in its final message.
+			// schema; Gemini CLI and opencode have no such flag: their
+			// verdict is a JSON block in the final message.
 			verdictStep, channel := modelapi.Step{Structured: structuredPass, Usage: modelapi.Usage{Input: 2000, Cached: 0, Output: 60}}, "structured output"
-			if preset == "gemini" {
-				requireCLI(t, "gemini")
+			if preset == "gemini" || preset == "opencode" {
+				requireCLI(t, preset)
 				verdictStep = modelapi.Step{Text: "Reviewed.\n\n```json\n{\"verdict\": \"pass\", \"summary\": \"hello.txt says hello, as the obligation asks\", \"findings\": []}\n```\n",
 					Usage: modelapi.Usage{Input: 2000, Output: 60}}
 				channel = "final message"
 			}
-			r := newRealSetup(t, map[string]string{"GEMINI_API_KEY": realKey},
+			r := newRealSetup(t, map[string]string{"GEMINI_API_KEY": realKey, "OPENAI_API_KEY": realKey},
 				modelapi.Step{Shell: "git status --short; echo hello > hello.txt; env > /tmp/env.txt; " +
 					"cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' > /tmp/proc.txt; " +
 					// The key in two halves, so that the command itself (which the
@@ -250,20 +250,30 @@ func TestRealAgentFailsLoudly(t *testing.T) {
 		name, config string
 		env          map[string]string
 		line, fix    string
+		notOnWorker  string // a CLI the worker does not have
 	}{
 		{"codex given a removed flag", "agent: {preset: codex, command: \"codex exec --full-auto -\"}\n", nil,
-			"error: unexpected argument '--full-auto' found", "the codex CLI rejected its flags"},
+			"error: unexpected argument '--full-auto' found", "the codex CLI rejected its flags", ""},
 		{"claude given an unknown flag", "agent: {preset: claude, command: \"claude -p --bogus\"}\n", nil,
-			"error: unknown option '--bogus'", "the claude CLI rejected its flags"},
+			"error: unknown option '--bogus'", "the claude CLI rejected its flags", ""},
 		{"opencode not installed", "agent: opencode\n", map[string]string{"OPENAI_API_KEY": realKey},
-			"opencode: not found", "the opencode CLI is not found inside the sandbox: install it on the worker (npm install -g opencode-ai)"},
+			"opencode: not found", "the opencode CLI is not found inside the sandbox: install it on the worker (npm install -g opencode-ai)", "opencode"},
 		{"claude not logged in", "agent: {preset: claude, network: none}\n", nil,
-			"Not logged in", "the model API refused the credential: check the worker's key (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN)"},
+			"Not logged in", "the model API refused the credential: check the worker's key (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN)", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRealSetup(t, tc.env)
+			if tc.notOnWorker != "" {
+				look := r.engine.LookPath
+				r.engine.LookPath = func(name string) (string, error) {
+					if name == tc.notOnWorker {
+						return "", os.ErrNotExist
+					}
+					return look(name)
+				}
+			}
 			res, _ := r.cycle(t, tc.config+"verify: {command: \"true\"}\n")
 			impl := res.Step(StepImplement)
 			require.NotNil(t, impl, res.Summary)

@@ -547,6 +547,7 @@ func TestDockerfile(t *testing.T) {
 	require.Contains(t, string(ci), "CODEX_VERSION="+stack.CodexVersion+"\n")
 	require.Contains(t, string(ci), "CLAUDE_VERSION="+stack.ClaudeCodeVersion+"\n")
 	require.Contains(t, string(ci), "GEMINI_VERSION="+stack.GeminiCLIVersion+"\n")
+	require.Contains(t, string(ci), "OPENCODE_VERSION="+stack.OpencodeVersion+"\n")
 	require.Contains(t, rt.all("COPY"), "--from=agents /opt/specloop/agents /opt/specloop/agents")
 	require.Contains(t, rt.all("COPY"), "--from=agents /usr/local/bin/node /usr/local/bin/node")
 	require.Contains(t, strings.Join(rt.all("ENV"), " "), "PATH=/opt/specloop/agents/node_modules/.bin:")

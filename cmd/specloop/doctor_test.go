@@ -51,7 +51,8 @@ func TestDoctor(t *testing.T) {
 		"ok agent claude " + stack.ClaudeCodeVersion + " (Claude Code)",
 		"ok credential codex CODEX_API_KEY is set",
 		"warn credential claude none of ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN is set",
-		"warn agent opencode opencode not found on PATH",
+		"ok agent gemini " + stack.GeminiCLIVersion,
+		"ok agent opencode " + stack.OpencodeVersion,
 		"ok tool paths bound read-only: " + clis,
 		"ok sandbox bwrap",
 		"ok database connected",
@@ -69,6 +70,7 @@ func TestDoctor(t *testing.T) {
 	}
 	got = out.String()
 	require.Contains(t, got, "fail agents no preset's CLI is installed")
+	require.Contains(t, got, "warn agent codex codex not found on PATH — fix: install it (npm install -g @openai/codex@"+stack.CodexVersion+")")
 	require.Contains(t, got, "fail database DATABASE_URL is not set")
 	require.Contains(t, got, "fail github APP_ID is not set")
 	require.Equal(t, strings.Count(got, "\n"), len(strings.Split(strings.TrimSpace(got), "\n")), "one line each")

@@ -37,6 +37,18 @@ func (q *responsesRequest) hasTools() bool {
 	return false
 }
 
+// functions are the names of the plain function tools the request offers.
+func (q *responsesRequest) functions() map[string]bool {
+	out := map[string]bool{}
+	for _, raw := range q.Tools {
+		var t struct{ Type, Name string }
+		if json.Unmarshal(raw, &t) == nil && t.Type == "function" {
+			out[t.Name] = true
+		}
+	}
+	return out
+}
+
 // codeMode reports whether Codex offers its tools through the "exec"
 // JavaScript tool (code mode) rather than as plain functions.
 func (q *responsesRequest) codeMode() bool {
@@ -97,13 +109,23 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, body []byte) 
 	respID := newID("resp")
 	var item map[string]any
 	code := q.codeMode()
+	fns := q.functions()
 	switch {
+	case (st.Shell != "" || st.Write != nil) && fns["bash"]:
+		// opencode (and other AI SDK agents): a bash function.
+		cmd := st.Shell
+		if st.Write != nil {
+			cmd = heredoc(st.Write)
+		}
+		item = toolCall(false, "bash", map[string]any{"command": cmd, "description": "run a command"})
 	case st.Shell != "" || st.Write != nil:
 		cmd := st.Shell
 		if st.Write != nil {
 			cmd = heredoc(st.Write)
 		}
 		item = toolCall(code, "exec_command", map[string]any{"cmd": cmd})
+	case st.Patch != "" && fns["apply_patch"]:
+		item = toolCall(false, "apply_patch", map[string]any{"patchText": st.Patch})
 	case st.Patch != "":
 		item = toolCall(code, "apply_patch", st.Patch)
 	default:

@@ -199,7 +199,7 @@ func installCmd(preset string) string {
 	case "gemini":
 		return "npm install -g @google/gemini-cli@" + GeminiCLIVersion
 	case "opencode":
-		return "npm install -g opencode-ai"
+		return "npm install -g opencode-ai@" + OpencodeVersion
 	}
 	return "see docs/agents.md"
 }
@@ -210,4 +210,5 @@ const (
 	CodexVersion      = "0.171.0"
 	ClaudeCodeVersion = "2.1.197"
 	GeminiCLIVersion  = "0.61.0"
+	OpencodeVersion   = "1.18.33"
 )
