@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,8 +39,8 @@ func agentCLIs(t *testing.T) string {
 // the requests the proxy sends upstream.
 const e2eKey = "sk-e2e-4f1d2c3b5a69788796a5b4c3d2e1f0aa"
 
-// TestRealAgentsOnGitHub runs the real Codex and Claude Code CLIs through
-// whole cycles of the stack on the GitHub emulator, against the model-API
+// TestRealAgentsOnGitHub runs the real Codex, Claude Code, Gemini CLI and
+// opencode through whole cycles of the stack on the GitHub emulator, against the model-API
 // stand-in through the model proxy: the change lands on the PR, verify
 // runs, the auditor's verdict comes through the CLI's structured output,
 // the check run's tokens are those the stand-in reported, the key is
@@ -57,6 +58,9 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 	t.Setenv("OPENAI_BASE_URL", url+"/v1")
 	t.Setenv("ANTHROPIC_API_KEY", e2eKey)
 	t.Setenv("ANTHROPIC_BASE_URL", url)
+	t.Setenv("GEMINI_API_KEY", e2eKey)
+	t.Setenv("GEMINI_API_BASE", url)
+	t.Setenv("OPENAI_API_KEY", e2eKey)
 	st := newStack(t, stack.Options{})
 	ctx := context.Background()
 
@@ -69,7 +73,7 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 		"curl -sS -m 5 -x http://127.0.0.1:41100 http://example.com/ >> net.txt 2>&1"
 	verdict := map[string]any{"verdict": "pass", "summary": "hello.txt holds the greeting", "findings": []any{}}
 
-	for _, preset := range []string{"codex", "claude"} {
+	for _, preset := range []string{"codex", "claude", "gemini", "opencode"} {
 		t.Run(preset, func(t *testing.T) {
 			repo := "real-" + preset
 			addRepo(t, st, repo, map[string]string{
@@ -81,8 +85,17 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 				modelapi.Step{Shell: probe, Usage: modelapi.Usage{Input: 3000, Cached: 1000, Output: 120}},
 				modelapi.Step{Text: "Wrote hello.txt.", Usage: modelapi.Usage{Input: 3400, Cached: 3000, Output: 30}},
 			)
-			implReported := modelapi.Usage{Input: 6400, Cached: 4000, Output: 150}
-			api.Append(modelapi.Step{Structured: verdict, Usage: modelapi.Usage{Input: 5000, Output: 70}})
+			// Codex and Claude Code answer the verdict schema; Gemini CLI and
+			// opencode give it as a JSON block in their final message.
+			channel := "structured output"
+			if preset == "gemini" || preset == "opencode" {
+				channel = "final message"
+				b, err := json.Marshal(verdict)
+				require.NoError(t, err)
+				api.Append(modelapi.Step{Text: "Reviewed.\n\n```json\n" + string(b) + "\n```\n", Usage: modelapi.Usage{Input: 5000, Output: 70}})
+			} else {
+				api.Append(modelapi.Step{Structured: verdict, Usage: modelapi.Usage{Input: 5000, Output: 70}})
+			}
 			issue := openLabelledIssue(t, st, repo, "- [ ] [hello-1] Write hello.txt with a greeting")
 			run, cycles := waitCycles(t, st, repo, issue, 1)
 			require.Equal(t, state.Success, cycles[0].Conclusion, cycles[0].Summary)
@@ -101,21 +114,47 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 			for _, cr := range st.Emulator.CheckRuns(st.Owner, repo) {
 				checks[cr.GetName()] = cr
 			}
-			impl := checks["specloop/implement"].GetOutput().GetSummary()
-			require.Contains(t, impl, fmt.Sprintf("| tokens | %d in (%d cached), %d out, %d total, counted at the model proxy |",
-				implReported.Input, implReported.Cached, implReported.Output, implReported.Input+implReported.Output), impl)
+			// What the check run shows is what the stand-in reported for
+			// the implementer's requests (a CLI's side questions, such as
+			// Gemini's model routing, included), as the run's events record
+			// them; and the events add up to all the stand-in reported.
+			events, err := store.ListEvents(ctx, st.Server.Pool, run.ID, 0, 1000)
+			require.NoError(t, err)
+			var impl, all modelapi.Usage
+			var requests int
+			for _, e := range events {
+				require.NotContains(t, e.Message, e2eKey)
+				if e.Kind != "model_request" {
+					continue
+				}
+				requests++
+				var c struct {
+					Role                  string
+					Input, Cached, Output int
+				}
+				require.NoError(t, json.Unmarshal([]byte(strings.NewReplacer("input_tokens", "input", "cached_tokens", "cached", "output_tokens", "output").Replace(e.Message)), &c))
+				all.Input, all.Cached, all.Output = all.Input+c.Input, all.Cached+c.Cached, all.Output+c.Output
+				if c.Role == "implementer" {
+					impl.Input, impl.Cached, impl.Output = impl.Input+c.Input, impl.Cached+c.Cached, impl.Output+c.Output
+				}
+			}
+			require.GreaterOrEqual(t, requests, 3, "each model request is a cycle event")
+			got := api.Reported()
+			require.Equal(t, modelapi.Usage{Input: got.Input - before.Input, Cached: got.Cached - before.Cached, Output: got.Output - before.Output}, all)
+			require.GreaterOrEqual(t, impl.Input, 6400)
+			implSummary := checks["specloop/implement"].GetOutput().GetSummary()
+			require.Contains(t, implSummary, fmt.Sprintf("| tokens | %d in (%d cached), %d out, %d total, counted at the model proxy |",
+				impl.Input, impl.Cached, impl.Output, impl.Input+impl.Output), implSummary)
 			require.Equal(t, "success", checks["specloop/verify"].GetConclusion())
 			audit := checks["specloop/audit"].GetOutput().GetSummary()
 			require.Equal(t, "success", checks["specloop/audit"].GetConclusion(), audit)
-			require.Contains(t, audit, "from the structured output")
+			require.Contains(t, audit, "from the "+channel)
 			require.Contains(t, audit, "hello.txt holds the greeting")
 
 			// The stand-in got the real key; nothing specloop kept has it.
-			got := api.Reported()
-			require.Equal(t, implReported.Input+5000, got.Input-before.Input)
 			for _, q := range api.Requests() {
 				if q.Method == "POST" {
-					require.Contains(t, q.Header.Get("Authorization")+q.Header.Get("X-Api-Key"), e2eKey)
+					require.Contains(t, q.Header.Get("Authorization")+q.Header.Get("X-Api-Key")+q.Header.Get("X-Goog-Api-Key"), e2eKey)
 				}
 			}
 			arts, err := store.ListArtifacts(ctx, st.Server.Pool, cycles[0].ID)
@@ -125,16 +164,6 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 				require.NoError(t, err)
 				require.NotContains(t, string(full.Content), e2eKey, a.Name)
 			}
-			events, err := store.ListEvents(ctx, st.Server.Pool, run.ID, 0, 1000)
-			require.NoError(t, err)
-			var requests int
-			for _, e := range events {
-				require.NotContains(t, e.Message, e2eKey)
-				if e.Kind == "model_request" {
-					requests++
-				}
-			}
-			require.GreaterOrEqual(t, requests, 3, "each model request is a cycle event")
 			for _, cr := range checks {
 				require.NotContains(t, cr.GetOutput().GetSummary()+cr.GetOutput().GetText(), e2eKey, cr.GetName())
 			}
