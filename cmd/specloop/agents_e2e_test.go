@@ -40,12 +40,13 @@ func agentCLIs(t *testing.T) string {
 const e2eKey = "sk-e2e-4f1d2c3b5a69788796a5b4c3d2e1f0aa"
 
 // TestRealAgentsOnGitHub runs the real Codex, Claude Code, Gemini CLI and
-// opencode through whole cycles of the stack on the GitHub emulator, against the model-API
-// stand-in through the model proxy: the change lands on the PR, verify
-// runs, the auditor's verdict comes through the CLI's structured output,
-// the check run's tokens are those the stand-in reported, the key is
-// nowhere in the sandbox, the logs or the artifacts, other hosts are
-// refused, and a budget stops a run with a comment naming the limit.
+// opencode through whole cycles of the stack on the GitHub emulator,
+// against the model-API stand-in through the model proxy: the change lands
+// on the PR, verify runs, the auditor's verdict comes through the CLI's
+// structured output (a JSON block in the final message for the CLIs
+// without one), the check run's tokens are those the stand-in reported,
+// the key is nowhere in the sandbox, the logs or the artifacts, other hosts
+// are refused, and a budget stops a run with a comment naming the limit.
 func TestRealAgentsOnGitHub(t *testing.T) {
 	// Not parallel: the worker's environment is the process's (t.Setenv).
 	clis := agentCLIs(t)
