@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,15 +102,25 @@ func (p *pass) runAgent(ctx context.Context, role agent.Role, prompt string) (*a
 			return nil, fmt.Errorf("agent: opening the model proxy: %w", err)
 		}
 		defer session.Close()
-		base := "http://" + proxyPortIn + basePath
+		// A runner that cannot mount (the none driver, development only)
+		// shares the host's paths and network: the socket where it is, and
+		// a free loopback port of the host's.
+		sockIn, portIn := proxySocketIn, proxyPortIn
+		if m, ok := e.Runner.(interface{ Mounts() bool }); ok && !m.Mounts() {
+			sockIn = session.Socket()
+			if portIn, err = freeLoopbackPort(); err != nil {
+				return nil, fmt.Errorf("agent: a port for the model proxy's bridge: %w", err)
+			}
+		}
+		base := "http://" + portIn + basePath
 		maps.Copy(env, preset.SandboxEnv(base, session.Key()))
 		if preset.Setup != nil {
 			if err := preset.Setup(home, base); err != nil {
 				return nil, err
 			}
 		}
-		mounts = append(mounts, agent.Mount{Src: session.Socket(), Dst: proxySocketIn}, agent.Mount{Src: e.Bridge})
-		command = e.Bridge + " model-bridge --listen " + proxyPortIn + " --socket " + proxySocketIn + " -- /bin/sh -c " + shellQuote(command)
+		mounts = append(mounts, agent.Mount{Src: session.Socket(), Dst: sockIn}, agent.Mount{Src: e.Bridge})
+		command = e.Bridge + " model-bridge --listen " + portIn + " --socket " + sockIn + " -- /bin/sh -c " + shellQuote(command)
 	}
 
 	out, err := agent.Run(ctx, e.Runner, command, role, prompt, agent.RunOptions{
@@ -261,4 +272,14 @@ func BudgetMessage(limit string) string {
 		how += ", or wait until tomorrow (UTC), when the day's budget starts again"
 	}
 	return "The model budget " + limit + " is spent: the model proxy refused the agent's next request, so this cycle stopped and nothing was pushed. To go on, " + how + "."
+}
+
+// freeLoopbackPort is a loopback address with a port free a moment ago.
+func freeLoopbackPort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

@@ -304,3 +304,20 @@ func TestAnyCLIThroughThePreset(t *testing.T) {
 	require.Contains(t, res.Step(StepImplement).Summary, "| tokens | 70 in, 7 out, 77 total, counted at the model proxy |")
 	require.Contains(t, r.api.Requests()[0].Header.Get("Authorization"), realKey)
 }
+
+// TestProxyWithoutSandbox: with the none driver (development only) the
+// bridge runs on the host, on a free port, with the socket where it is.
+func TestProxyWithoutSandbox(t *testing.T) {
+	t.Parallel()
+	r := newRealSetup(t, nil, modelapi.Step{Text: "hi", Usage: modelapi.Usage{Input: 70, Output: 7}})
+	d, err := sandbox.New("none", discardLogger())
+	require.NoError(t, err)
+	r.engine.Runner = SandboxRunner{Driver: d}
+	agentCmd := `curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" -d '{"model":"gpt-5","tools":[{"type":"function","name":"x"}]}' "$OPENAI_BASE_URL/responses" > answer.json`
+	res, wd := r.cycle(t, fmt.Sprintf("agent: {preset: codex, command: %q}\naudit: false\nverify: {command: \"true\"}\n", agentCmd))
+	require.Equal(t, state.Success, res.Conclusion, "%s\n%s", res.Summary, res.Step(StepImplement).Text)
+	answer, err := wd.ReadFile("answer.json")
+	require.NoError(t, err)
+	require.Contains(t, string(answer), `"output_text"`)
+	require.Contains(t, res.Step(StepImplement).Summary, "| tokens | 70 in, 7 out, 77 total, counted at the model proxy |")
+}

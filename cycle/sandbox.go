@@ -35,3 +35,7 @@ func (s SandboxRunner) Run(ctx context.Context, c agent.Command) (agent.Result, 
 	return agent.Result{ExitCode: r.ExitCode, Output: r.Output, TimedOut: r.TimedOut, Cancelled: r.Cancelled,
 		Truncated: r.Truncated, Duration: r.Duration}, nil
 }
+
+// Mounts reports whether the driver mounts what a Command names (the none
+// driver runs on the host's own paths and mounts nothing).
+func (s SandboxRunner) Mounts() bool { return s.Driver.Name() != "none" }
