@@ -1,7 +1,7 @@
 // Package agent is specloop's side of the conversation with a coding agent.
 //
 // A cycle (see DESIGN.md, steps 4–7) hands one obligation to an agent
-// command such as "codex exec --full-auto -" or "claude -p", runs the
+// command (a [Preset] such as codex or claude, or any CLI), runs the
 // project's verify command, and lets an independent auditor judge the diff.
 // This package holds the pieces of that conversation that do not depend on
 // where the commands run:

@@ -8,9 +8,6 @@ import (
 	"time"
 )
 
-// DefaultCommand is the agent command used when a repo configures none.
-const DefaultCommand = "codex exec --full-auto -"
-
 // DefaultLogCap is how many bytes of agent output an Outcome keeps when
 // RunOptions.LogCap is zero.
 const DefaultLogCap = 256 << 10
@@ -44,6 +41,20 @@ type Command struct {
 	// Output, when set, receives the raw output as it is written, for a
 	// live view; the writer redacts it before showing it anywhere.
 	Output io.Writer
+	// Mounts are more host paths the command sees (a private git
+	// directory, a model proxy socket).
+	Mounts []Mount
+	// Home is a host directory that becomes the command's home; empty
+	// means a throw-away one.
+	Home string
+}
+
+// Mount is one host path a Runner makes visible to the command.
+type Mount struct {
+	// Src is the host path, Dst where the command sees it (Src when empty).
+	Src, Dst string
+	// Writable lets the command change it.
+	Writable bool
 }
 
 // Result is what a Runner reports about a finished command.
@@ -76,6 +87,9 @@ type RunOptions struct {
 	Redactor *Redactor
 	// Output receives the agent's raw output while it runs (Command.Output).
 	Output io.Writer
+	// Mounts and Home are passed on to the Runner (see Command).
+	Mounts []Mount
+	Home   string
 }
 
 // Outcome is what an agent run left behind, ready to be stored and shown.
@@ -90,9 +104,20 @@ type Outcome struct {
 	// Truncated reports that the runner or the cap dropped output.
 	Truncated bool
 	Duration  time.Duration
-	// Tokens is the token use the agent reported on its output, nil when it
-	// reported none (see ParseUsage).
+	// Tokens is the token use: counted at the model proxy when the run went
+	// through it, else as the agent reported it on its output (see
+	// ParseUsage); nil when neither reported any.
 	Tokens *Usage
+	// CostUSD is the cost in US dollars: the proxy's, else the agent's own
+	// figure (total_cost_usd); 0 when unknown.
+	CostUSD float64
+	// TokensFrom says where Tokens came from: "model proxy" or "agent".
+	TokensFrom string
+	// BudgetHit names the limit the model proxy refused a request for.
+	BudgetHit string
+	// Failure is why the run failed in the CLI's own words, with the fix
+	// (see Diagnose); nil when it did not.
+	Failure *Failure
 }
 
 // Succeeded reports whether the agent finished on its own with status 0.
@@ -100,7 +125,7 @@ func (o *Outcome) Succeeded() bool {
 	return o.ExitCode == 0 && !o.TimedOut && !o.Cancelled
 }
 
-// Run runs the agent command (DefaultCommand when command is empty) for role
+// Run runs the agent command (the default preset's when command is empty) for role
 // through r, with prompt on stdin and EnvRole set to the role. The error is
 // for an agent that could not be started; an agent that failed, timed out or
 // was cancelled is reported in the Outcome.
@@ -109,7 +134,7 @@ func Run(ctx context.Context, r Runner, command string, role Role, prompt string
 		return nil, fmt.Errorf("agent: unknown role %q", role)
 	}
 	if command == "" {
-		command = DefaultCommand
+		command = Presets[DefaultPreset].Command
 	}
 	env := make(map[string]string, len(opts.Env)+1)
 	maps.Copy(env, opts.Env)
@@ -123,6 +148,8 @@ func Run(ctx context.Context, r Runner, command string, role Role, prompt string
 		Network: opts.Network,
 		Timeout: opts.Timeout,
 		Output:  opts.Output,
+		Mounts:  opts.Mounts,
+		Home:    opts.Home,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: running %s: %w", role, err)
@@ -140,6 +167,10 @@ func Run(ctx context.Context, r Runner, command string, role Role, prompt string
 	// would leave halves that no pattern recognises any more.
 	log, capped := Cap(red.Redact(res.Output), logCap)
 
+	tokens, from := ParseUsage(res.Output), ""
+	if tokens != nil {
+		from = "agent"
+	}
 	return &Outcome{
 		Role:      role,
 		ExitCode:  res.ExitCode,
@@ -150,6 +181,8 @@ func Run(ctx context.Context, r Runner, command string, role Role, prompt string
 		Duration:  res.Duration,
 		// Usage is read from the raw output: the numbers are no secret, and
 		// the cap could drop the line that carries them.
-		Tokens: ParseUsage(res.Output),
+		Tokens:     tokens,
+		CostUSD:    ReportedCost(res.Output),
+		TokensFrom: from,
 	}, nil
 }

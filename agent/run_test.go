@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 
 	require.Equal(t, Command{
 		Dir:     "/work/copy",
-		Shell:   DefaultCommand,
+		Shell:   Presets[DefaultPreset].Command,
 		Stdin:   []byte("the prompt"),
 		Env:     map[string]string{"OPENAI_API_KEY": "sk-test", EnvRole: "fixer"},
 		Network: true,

@@ -53,7 +53,8 @@ func ParseUsage(output []byte) *Usage {
 		}
 		// Agents' JSON lines carry whole files and diffs; only decode the
 		// few that can hold a usage report.
-		if !bytes.Contains(line, []byte(`"usage"`)) && !bytes.Contains(line, []byte(`"token_count"`)) {
+		if !bytes.Contains(line, []byte(`"usage"`)) && !bytes.Contains(line, []byte(`"token_count"`)) &&
+			!bytes.Contains(line, []byte(`"stats"`)) && !bytes.Contains(line, []byte(`"tokens"`)) {
 			continue
 		}
 		var ev usageEvent
@@ -63,6 +64,17 @@ func ParseUsage(output []byte) *Usage {
 		switch {
 		case ev.Type == "result" && ev.Usage != nil:
 			claude = ev.Usage.claude()
+		case ev.Type == "result" && ev.Stats != nil:
+			claude = ev.Stats.usage()
+		case ev.Type == "step_finish" && ev.Part != nil && ev.Part.Tokens != nil:
+			t := ev.Part.Tokens
+			if turns == nil {
+				turns = &Usage{}
+			}
+			turns.Input += t.Input + t.Cache.Read + t.Cache.Write
+			turns.Cached += t.Cache.Read
+			turns.Output += t.Output + t.Reasoning
+			turns.Total = turns.Input + turns.Output
 		case ev.Type == "turn.completed" && ev.Usage != nil:
 			u := ev.Usage.codex()
 			if turns == nil {
@@ -86,20 +98,74 @@ func ParseUsage(output []byte) *Usage {
 			}
 		}
 	}
+	var u *Usage
 	switch {
 	case claude != nil:
-		return claude
+		u = claude
 	case cumulative != nil:
-		return cumulative
+		u = cumulative
 	default:
-		return turns
+		u = turns
 	}
+	// A CLI that never reached its model (not logged in, a bad flag)
+	// still prints a result with zeros: that is not a report of use.
+	if u != nil && u.Input == 0 && u.Output == 0 && u.Total == 0 {
+		return nil
+	}
+	return u
+}
+
+// ReportedCost is the cost the agent printed itself: the last
+// total_cost_usd of a Claude result (cumulative over the session), else
+// the sum of opencode's per-step cost; 0 when none.
+func ReportedCost(output []byte) float64 {
+	var claude, steps float64
+	for line := range bytes.Lines(output) {
+		line = bytes.TrimSpace(line)
+		if len(line) < 2 || line[0] != '{' || !bytes.Contains(line, []byte(`cost`)) {
+			continue
+		}
+		var ev struct {
+			Type         string   `json:"type"`
+			TotalCostUSD *float64 `json:"total_cost_usd"`
+			Part         *struct {
+				Cost float64 `json:"cost"`
+			} `json:"part"`
+		}
+		if json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		switch {
+		case ev.Type == "result" && ev.TotalCostUSD != nil:
+			claude = *ev.TotalCostUSD
+		case ev.Type == "step_finish" && ev.Part != nil:
+			steps += ev.Part.Cost
+		}
+	}
+	if claude > 0 {
+		return claude
+	}
+	return steps
 }
 
 // usageEvent is the union of the JSON lines ParseUsage reads.
 type usageEvent struct {
 	Type  string      `json:"type"`
 	Usage *tokenUsage `json:"usage"`
+	// Gemini CLI's stream-json result.
+	Stats *geminiStats `json:"stats"`
+	// opencode's run --format json step_finish.
+	Part *struct {
+		Tokens *struct {
+			Input     int `json:"input"`
+			Output    int `json:"output"`
+			Reasoning int `json:"reasoning"`
+			Cache     struct {
+				Read  int `json:"read"`
+				Write int `json:"write"`
+			} `json:"cache"`
+		} `json:"tokens"`
+	} `json:"part"`
 	tokenCount
 	Payload *tokenCount `json:"payload"`
 	Msg     *tokenCount `json:"msg"`
@@ -162,5 +228,23 @@ func (t tokenUsage) claude() *Usage {
 		Output: deref(t.OutputTokens),
 	}
 	u.Total = u.Input + u.Output
+	return u
+}
+
+// geminiStats is the stats of Gemini CLI's stream-json result event
+// (StreamStats in its nonInteractive output types): input_tokens counts
+// the whole prompt, cached the part served from its cache.
+type geminiStats struct {
+	TotalTokens  int `json:"total_tokens"`
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	Cached       int `json:"cached"`
+}
+
+func (g *geminiStats) usage() *Usage {
+	u := &Usage{Input: g.InputTokens, Cached: g.Cached, Output: g.OutputTokens, Total: g.TotalTokens}
+	if u.Total == 0 {
+		u.Total = u.Input + u.Output
+	}
 	return u
 }

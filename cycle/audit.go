@@ -49,10 +49,15 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	prompt := agent.Prompt(agent.Auditor, apin)
 	res.Prompts["auditor"] = prompt
 	start := time.Now()
-	out, runErr := e.runAgent(ctx, in.Config.Agent.Command, agent.Auditor, prompt, wd.Path, p.env, in.Config, p.live(StepAudit))
+	out, runErr := p.runAgent(ctx, agent.Auditor, prompt, p.live(StepAudit))
 	ev.Duration = time.Since(start)
-	p.tokens(out)
-	verdict, verr := agent.ReadVerdict(wd.Path, agent.DefaultAuditFile)
+	// The verdict channels in order: the CLI's structured output, a JSON
+	// block in its final message, the audit file.
+	var log []byte
+	if out != nil {
+		log = out.Log
+	}
+	verdict, channel, verr := agent.VerdictFrom(log, wd.Path, agent.DefaultAuditFile)
 	// Read before the restore, which drops what the auditor wrote.
 	asked := ctx.Err() == nil && runErr == nil && out != nil && !out.Cancelled && !out.TimedOut && p.auditQuestion(ev)
 	if out != nil {
@@ -67,6 +72,8 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
 		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
 		p.conclude(state.Cancelled, "The cycle was stopped during audit; nothing was pushed.")
+	case out != nil && out.BudgetHit != "":
+		p.budgetSpent(ev, out.BudgetHit)
 	case asked:
 		// auditQuestion filled in the evidence and the conclusion.
 	case runErr != nil:
@@ -84,7 +91,7 @@ func (p *pass) audit(ctx context.Context) *Evidence {
 		}
 		var b strings.Builder
 		b.WriteString(tamper)
-		fmt.Fprintf(&b, "**Verdict:** %s\n\n%s\n", verdict.Verdict, verdict.Summary)
+		fmt.Fprintf(&b, "**Verdict:** %s (from the %s)\n\n%s\n", verdict.Verdict, channel, verdict.Summary)
 		if len(verdict.Findings) > 0 {
 			b.WriteString("\n| file | line | finding |\n| --- | --- | --- |\n")
 			for _, f := range verdict.Findings {

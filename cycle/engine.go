@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,6 +38,15 @@ type Engine struct {
 	// Baselines caches verify runs on start commits (nil: every cycle
 	// runs its baseline).
 	Baselines BaselineCache
+	// Proxy is the model proxy for agents with network: model, and Bridge
+	// the path of a specloop binary the sandbox user can run, which
+	// carries the proxy's socket to a loopback port inside (see
+	// agentrun.go). Without them such agents fail to start.
+	Proxy  ModelProxy
+	Bridge string
+	// LookPath finds a preset's CLI on the worker (exec.LookPath), for the
+	// sandbox's PATH; nil leaves PATH to the system's directories.
+	LookPath func(string) (string, error)
 }
 
 // Step names, as check runs and events show them.
@@ -102,6 +110,16 @@ type Input struct {
 	// Repo names the repository for the baseline cache ("owner/name");
 	// empty is fine for a single local checkout.
 	Repo string
+	// Spent is what the run and the repo's day spent at the model proxy
+	// before this cycle, for the limits.
+	Spent Spent
+}
+
+// Spent is model use already counted against a repo's limits.
+type Spent struct {
+	RunTokens int64
+	RunUSD    float64
+	DayUSD    float64
 }
 
 // Result is a cycle's outcome.
@@ -140,6 +158,12 @@ type Result struct {
 	// SpecPath is the spec file and SpecSHA256 and SpecGitBlob its hashes
 	// at the start commit; empty for an issue's spec.
 	SpecPath, SpecSHA256, SpecGitBlob string
+	// ModelCalls are the requests the agents made through the model
+	// proxy, in order.
+	ModelCalls []agent.ModelCall
+	// BudgetHit names the limit that stopped the cycle
+	// ("limits.usd_per_run (10 USD)"), when one did.
+	BudgetHit string
 }
 
 // Step returns the evidence of a step, or nil if it did not run.
@@ -157,12 +181,14 @@ func (r *Result) Step(name string) *Evidence {
 // `cancelled`.
 func (e *Engine) Run(ctx context.Context, wd *workspace.Workdir, in Input, rep Reporter) *Result {
 	p := &pass{e: e, wd: wd, in: in, cfg: in.Config, rep: rep, res: &Result{Prompts: map[string]string{}}}
+	defer p.cleanup()
 	p.run(ctx)
 	// The fixer may have added to the implementer's notes; the audit's
 	// restore may have dropped them, so the implementer's stay if so.
 	if n := p.readNotes(); n != nil {
 		p.res.Notes = n
 	}
+	p.res.ModelCalls = p.calls
 	return p.res
 }
 
@@ -180,6 +206,8 @@ type pass struct {
 	// specs (see plainSpecs).
 	plainSpec func(path string) bool
 	res       *Result
+	homeDir   string            // the agents' home, made on first use
+	calls     []agent.ModelCall // requests through the model proxy so far
 }
 
 // conclude sets the cycle's conclusion once; later steps see it set and
@@ -306,8 +334,7 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	p.rep.StepStarted(ctx, StepImplement)
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["implementer"] = prompt
-	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg, p.live(StepImplement))
-	p.tokens(out)
+	out, err := p.runAgent(ctx, agent.Implementer, prompt, p.live(StepImplement))
 	impl := implementEvidence(p.res.Obligation, out, err)
 	// Read what the agent left even when the cycle was stopped: the
 	// evidence says so, and a stop is not a failure to read the changes.
@@ -316,6 +343,9 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 		impl.Conclusion, impl.Summary = state.Failure, impl.Summary+"\n\nCould not read the changes: "+cerr.Error()
 	}
 	changes = withoutScratch(changes)
+	if out != nil && out.BudgetHit != "" {
+		markBudget(impl, out.BudgetHit)
+	}
 	impl.Summary += changesTable(changes)
 	question := p.askedQuestion(impl, out, err)
 	p.res.Notes = p.readNotes()
@@ -324,10 +354,19 @@ func (p *pass) implement(ctx context.Context) []workspace.Change {
 	switch {
 	case ctx.Err() != nil || (out != nil && out.Cancelled):
 		p.conclude(state.Cancelled, "The cycle was stopped during implement; nothing was pushed.")
+	case out != nil && out.BudgetHit != "":
+		p.res.BudgetHit = out.BudgetHit
+		p.conclude(state.ActionRequired, BudgetMessage(out.BudgetHit))
 	case out != nil && out.TimedOut:
 		p.conclude(state.TimedOut, fmt.Sprintf("The agent ran past its %s timeout; nothing was pushed.", time.Duration(p.cfg.Agent.Timeout)))
 	case question != "":
 		p.concludeQuestion(question)
+	case impl.Conclusion != state.Success && out != nil && out.Failure != nil:
+		msg := "The agent failed; nothing was pushed. " + impl.Title + ": " + out.Failure.Line
+		if out.Failure.Fix != "" {
+			msg += " — " + out.Failure.Fix
+		}
+		p.conclude(state.Failure, msg)
 	case impl.Conclusion != state.Success:
 		p.conclude(state.Failure, "The agent failed; nothing was pushed. "+impl.Title)
 	}
@@ -426,19 +465,6 @@ func (e *Engine) agentEnv(cfg *repoconfig.Config) map[string]string {
 	return env
 }
 
-func (e *Engine) runAgent(ctx context.Context, command string, role agent.Role, prompt, dir string, env map[string]string, cfg *repoconfig.Config, live io.Writer) (*agent.Outcome, error) {
-	network := true // hosted agents need their API; a repo can turn it off
-	if cfg.Agent.Network != nil {
-		network = *cfg.Agent.Network
-	}
-	if role == agent.Auditor && cfg.Auditor != nil && cfg.Auditor.Command != "" {
-		command = cfg.Auditor.Command
-	}
-	return agent.Run(ctx, e.Runner, command, role, prompt, agent.RunOptions{
-		Dir: dir, Env: env, Network: network, Timeout: time.Duration(cfg.Agent.Timeout), LogCap: e.LogCap, Redactor: e.Redactor, Output: live,
-	})
-}
-
 func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evidence {
 	ev := &Evidence{Step: StepImplement}
 	head := fmt.Sprintf("**Obligation** `%s`: %s\n\n", ob.ID, ob.Text)
@@ -449,10 +475,7 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 	}
 	ev.Duration, ev.Log, ev.Tokens = out.Duration, out.Log, out.Tokens
 	ev.Text = "```\n" + markdown.Tail(string(out.Log), 6000) + "\n```"
-	tokens := "not reported by the agent"
-	if out.Tokens != nil {
-		tokens = fmt.Sprintf("%d in, %d out, %d total", out.Tokens.Input, out.Tokens.Output, out.Tokens.Total)
-	}
+	tokens := tokensCell(out)
 	switch {
 	case out.Cancelled:
 		ev.Conclusion, ev.Title = state.Cancelled, "Stopped"
@@ -460,11 +483,25 @@ func implementEvidence(ob *spec.Obligation, out *agent.Outcome, err error) *Evid
 		ev.Conclusion, ev.Title = state.TimedOut, "The agent timed out"
 	case out.ExitCode != 0:
 		ev.Conclusion, ev.Title = state.Failure, fmt.Sprintf("The agent exited with %d", out.ExitCode)
+	case out.Failure != nil:
+		// Exit 0, but its own stream says the session failed (Claude
+		// not logged in): that is not "no change".
+		ev.Conclusion, ev.Title = state.Failure, "The agent's session failed"
 	default:
 		ev.Conclusion, ev.Title = state.Success, "The agent finished"
 	}
-	ev.Summary = head + fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
+	ev.Summary = head
+	if f := out.Failure; f != nil && ev.Conclusion == state.Failure {
+		ev.Summary += "**Error:** `" + markdown.Cell(f.Line) + "`\n\n"
+		if f.Fix != "" {
+			ev.Summary += "**Fix:** " + f.Fix + "\n\n"
+		}
+	}
+	ev.Summary += fmt.Sprintf("| | |\n| --- | --- |\n| exit code | %d |\n| duration | %s |\n| tokens | %s |\n",
 		out.ExitCode, out.Duration.Round(time.Millisecond), tokens)
+	if c := costCell(out); c != "" {
+		ev.Summary += "| cost | " + c + " |\n"
+	}
 	return ev
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/agent/scripted"
+	"github.com/specloop/specloop/modelproxy"
 	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/spec"
 	"github.com/specloop/specloop/state"
@@ -24,6 +25,10 @@ import (
 func TestMain(m *testing.M) {
 	// Run as `<test binary> agent-script`, this binary is the project's
 	// scripted agent, as the specloop binary is.
+	// ... and as the model proxy's bridge inside the sandbox.
+	if len(os.Args) > 1 && os.Args[1] == "model-bridge" {
+		os.Exit(modelproxy.BridgeMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "agent-script" {
 		os.Exit(scripted.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	}

@@ -43,7 +43,7 @@ func (p *pass) plan(ctx context.Context) {
 	p.rep.StepStarted(ctx, StepImplement)
 	prompt := agent.Prompt(agent.Implementer, p.pin)
 	p.res.Prompts["planner"] = prompt
-	out, err := p.e.runAgent(ctx, p.cfg.Agent.Command, agent.Implementer, prompt, p.wd.Path, p.env, p.cfg, p.live(StepImplement))
+	out, err := p.runAgent(ctx, agent.Implementer, prompt, p.live(StepImplement))
 	ev := implementEvidence(p.res.Obligation, out, err)
 	ev.Title = strings.Replace(ev.Title, "The agent finished", "The agent planned", 1)
 	var tasks string

@@ -215,7 +215,7 @@ func TestRun(t *testing.T) {
 		{
 			name:      "agent exits non-zero",
 			implement: "mkdir -p impl && echo half > impl/a.txt; echo 'cannot do this: no compiler' >&2; exit 3",
-			want:      state.Failure, summary: "The agent failed; nothing was pushed. The agent exited with 3",
+			want:      state.Failure, summary: "The agent failed; nothing was pushed. The agent exited with 3: cannot do this: no compiler",
 			events: events("greet-1", "implement=failure"),
 			ran:    []string{"implementer"},
 			steps: []stepWant{{step: StepImplement, conclusion: state.Failure, title: "The agent exited with 3",
@@ -505,7 +505,7 @@ func TestRun(t *testing.T) {
 			events: events("greet-1", "implement=success", "verify=success", "audit=failure"),
 			ran:    []string{"implementer", "auditor"},
 			steps: []stepWant{implOK, verifyOK, {step: StepAudit, conclusion: state.Failure, title: "No valid verdict",
-				summary: []string{"The audit fails because auditor wrote no verdict to .specloop/audit.json."}}},
+				summary: []string{"The audit fails because auditor gave no verdict: not in the CLI's structured output, not as a fenced JSON block in its final message, not in .specloop/audit.json."}}},
 			changes: []string{"A impl/a.txt"}, publish: true, draft: true,
 			prompts: []string{"auditor", "implementer"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {

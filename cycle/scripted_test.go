@@ -66,7 +66,7 @@ func TestRunScriptedAgent(t *testing.T) {
 		{
 			name: "does the work", marker: "[script:tokens]", want: state.Success, summary: "Obligation `demo-1` done: Greet the user",
 			steps: []stepWant{{step: StepImplement, conclusion: state.Success,
-				summary: []string{"| tokens | 1200 in, 300 out, 1500 total |", "| `IMPLEMENTED.md` | A | 1 | 0 |"}},
+				summary: []string{"| tokens | 1200 in (200 cached), 300 out, 1500 total, as the agent reported |", "| `IMPLEMENTED.md` | A | 1 | 0 |"}},
 				{step: StepVerify, conclusion: state.Success, summary: []string{"| fix attempts | 0 |"}},
 				{step: StepAudit, conclusion: state.Success, summary: []string{"scripted auditor: demo-1 is implemented"}}},
 			changes: []string{"A IMPLEMENTED.md", "A impl/demo-1.ok", "A impl/demo-1.txt"},
@@ -143,7 +143,7 @@ func TestRunInBwrap(t *testing.T) {
 		require.Equal(t, state.Success, res.Conclusion, res.Summary)
 		require.Equal(t, events("demo-1", "implement=success", "verify=success", "audit=success"), rec.events)
 		requireSteps(t, []stepWant{
-			{step: StepImplement, conclusion: state.Success, summary: []string{"| tokens | 1200 in, 300 out, 1500 total |"}},
+			{step: StepImplement, conclusion: state.Success, summary: []string{"| tokens | 1200 in (200 cached), 300 out, 1500 total, as the agent reported |"}},
 			{step: StepVerify, conclusion: state.Success, title: "`" + scripted.VerifyCommand + "` exited 0", summary: []string{"| fix attempts | 1 |"}},
 			{step: StepAudit, conclusion: state.Success, summary: []string{"scripted auditor: demo-1 is implemented"}},
 		}, res.Steps)

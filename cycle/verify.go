@@ -29,7 +29,7 @@ func verifyCommand(in Input, dir string) string {
 // failure to fix, up to fix_attempts; it concludes the cycle only when it
 // was stopped or a fix touched protected files.
 func (p *pass) verify(ctx context.Context) *Evidence {
-	e, in, cfg, wd, rep, res := p.e, p.in, p.cfg, p.wd, p.rep, p.res
+	in, cfg, wd, rep, res := p.in, p.cfg, p.wd, p.rep, p.res
 	rep.StepStarted(ctx, StepVerify)
 	command := verifyCommand(in, wd.Path)
 	ev := &Evidence{Step: StepVerify}
@@ -103,15 +103,20 @@ func (p *pass) verify(ctx context.Context) *Evidence {
 		prompt := agent.Prompt(agent.Fixer, fpin)
 		res.Prompts[fmt.Sprintf("fixer-%d", attempts)] = prompt
 		p.fixStarted(ctx, attempts, *cfg.FixAttempts)
-		out, err := e.runAgent(ctx, cfg.Agent.Command, agent.Fixer, prompt, wd.Path, p.env, cfg, p.live(StepFix))
+		out, err := p.runAgent(ctx, agent.Fixer, prompt, p.live(StepFix))
 		p.fixFinished(ctx, attempts, *cfg.FixAttempts, out, err)
-		p.tokens(out)
 		if err == nil {
 			fmt.Fprintf(&log, "--- fixer attempt %d (exit %d) ---\n%s\n", attempts, out.ExitCode, out.Log)
 		}
 		if ctx.Err() != nil {
 			ev.Conclusion = state.Cancelled
 			break
+		}
+		if out != nil && out.BudgetHit != "" {
+			ev.Duration, ev.Log = time.Since(start), log.Bytes()
+			p.budgetSpent(ev, out.BudgetHit)
+			rep.StepFinished(ctx, StepVerify, ev)
+			return ev
 		}
 		changes, cerr := wd.Changes(ctx)
 		if cerr == nil {

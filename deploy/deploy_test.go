@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/specloop/specloop/internal/stack"
 )
 
 // image is the image every manifest runs specloop from.
@@ -35,9 +37,9 @@ var knownEnv = []string{
 	"EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS",
 }
 
-// imageEnv is what the Dockerfile may set besides knownEnv: for git and
-// tini, not for specloop.
-var imageEnv = []string{"HOME", "TINI_SUBREAPER"}
+// imageEnv is what the Dockerfile may set besides knownEnv: for git,
+// tini and the agent CLIs on PATH, not for specloop.
+var imageEnv = []string{"HOME", "TINI_SUBREAPER", "PATH"}
 
 // doc is one YAML document with the file it came from.
 type doc struct {
@@ -526,6 +528,30 @@ func TestDockerfile(t *testing.T) {
 	require.Contains(t, rt.all("COPY"), "--from=build /out/specloop /usr/local/bin/specloop")
 	require.Contains(t, strings.Join(rt.all("ENV"), " "), "MIRROR_DIR=/var/lib/specloop/mirrors")
 	require.Equal(t, []string{"/var/lib/specloop"}, rt.all("VOLUME"))
+
+	// A real agent ships: node and the pinned Codex and Claude Code CLIs,
+	// on PATH, from a stage of their own.
+	var agents *stage
+	for i := range stages {
+		if strings.HasSuffix(stages[i].from, " AS agents") {
+			agents = &stages[i]
+		}
+	}
+	require.NotNil(t, agents, "an agents stage installs the CLIs")
+	install := strings.Join(agents.all("RUN"), "\n")
+	require.Contains(t, install, `"@openai/codex@${CODEX_VERSION}" "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"`)
+	// The releases the presets are tested against (.ci/run installs the same).
+	require.Contains(t, string(raw), "ARG CODEX_VERSION="+stack.CodexVersion+"\n")
+	require.Contains(t, string(raw), "ARG CLAUDE_CODE_VERSION="+stack.ClaudeCodeVersion+"\n")
+	ci, err := os.ReadFile(filepath.Join("..", ".ci", "run"))
+	require.NoError(t, err)
+	require.Contains(t, string(ci), "CODEX_VERSION="+stack.CodexVersion+"\n")
+	require.Contains(t, string(ci), "CLAUDE_VERSION="+stack.ClaudeCodeVersion+"\n")
+	require.Contains(t, string(ci), "GEMINI_VERSION="+stack.GeminiCLIVersion+"\n")
+	require.Contains(t, string(ci), "OPENCODE_VERSION="+stack.OpencodeVersion+"\n")
+	require.Contains(t, rt.all("COPY"), "--from=agents /opt/specloop/agents /opt/specloop/agents")
+	require.Contains(t, rt.all("COPY"), "--from=agents /usr/local/bin/node /usr/local/bin/node")
+	require.Contains(t, strings.Join(rt.all("ENV"), " "), "PATH=/opt/specloop/agents/node_modules/.bin:")
 }
 
 // TestDocsNameTheManifest keeps docs/deploy.md's "why" list in step with

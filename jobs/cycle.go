@@ -308,8 +308,10 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	res := d.Engine.Run(ctx, wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures, Repo: rc.Full,
 		Fix: fix, Answers: answers, Memory: memory, Plan: plan,
+		Spent: c.modelSpent(ctx),
 	}, c)
 	c.storeArtifacts(ctx, res)
+	c.recordModel(ctx, res)
 	if res.Question != "" && ctx.Err() == nil {
 		c.askQuestion(ctx, res)
 	}

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,12 +60,19 @@ type Config struct {
 	Plan string `yaml:"plan"`
 }
 
-// AgentConfig is the coding agent's command and what it may receive.
+// AgentConfig is the coding agent: a preset, or a command, and what it may
+// receive. In YAML it is a preset's name (`agent: claude`) or a table; see
+// agent.go.
 type AgentConfig struct {
+	// Preset names one of agent.Presets; empty with Command set means a
+	// plain command.
+	Preset  string   `yaml:"preset"`
 	Command string   `yaml:"command"`
 	Env     []string `yaml:"env"`
 	Timeout Duration `yaml:"timeout"`
-	Network *bool    `yaml:"network"`
+	// Network is model (presets' default), none or full (a plain
+	// command's default).
+	Network Network `yaml:"network"`
 }
 
 // VerifyConfig is the project's verification.
@@ -92,6 +100,10 @@ type LimitsConfig struct {
 	Concurrent  int `yaml:"concurrent"`
 	// CIFixes bounds the CI fix cycles in a row on a PR (default 2).
 	CIFixes *int `yaml:"ci_fixes"`
+	// Budgets counted at the model proxy; zero means none.
+	TokensPerRun int64   `yaml:"tokens_per_run"`
+	USDPerRun    float64 `yaml:"usd_per_run"`
+	USDPerDay    float64 `yaml:"usd_per_day"`
 }
 
 // Duration is a time.Duration written as "30m" in YAML.
@@ -106,8 +118,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// DefaultAgentCommand runs Codex non-interactively with the prompt on stdin.
-const DefaultAgentCommand = agent.DefaultCommand
+// DefaultAgentCommand is the command of the default preset, codex.
+var DefaultAgentCommand = agent.Presets[agent.DefaultPreset].Command
 
 // Parse parses and validates a repo config, filling defaults. An
 // empty or missing file is the defaults. Errors name the line.
@@ -130,11 +142,15 @@ func Parse(src []byte) (*Config, error) {
 	if !strings.HasSuffix(c.BranchPrefix, "/") {
 		errs = append(errs, fmt.Errorf("branch_prefix %q must end with /", c.BranchPrefix))
 	}
-	if c.Agent.Command == "" {
-		c.Agent.Command = DefaultAgentCommand
+	errs = append(errs, c.Agent.fill("agent", nil)...)
+	if c.Limits.TokensPerRun < 0 || c.Limits.USDPerRun < 0 || c.Limits.USDPerDay < 0 {
+		errs = append(errs, errors.New("limits: tokens_per_run, usd_per_run and usd_per_day must not be negative"))
 	}
 	if c.Agent.Timeout == 0 {
 		c.Agent.Timeout = Duration(30 * time.Minute)
+	}
+	if c.Auditor != nil {
+		errs = append(errs, c.Auditor.fill("auditor", &c.Agent)...)
 	}
 	if c.Verify.Timeout == 0 {
 		c.Verify.Timeout = Duration(15 * time.Minute)
@@ -174,11 +190,6 @@ func Parse(src []byte) (*Config, error) {
 	if c.Verify.Require != "" && c.Verify.Require != RequireRedGreen {
 		errs = append(errs, fmt.Errorf("verify.require %q must be %s", c.Verify.Require, RequireRedGreen))
 	}
-	for _, name := range c.Agent.Env {
-		if ForbiddenEnv(name) {
-			errs = append(errs, fmt.Errorf("agent.env: %s may not be passed into the sandbox", name))
-		}
-	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", Path, errors.Join(errs...))
 	}
@@ -191,6 +202,14 @@ func ForbiddenEnv(name string) bool {
 	switch name {
 	case "WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "DATABASE_URL", "GITHUB_TOKEN", "GH_TOKEN", "TEST_DATABASE_URL":
 		return true
+	}
+	// Model credentials stay with the model proxy: a CLI reaches its API
+	// through a preset (agent: {preset: codex, command: ...} for any CLI
+	// that speaks OpenAI's API), with a placeholder key.
+	for _, p := range agent.Presets {
+		if slices.Contains(p.Credentials, name) {
+			return true
+		}
 	}
 	return false
 }

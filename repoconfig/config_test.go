@@ -18,7 +18,7 @@ label: bot
 branch_prefix: bot/
 agent:
   command: claude -p
-  env: [ANTHROPIC_API_KEY]
+  env: [MY_TOKEN]
   timeout: 10m
 verify:
   command: make test
@@ -46,7 +46,9 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 	d, err := Parse(nil)
 	require.NoError(t, err)
 	require.Equal(t, "specloop", d.Label)
-	require.Equal(t, DefaultAgentCommand, d.Agent.Command)
+	require.Equal(t, "codex", d.Agent.Preset, "the default agent is the codex preset")
+	require.Equal(t, NetworkModel, d.Agent.Network, "a preset reaches its model API through the proxy only")
+	require.Equal(t, "codex", d.AuditorConfig().Preset, "the auditor defaults to the agent's preset")
 	require.Equal(t, 2, *d.FixAttempts)
 	require.Equal(t, "check", d.OnPush)
 	require.True(t, d.Protected(".github/specloop.yml"))
@@ -60,7 +62,15 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 		{"verify: {require: tests}", `verify.require "tests" must be red_green`},
 		{"schedule: every day", "schedule"},
 		{"agent:\n  env: [DATABASE_URL]", "DATABASE_URL may not be passed"},
+		{"agent:\n  command: aider\n  env: [OPENAI_API_KEY]", "OPENAI_API_KEY may not be passed into the sandbox (model keys stay with the model proxy"},
+		{"auditor:\n  preset: claude\n  env: [ANTHROPIC_API_KEY]", "auditor.env: ANTHROPIC_API_KEY may not be passed"},
 		{"branch_prefix: bot", "must end with /"},
+		{"agent: cursor", `unknown preset "cursor" (want claude, codex, gemini, opencode`},
+		{"agent:\n  preset: codex\n  network: some", "network \"some\" must be model, none or full"},
+		{"agent:\n  command: my-agent\n  network: model", "network: model needs a preset"},
+		{"agent:\n  presett: codex", "line 2: field presett not found"},
+		{"auditor: gpt", `auditor: unknown preset "gpt"`},
+		{"limits: {usd_per_day: -1}", "must not be negative"},
 	}
 	for _, b := range bad {
 		_, err := Parse([]byte(b.src))
@@ -68,6 +78,43 @@ limits: {cycles_per_pr: 4, concurrent: 1}
 		require.Contains(t, err.Error(), b.says, b.src)
 		require.Contains(t, err.Error(), ".github/specloop.yml")
 	}
+}
+
+func TestParseAgentForms(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, src string
+		agent     AgentConfig
+		auditor   AgentConfig
+	}{
+		{"preset by name", "agent: claude\n",
+			AgentConfig{Preset: "claude", Network: NetworkModel, Timeout: Duration(30 * time.Minute)},
+			AgentConfig{Preset: "claude", Network: NetworkModel, Timeout: Duration(30 * time.Minute)}},
+		{"table with a preset", "agent:\n  preset: gemini\n  env: [MY_TOKEN]\n  network: full\n  timeout: 5m\nauditor: claude\n",
+			AgentConfig{Preset: "gemini", Env: []string{"MY_TOKEN"}, Network: NetworkFull, Timeout: Duration(5 * time.Minute)},
+			AgentConfig{Preset: "claude", Env: []string{"MY_TOKEN"}, Network: NetworkModel, Timeout: Duration(5 * time.Minute)}},
+		{"a plain command keeps working, with the network it had", "agent:\n  command: aider --yes\n",
+			AgentConfig{Command: "aider --yes", Network: NetworkFull, Timeout: Duration(30 * time.Minute)},
+			AgentConfig{Command: "aider --yes", Network: NetworkFull, Timeout: Duration(30 * time.Minute)}},
+		{"network false from before the proxy", "agent:\n  command: x\n  network: false\n",
+			AgentConfig{Command: "x", Network: NetworkNone, Timeout: Duration(30 * time.Minute)},
+			AgentConfig{Command: "x", Network: NetworkNone, Timeout: Duration(30 * time.Minute)}},
+		{"auditor table", "agent: codex\nauditor:\n  preset: claude\n  network: none\n",
+			AgentConfig{Preset: "codex", Network: NetworkModel, Timeout: Duration(30 * time.Minute)},
+			AgentConfig{Preset: "claude", Network: NetworkNone, Timeout: Duration(30 * time.Minute)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Parse([]byte(c.src))
+			require.NoError(t, err)
+			require.Equal(t, c.agent, cfg.Agent)
+			require.Equal(t, c.auditor, *cfg.AuditorConfig())
+		})
+	}
+	cfg, err := Parse([]byte("limits: {tokens_per_run: 2000000, usd_per_run: 10, usd_per_day: 50}\n"))
+	require.NoError(t, err)
+	require.Equal(t, LimitsConfig{CyclesPerPR: 20, Concurrent: 2, TokensPerRun: 2000000, USDPerRun: 10, USDPerDay: 50}, cfg.Limits)
 }
 
 func TestSpecBranch(t *testing.T) {

@@ -124,6 +124,16 @@ func (d *bwrapDriver) args(s Spec, dir string, argv []string) []string {
 	for _, p := range s.ExtraRO {
 		args = append(args, "--ro-bind", p, p)
 	}
+	for _, b := range s.Binds {
+		flag := "--ro-bind"
+		if b.Writable {
+			flag = "--bind"
+		}
+		args = append(args, flag, b.Src, b.dst())
+	}
+	if s.Home != "" {
+		args = append(args, "--bind", s.Home, HomeDir)
+	}
 	args = append(args,
 		"--bind", dir, dir,
 		"--remount-ro", "/", // after the last mount point is made in it
@@ -131,7 +141,7 @@ func (d *bwrapDriver) args(s Spec, dir string, argv []string) []string {
 		"--json-status-fd", "3",
 		"--clearenv",
 	)
-	for _, kv := range s.env() {
+	for _, kv := range s.env(HomeDir) {
 		k, v, _ := strings.Cut(kv, "=")
 		args = append(args, "--setenv", k, v)
 	}
@@ -147,7 +157,7 @@ func (d *bwrapDriver) Run(ctx context.Context, s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox bwrap: %w", err)
 	}
 	if d.cred != nil {
-		giveBack, err := d.lend(dir, s.ExtraRO)
+		giveBack, err := d.lendAll(s, dir)
 		if err != nil {
 			return Result{}, fmt.Errorf("sandbox bwrap: %w", err)
 		}
@@ -212,6 +222,44 @@ func (d *bwrapDriver) Run(ctx context.Context, s Spec) (Result, error) {
 	d.logger.Debug("sandbox done", "driver", "bwrap", "exit_code", res.ExitCode,
 		"timed_out", res.TimedOut, "cancelled", res.Cancelled, "duration", res.Duration)
 	return res, nil
+}
+
+// lendAll lends the working copy, the home and every writable bind, and
+// checks that the sandbox user can reach the read-only paths.
+func (d *bwrapDriver) lendAll(s Spec, dir string) (giveBack func() error, err error) {
+	ro := append([]string(nil), s.ExtraRO...)
+	rw := []string{dir}
+	if s.Home != "" {
+		rw = append(rw, s.Home)
+	}
+	for _, b := range s.Binds {
+		if b.Writable {
+			rw = append(rw, b.Src)
+		} else {
+			ro = append(ro, b.Src)
+		}
+	}
+	var backs []func() error
+	back := func() error {
+		var errs []error
+		for _, f := range backs {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
+	}
+	for i, p := range rw {
+		extra := ro
+		if i > 0 {
+			extra = nil
+		}
+		f, err := d.lend(p, extra)
+		if err != nil {
+			_ = back()
+			return nil, err
+		}
+		backs = append(backs, f)
+	}
+	return back, nil
 }
 
 // lend hands the working copy to SandboxUID for one run, after checking

@@ -29,7 +29,7 @@ func (d *noneDriver) Run(ctx context.Context, s Spec) (Result, error) {
 	out := newOutputBuffer(s.Limits.Output, s.Stdout)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = s.env()
+	cmd.Env = s.env(s.Home)
 	cmd.Stdin = s.Stdin
 	cmd.Stdout, cmd.Stderr = out, out
 	// A process group of its own lets us signal everything the command

@@ -23,6 +23,16 @@ const (
 	DefaultOutput = 1 << 20
 )
 
+// DefaultPath is the PATH a command gets unless its Spec.Env sets one.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// AgentMemory is the address space (RLIMIT_AS) an agent's processes get
+// where no cgroup bounds their memory: JavaScript engines reserve far more
+// than they use (V8 reserves 10 GiB for each WebAssembly memory, and
+// Codex's tools run in V8), so 8 GiB fails every tool call; 64 GiB still
+// stops a runaway from taking the host's address space.
+const AgentMemory int64 = 64 << 30
+
 // Spec describes one command to run in a sandbox.
 type Spec struct {
 	// Dir is the working copy. It is mounted read-write at the same path and
@@ -63,6 +73,37 @@ type Spec struct {
 	// ExtraRO lists host paths (tool directories, caches) mounted read-only
 	// at the same path. Ignored by the none driver, which sees everything.
 	ExtraRO []string
+
+	// Binds mount more host paths, each at a path of its own: a working
+	// copy's private git directory, the objects it borrows. The none
+	// driver cannot mount and ignores them, which is right for paths whose
+	// Dst is their own Src.
+	Binds []Bind
+
+	// Home, when set, is a host directory that becomes the command's home:
+	// mounted read-write at HomeDir (bwrap) or used in place (none), with
+	// HOME naming it. Agents keep their configuration and sessions there;
+	// it outlives one Run so that the runs of a cycle share it.
+	Home string
+}
+
+// HomeDir is where a Spec's Home appears inside the bwrap sandbox.
+const HomeDir = "/home/agent"
+
+// Bind is one host path mounted into the sandbox.
+type Bind struct {
+	// Src is the host path; Dst where the command sees it (Src when empty).
+	Src, Dst string
+	// Writable mounts it read-write; when the worker is root it is lent to
+	// the sandbox user for the run, like the working copy.
+	Writable bool
+}
+
+func (b Bind) dst() string {
+	if b.Dst == "" {
+		return b.Src
+	}
+	return b.Dst
 }
 
 // Limits caps the resources of a command. A zero field means no limit, except
@@ -166,11 +207,14 @@ func (s Spec) command() (dir string, argv []string, err error) {
 
 // env returns the command's environment as sorted KEY=value pairs, so that
 // the same Spec always yields the same argv.
-func (s Spec) env() []string {
+func (s Spec) env(home string) []string {
 	m := map[string]string{
-		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"PATH": DefaultPath,
 		"HOME": "/tmp",
 		"LANG": "C.UTF-8",
+	}
+	if s.Home != "" {
+		m["HOME"] = home
 	}
 	for k, v := range s.Env {
 		m[k] = v
@@ -212,12 +256,18 @@ func (l Limits) prlimitArgs(prlimit string) []string {
 	return append(append([]string{prlimit}, args...), "--")
 }
 
-// outputBuffer keeps the first max bytes written to it and forwards
-// everything to tee. It never fails a write because of the cap: the command
-// keeps running and its further output is read and dropped.
+// outputBuffer keeps the head and the tail of what is written to it, max
+// bytes in all, and forwards everything to tee: how a command started and
+// how it ended, where agents print their usage and final message and tools
+// their failures. It never fails a write because of the cap: the command
+// keeps running and the middle of its output is read and dropped.
 type outputBuffer struct {
 	max       int
-	buf       bytes.Buffer
+	head      bytes.Buffer
+	tail      []byte // a ring of the last max-max/2 bytes once head is full
+	tailStart int    // where the oldest byte of tail is, once it wrapped
+	tailFull  bool
+	dropped   int64
 	truncated bool
 	tee       io.Writer
 }
@@ -234,19 +284,39 @@ func (w *outputBuffer) Write(p []byte) (int, error) {
 		// A failing live log must not kill the command or lose Output.
 		_, _ = w.tee.Write(p)
 	}
-	if room := w.max - w.buf.Len(); room < len(p) {
-		w.buf.Write(p[:max(room, 0)])
-		w.truncated = true
-	} else {
-		w.buf.Write(p)
+	n := len(p)
+	if room := w.max/2 - w.head.Len(); room > 0 {
+		k := min(room, len(p))
+		w.head.Write(p[:k])
+		p = p[k:]
 	}
-	return len(p), nil
+	tailMax := w.max - w.max/2
+	for len(p) > 0 {
+		if !w.tailFull {
+			k := min(tailMax-len(w.tail), len(p))
+			w.tail = append(w.tail, p[:k]...)
+			p = p[k:]
+			if len(w.tail) == tailMax {
+				w.tailFull = true
+			}
+			continue
+		}
+		// Overwrite the oldest bytes.
+		k := min(tailMax-w.tailStart, len(p))
+		copy(w.tail[w.tailStart:], p[:k])
+		w.dropped += int64(k)
+		w.truncated = true
+		w.tailStart = (w.tailStart + k) % tailMax
+		p = p[k:]
+	}
+	return n, nil
 }
 
 func (w *outputBuffer) result() ([]byte, bool) {
-	out := w.buf.Bytes()
+	out := append([]byte(nil), w.head.Bytes()...)
 	if w.truncated {
-		out = fmt.Appendf(out, "\n[output truncated at %d bytes]\n", w.max)
+		out = fmt.Appendf(out, "\n[… %d bytes of output elided: the first and last %d bytes are kept …]\n", w.dropped, w.max/2)
 	}
-	return out, w.truncated
+	out = append(out, w.tail[w.tailStart:]...)
+	return append(out, w.tail[:w.tailStart]...), w.truncated
 }

@@ -165,7 +165,10 @@ func runSuite(t *testing.T, d sandbox.Driver) {
 		// The command is not stopped by the cap: it runs to its end.
 		require.Equal(t, 0, res.ExitCode)
 		require.True(t, res.Truncated)
-		require.Equal(t, strings.Repeat("a", 1000)+"\n[output truncated at 1000 bytes]\n", string(res.Output))
+		// The head shows how it started, the tail how it ended: an agent's
+		// usage and final message come last.
+		require.Equal(t, strings.Repeat("a", 500)+"\n[… 99006 bytes of output elided: the first and last 500 bytes are kept …]\n"+
+			strings.Repeat("a", 494)+"\ndone\n", string(res.Output))
 		require.Equal(t, 100000+len("\ndone\n"), live.Len(), "the live stream is not capped")
 	})
 

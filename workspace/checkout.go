@@ -100,6 +100,10 @@ func (c *Cache) Checkout(ctx context.Context, remoteURL, sha string) (_ *Workdir
 	if err := os.WriteFile(filepath.Join(w.Path, ".git"), []byte("gitdir: "+w.gitDir+"\n"), 0o644); err != nil {
 		return nil, err
 	}
+	// git inside the sandbox refuses a .git owned by someone else.
+	if err := c.chown(filepath.Join(w.Path, ".git"), false); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	os.Chtimes(mirror, now, now) // last use, for the size bound
 	c.logger().DebugContext(ctx, "workspace: checked out", "remote", redactURL(remoteURL), "sha", full, "mode", mode, "took", time.Since(start))

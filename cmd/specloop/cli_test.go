@@ -363,10 +363,11 @@ func testCLICycle(t *testing.T, bin string) {
 			branch: true, implFile: "impl/a-1.ok",
 		},
 		{
-			name:   "agent fails: nothing pushed",
-			files:  map[string]string{"specs/a.md": "# A\n\n- [ ] [a-1] Do it [script:fail]\n", ".github/specloop.yml": config},
-			code:   1,
-			stdout: []string{"implement: failure", "exited with 1", "conclusion: failure"},
+			name:  "agent fails: nothing pushed",
+			files: map[string]string{"specs/a.md": "# A\n\n- [ ] [a-1] Do it [script:fail]\n", ".github/specloop.yml": config},
+			code:  1,
+			stdout: []string{"implement: failure", "exited with 1", "conclusion: failure",
+				"--- implement log (last lines) ---\nscripted agent: implementer for obligation a-1\nscripted agent: failing as asked\n---", "exited with 1: scripted agent: failing as asked"},
 		},
 		{
 			name:   "spec named with --spec",
@@ -426,6 +427,27 @@ func testCLICycle(t *testing.T, bin string) {
 			require.Equal(t, "specloop: a-1 Do it", git(t, repo, "log", "-1", "--format=%s", "specloop/spec/a"))
 		})
 	}
+
+	// go install puts the binary in root's 0700 home: the sandbox user
+	// cannot reach it there, and every local cycle failed, even with a
+	// plain shell script as the agent. The binary, as the agent script,
+	// still runs: from a copy the sandbox binds at its own path.
+	t.Run("binary in a 0700 directory", func(t *testing.T) {
+		t.Parallel()
+		closed := filepath.Join(t.TempDir(), "home")
+		require.NoError(t, os.Mkdir(closed, 0o700))
+		hidden := filepath.Join(closed, "specloop")
+		b, err := os.ReadFile(bin)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(hidden, b, 0o755))
+		for name, agentCmd := range map[string]string{"shell": "mkdir -p impl && echo shell > impl/a-1.ok", "agent-script": hidden + " agent-script"} {
+			repo := gitRepo(t, map[string]string{"specs/a.md": "# A\n\n- [ ] [a-1] Do it\n",
+				".github/specloop.yml": fmt.Sprintf("agent: {command: %q}\naudit: false\nverify: {command: \"true\"}\n", agentCmd)})
+			res := runCLI(t, 3*time.Minute, hidden, "", nil, "cycle", "--repo", repo)
+			require.Equal(t, 0, res.code, "%s agent:\nstdout:\n%s\nstderr:\n%s", name, res.stdout, res.stderr)
+			require.Contains(t, res.stdout, "conclusion: success", name)
+		}
+	})
 
 	// specs/001-x.md beside specs/001-x/tasks.md once gave refs where one
 	// was a directory of the other ("cannot lock ref"): each now has a

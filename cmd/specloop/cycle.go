@@ -17,6 +17,7 @@ import (
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/attest"
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/internal/markdown"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/publish"
 	"github.com/specloop/specloop/repoconfig"
@@ -35,7 +36,7 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	repo := fs.String("repo", ".", "the local git checkout")
 	specPath := fs.String("spec", "", "the spec file, relative to the repo (default: the first spec with work left)")
 	sb := fs.String("sandbox", envOr("SANDBOX", "bwrap"), "sandbox driver: bwrap or none")
-	agentCmd := fs.String("agent", "", "agent command (default: agent.command of .github/specloop.yml)")
+	agentCmd := fs.String("agent", "", "agent preset (codex, claude, gemini, opencode) or command (default: agent of .github/specloop.yml)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,7 +59,13 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("%v", err)
 	}
 	if *agentCmd != "" {
-		cfg.Agent.Command = *agentCmd
+		// A preset's name, or any command (which gets the network a plain
+		// command gets by default).
+		if _, ok := agent.Presets[*agentCmd]; ok {
+			cfg.Agent.Preset, cfg.Agent.Command, cfg.Agent.Network = *agentCmd, "", repoconfig.NetworkModel
+		} else {
+			cfg.Agent.Preset, cfg.Agent.Command, cfg.Agent.Network = "", *agentCmd, repoconfig.NetworkFull
+		}
 	}
 	driver, err := sandbox.New(*sb, logger)
 	if err != nil {
@@ -93,12 +100,25 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail("%v", err)
 	}
-	engine := &cycle.Engine{
-		Runner:   cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits(), ExtraRO: selfRO()},
-		Redactor: agent.NewRedactor(),
-		Logger:   logger,
-		Getenv:   os.Getenv,
+	// This binary is the scripted agent and the model proxy's bridge: the
+	// sandbox runs it from a copy it can reach, at the path configs name,
+	// whatever directory it was installed in (go install: root's 0700 home).
+	bin, err := stack.InstallBinary(filepath.Join(cacheDir, "bin"))
+	if err != nil {
+		return fail("%v", err)
 	}
+	runner := cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits()}
+	if exe, err := os.Executable(); err == nil {
+		runner.Binds = append(runner.Binds, sandbox.Bind{Src: bin, Dst: exe})
+	}
+	engine := &cycle.Engine{
+		Redactor: agent.NewRedactor(stack.ModelSecrets(os.Getenv)...),
+		Logger:   logger,
+	}
+	if err := stack.AgentSetup(engine, &runner, "", bin, os.Getenv, logger); err != nil {
+		return fail("%v", err)
+	}
+	engine.Runner = runner
 	if cache, err := os.UserCacheDir(); err == nil {
 		engine.Baselines = cycle.DirCache{Dir: filepath.Join(cache, "specloop", "baselines")}
 	}
@@ -207,6 +227,15 @@ func (p printReporter) StepFinished(_ context.Context, step string, ev *cycle.Ev
 	for _, f := range ev.Findings {
 		fmt.Fprintf(p.w, "  %s:%d: %s\n", f.File, f.Line, f.Message)
 	}
+	// A failed step shows how its log ended: the agent's own error is
+	// there, not in its exit code.
+	switch ev.Conclusion {
+	case state.Success, state.Neutral, state.Skipped, state.Cancelled:
+	default:
+		if len(ev.Log) > 0 {
+			fmt.Fprintf(p.w, "--- %s log (last lines) ---\n%s\n---\n", step, strings.TrimRight(markdown.Tail(string(ev.Log), 4000), "\n"))
+		}
+	}
 }
 
 func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
@@ -219,14 +248,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-// selfRO binds this binary read-only into sandboxes, so the scripted agent
-// (`specloop agent-script`) can run inside them.
-func selfRO() []string {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	return []string{exe}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/modelproxy"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
@@ -23,6 +24,10 @@ import (
 
 func TestMain(m *testing.M) {
 	// The stack runs this test binary as the scripted agent.
+	// ... and as the model proxy's bridge inside the sandbox.
+	if len(os.Args) > 1 && os.Args[1] == "model-bridge" {
+		os.Exit(modelproxy.BridgeMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "agent-script" {
 		os.Exit(scripted.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	}

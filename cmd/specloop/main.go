@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/specloop/specloop/modelproxy"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -32,6 +34,7 @@ func commands() map[string]command {
 		"cycle":     {summary: "one cycle on a local checkout: cycle --repo DIR [--spec FILE]", run: runCycle},
 		"testdrive": {summary: "the whole product on this machine, with a local GitHub emulator", run: runTestdrive},
 		"emulator":  {summary: "run the local GitHub emulator alone", run: runEmulator},
+		"doctor":    {summary: "check this worker host: agent CLIs, credentials, sandbox, database, GitHub", run: runDoctor},
 		"version": {summary: "print the version", run: func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "specloop", version)
 			return 0
@@ -39,6 +42,9 @@ func commands() map[string]command {
 		"verify-evidence": {summary: "check a commit's signed statement offline: verify-evidence --repo DIR REV [--key PUB]", run: runVerifyEvidence},
 		"evidence-key":    {summary: "print the public key of EVIDENCE_KEY, for verify-evidence --key", run: runEvidenceKey},
 		"agent-script":    {hidden: true, run: runAgentScript},
+		"model-bridge": {hidden: true, run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+			return modelproxy.BridgeMain(args, os.Stdin, stdout, stderr)
+		}},
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 	"github.com/specloop/specloop/workspace"
 )
 
-// SandboxLimits bound every sandboxed command of a cycle.
+// SandboxLimits bound every sandboxed command of a cycle. The memory
+// bound is an address-space limit high enough for V8 and Bun (see
+// sandbox.AgentMemory).
 func SandboxLimits() sandbox.Limits {
-	return sandbox.Limits{CPU: time.Hour, Memory: 8 << 30, Processes: 512, Output: 4 << 20}
+	return sandbox.Limits{CPU: time.Hour, Memory: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}
 }
 
 // NewEngine builds the cycle engine for cfg; extraRO are more read-only
@@ -34,15 +36,25 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 	if n := baselines.Prune(max(cfg.Retention, time.Hour)); n > 0 {
 		logger.Info("pruned old verify baselines", "count", n)
 	}
+	runner := cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO}
 	e := &cycle.Engine{
-		Runner:   cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO},
-		Redactor: agent.NewRedactor(cfg.Secrets()...),
+		Redactor: agent.NewRedactor(append(cfg.Secrets(), ModelSecrets(os.Getenv)...)...),
 		Logger:   logger,
 		Getenv:   os.Getenv,
 		// The baselines outlive the process beside the mirrors, so a chain
 		// of cycles on one commit pays once even across restarts.
 		Baselines: baselines,
 	}
+	// The stack's scripted agent binary doubles as the bridge; a server
+	// copies its own binary next to the mirrors.
+	bridge := ""
+	if len(extraRO) > 0 && filepath.Base(extraRO[0]) == "specloop" {
+		bridge = extraRO[0]
+	}
+	if err := AgentSetup(e, &runner, filepath.Join(cfg.MirrorDir, "bin"), bridge, os.Getenv, logger); err != nil {
+		return nil, err
+	}
+	e.Runner = runner
 	if cfg.Sandbox == "bwrap" {
 		if err := sandbox.Check(ctx); err != nil {
 			logger.Error("sandbox unavailable: cycles will fail until this is fixed", "err", err)

@@ -1,0 +1,45 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/specloop/specloop/store"
+	"github.com/specloop/specloop/store/storetest"
+)
+
+// TestModelSpent sums what a run spent, and what its repo spent today
+// over all its runs, for the budgets.
+func TestModelSpent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	runA, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "specloop/issue-1", Kind: "issue", Issue: 1})
+	require.NoError(t, err)
+	runB, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "specloop/issue-2", Kind: "issue", Issue: 2})
+	require.NoError(t, err)
+	other, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/other", InstallationID: 1, Branch: "specloop/issue-1", Kind: "issue", Issue: 1})
+	require.NoError(t, err)
+	cyc, err := store.InsertCycle(ctx, pool, runA.ID, "label", "")
+	require.NoError(t, err)
+	require.NoError(t, store.InsertModelCalls(ctx, pool, []store.ModelCall{
+		{Repo: "o/r", RunID: runA.ID, CycleID: cyc.ID, Path: "/v1/responses", Status: 200, Model: "gpt-5", Input: 1000, Cached: 200, Output: 100, CostUSD: 0.5},
+		{Repo: "o/r", RunID: runA.ID, Path: "/v1/responses", Status: 200, Model: "gpt-5", Input: 2000, Output: 50, CostUSD: 1.25},
+		{Repo: "o/r", RunID: runB.ID, Path: "/v1/messages", Status: 200, Model: "claude-sonnet-4", Input: 10, Output: 10, CostUSD: 2},
+		{Repo: "o/r", RunID: runB.ID, Path: "/v1/messages", Status: 400, Refused: "limits.usd_per_day (3 USD)"},
+		{Repo: "o/other", RunID: other.ID, Path: "/v1/messages", Status: 200, Input: 5, Output: 5, CostUSD: 9},
+	}))
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	tokens, runUSD, dayUSD, err := store.ModelSpent(ctx, pool, "o/r", runA.ID, day)
+	require.NoError(t, err)
+	require.Equal(t, int64(3150), tokens, "input plus output of the run's calls")
+	require.InDelta(t, 1.75, runUSD, 1e-9)
+	require.InDelta(t, 3.75, dayUSD, 1e-9, "every run of the repo today, no other repo's")
+
+	_, _, dayUSD, err = store.ModelSpent(ctx, pool, "o/r", runA.ID, day.Add(48*time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, dayUSD, "a new day starts at zero")
+}
