@@ -114,7 +114,8 @@ func TestParseAgentForms(t *testing.T) {
 	}
 	cfg, err := Parse([]byte("limits: {tokens_per_run: 2000000, usd_per_run: 10, usd_per_day: 50}\n"))
 	require.NoError(t, err)
-	require.Equal(t, LimitsConfig{CyclesPerPR: 20, Concurrent: 2, TokensPerRun: 2000000, USDPerRun: 10, USDPerDay: 50}, cfg.Limits)
+	ciFixes := DefaultCIFixes
+	require.Equal(t, LimitsConfig{CyclesPerPR: 20, Concurrent: 2, CIFixes: &ciFixes, TokensPerRun: 2000000, USDPerRun: 10, USDPerDay: 50}, cfg.Limits)
 }
 
 func TestSpecBranch(t *testing.T) {

@@ -39,7 +39,10 @@ func TestTwoWorkers(t *testing.T) {
 	barrier := newBarrier(t, slots+1)
 	files := stack.SampleRepo(st.AgentBin())
 	cfg := heldAgentConfig(st, files[".github/specloop.yml"], barrier.addr)
-	cfg = strings.Replace(cfg, "timeout: 2m", "timeout: 30s", 1)
+	// The agent keeps the sample's 2m timeout: the second wave's held
+	// agents wait until both `/loop next` of each busy branch are queued,
+	// which on this one busy installation (every write through the paced
+	// GitHub client) took over 30 s.
 	files[".github/specloop.yml"] = cfg + fmt.Sprintf("auditor:\n  command: %s agent-script\nlimits: {concurrent: %d}\n", st.AgentBin(), 2*slots)
 	const repo = "pair"
 	addRepo(t, st, repo, files)
