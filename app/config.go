@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
 	// worker that stops beating loses its cycle this soon.
 	LeaseTTL time.Duration
+	// SandboxTools are host paths (agent CLIs, their runtimes) bound
+	// read-only into every sandbox (SANDBOX_TOOLS, colon-separated like
+	// PATH).
+	SandboxTools []string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -175,6 +180,18 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("MIRROR_MAX_BYTES %q: %v", v, err)
 		}
 		c.MirrorMaxBytes = n
+	}
+	if v := getenv("SANDBOX_TOOLS"); v != "" {
+		for _, p := range strings.Split(v, ":") {
+			if p == "" {
+				continue
+			}
+			if !filepath.IsAbs(p) {
+				fail("SANDBOX_TOOLS: %q is not an absolute path: list absolute paths separated by ':'", p)
+				continue
+			}
+			c.SandboxTools = append(c.SandboxTools, filepath.Clean(p))
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

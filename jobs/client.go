@@ -65,6 +65,9 @@ type Config struct {
 	// Workers is how many cycles this process runs at once; 0 makes an
 	// insert-only client (the `web` process).
 	Workers int
+	// PruneEvery is how often the Housekeeper prunes this process's mirror
+	// cache (MirrorPruneEvery).
+	PruneEvery time.Duration
 }
 
 // Defaults of Config.
@@ -83,6 +86,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = MirrorPruneEvery
 	}
 	if c.RepoCacheTTL <= 0 {
 		c.RepoCacheTTL = DefaultRepoCacheTTL
@@ -163,15 +169,10 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		schedule,
 		every(time.Hour, RetentionArgs{}),
-		// A dead worker's session is seen gone at the next reap: often, so
-		// its cycle runs again within seconds.
-		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
-		every(MirrorPruneEvery, MirrorPruneArgs{}),
+		// The reaper and the mirror prune are not here: each worker process
+		// runs them itself (Housekeeper).
 	}
 }
-
-// reapEvery bounds how long a dead worker's cycle waits to be taken over.
-const reapEvery = 2 * time.Second
 
 // everyMinute fires at the start of every minute, so each schedule tick is
 // scheduled for the minute it checks.

@@ -66,6 +66,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	// The cycle's lock lives as long as this process's database session:
 	// if the process dies, the reaper sees it at once (store.OrphanedCycles).
 	release, err := store.LockCycle(ctx, d.Pool, cy.ID)
+	if errors.Is(err, store.ErrCycleLocked) && d.breakLock(ctx, cy.ID) {
+		release, err = store.LockCycle(ctx, d.Pool, cy.ID)
+	}
 	if errors.Is(err, store.ErrCycleLocked) {
 		return river.JobSnooze(waitSnooze) // a live worker runs it
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ type Server struct {
 	// stopListen ends the stop listener, and listenDone closes when it has.
 	stopListen context.CancelFunc
 	listenDone chan struct{}
+	// stopHouse ends the process's Housekeeper, and houseDone closes when
+	// it has.
+	stopHouse context.CancelFunc
+	houseDone chan struct{}
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -80,7 +85,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)
-		if jc.Engine, err = NewEngine(ctx, cfg, logger, opts.ExtraRO); err != nil {
+		if jc.Engine, err = NewEngine(ctx, cfg, logger, append(slices.Clone(cfg.SandboxTools), opts.ExtraRO...)); err != nil {
 			pool.Close()
 			return nil, err
 		}
@@ -113,6 +118,15 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
+		// This process reaps dead workers' cycles and prunes its own
+		// MIRROR_DIR itself, whichever process River elected leader.
+		hk := jobs.NewHousekeeper(jc, s.River)
+		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopHouse, s.houseDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.houseDone)
+			hk.Run(hctx)
+		}()
 	}
 	r := handlers.Router(nil, pool, metrics)
 	var pages *handlers.RunPages
@@ -130,6 +144,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			if serr := s.stopWorkers(5 * time.Second); serr != nil {
 				logger.Error("stop workers", "err", serr)
 			}
+			s.endHousekeeper()
 			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
@@ -205,6 +220,7 @@ func (s *Server) shutdown(timeout time.Duration) error {
 	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
 	}
+	s.endHousekeeper()
 	s.endStopListener()
 	s.Pool.Close()
 	return errors.Join(errs...)
@@ -214,5 +230,12 @@ func (s *Server) endStopListener() {
 	if s.stopListen != nil {
 		s.stopListen()
 		<-s.listenDone
+	}
+}
+
+func (s *Server) endHousekeeper() {
+	if s.stopHouse != nil {
+		s.stopHouse()
+		<-s.houseDone
 	}
 }
