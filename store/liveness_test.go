@@ -48,3 +48,43 @@ func TestCycleLiveness(t *testing.T) {
 	require.Equal(t, store.Claimed, res, "a released cycle is claimed at once")
 	require.Greater(t, newFence, fence)
 }
+
+// TestBreakExpiredCycleLock: a worker holds a cycle's lock on a live
+// session. While its lease runs, nobody may break the lock; once it ran
+// out (the worker froze), the holder's session is ended and the lock is
+// free for a taker, and the frozen worker can write nothing under its
+// fence once the taker has claimed.
+func TestBreakExpiredCycleLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.Pool(t)
+	run, err := store.UpsertRun(ctx, pool, &store.Run{Repo: "o/r", InstallationID: 1, Branch: "b", Kind: state.RunSpec})
+	require.NoError(t, err)
+	c, err := store.InsertCycle(ctx, pool, run.ID, "push", "")
+	require.NoError(t, err)
+	release, err := store.LockCycle(ctx, pool, c.ID)
+	require.NoError(t, err)
+	defer release()
+	_, fence, err := store.ClaimCycle(ctx, pool, c.ID, "frozen", time.Hour, 0)
+	require.NoError(t, err)
+
+	ended, err := store.BreakExpiredCycleLock(ctx, pool, c.ID)
+	require.NoError(t, err)
+	require.False(t, ended, "a lease that runs is respected")
+	_, err = store.LockCycle(ctx, pool, c.ID)
+	require.ErrorIs(t, err, store.ErrCycleLocked)
+
+	_, err = pool.Exec(ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+	ended, err = store.BreakExpiredCycleLock(ctx, pool, c.ID)
+	require.NoError(t, err)
+	require.True(t, ended, "the frozen worker's session is ended")
+	taker, err := store.LockCycle(ctx, pool, c.ID)
+	require.NoError(t, err, "the lock is free for a taker")
+	defer taker()
+	res, _, err := store.ClaimCycle(ctx, pool, c.ID, "taker", time.Hour, 0)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, res)
+	_, err = store.Heartbeat(ctx, pool, c.ID, fence, time.Hour)
+	require.ErrorIs(t, err, store.ErrFenced, "the frozen worker, woken, is fenced")
+}
