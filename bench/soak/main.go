@@ -736,4 +736,3 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "(a restarted worker's figures are its latest process's; mounts and disk are its MIRROR_DIR's, which outlive restarts)")
 }
-

@@ -49,8 +49,17 @@ func newGate(tb testing.TB) *gate {
 	require.NoError(tb, err)
 	g := &gate{addr: ln.Addr().String(), arrived: make(chan *gateConn, 64)}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
 	tb.Cleanup(func() {
+		// Held agents may outlive a failed test's processes: let go of
+		// them rather than wait.
 		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
 		wg.Wait()
 	})
 	wg.Go(func() {
@@ -59,6 +68,9 @@ func newGate(tb testing.TB) *gate {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 			gc := &gateConn{at: time.Now(), c: c, gone: make(chan time.Time, 1)}
 			g.arrived <- gc
 			wg.Go(func() {
