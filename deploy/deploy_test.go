@@ -32,6 +32,7 @@ var knownEnv = []string{
 	"SHUTDOWN_GRACE",
 	"MIRROR_MAX_BYTES",
 	"LEASE_TTL",
+	"SANDBOX_TOOLS",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git and
