@@ -119,6 +119,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	d := newDeps(cfg)
 	rc := &river.Config{Logger: d.Logger}
 	if d.Workers > 0 {
+		// Its jobs are known by this id in attempted_by: the Housekeeper of
+		// any worker rescues them once this process is gone.
+		rc.ID = RiverClientID(d.WorkerID)
 		rc.Workers = d.workers()
 		rc.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 8},

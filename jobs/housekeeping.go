@@ -20,7 +20,44 @@ import (
 type Housekeeper struct {
 	d      *deps
 	client *river.Client[pgx.Tx]
+	hold   *store.WorkerHold
 }
+
+// RiverClientPrefix starts the River client id of every worker process that
+// holds a liveness lock (store.HoldWorker), so its jobs can be rescued at
+// once when it dies; other clients' jobs (an older version's during a
+// rolling deploy) are left to River's own rescue.
+const RiverClientPrefix = "specloop/"
+
+// RiverClientID is the River client id of the worker process workerID.
+func RiverClientID(workerID string) string {
+	id := RiverClientPrefix + workerID
+	if len(id) > 100 { // River's limit
+		id = id[:100]
+	}
+	return id
+}
+
+// Hold takes this process's liveness lock; call it before the River client
+// starts, and Release after it has stopped.
+func (h *Housekeeper) Hold(ctx context.Context) error {
+	hold, err := store.HoldWorker(ctx, h.d.Pool, RiverClientID(h.d.WorkerID))
+	if err != nil {
+		return err
+	}
+	h.hold = hold
+	return nil
+}
+
+// Release lets go of the liveness lock.
+func (h *Housekeeper) Release() {
+	if h.hold != nil {
+		h.hold.Release()
+	}
+}
+
+// rescueSettle leaves alone the jobs a worker fetched a moment ago.
+const rescueSettle = time.Second
 
 // NewHousekeeper makes the housekeeper of a worker process; client is the
 // process's River client, which queues the takeovers.
@@ -59,6 +96,21 @@ func (h *Housekeeper) Run(ctx context.Context) {
 }
 
 func (h *Housekeeper) reap(ctx context.Context) {
+	if h.hold != nil {
+		// A lost session (a database restart) would make this process look
+		// dead to the others: take the lock again.
+		if err := h.hold.Keep(ctx); err != nil && ctx.Err() == nil {
+			h.d.Logger.Warn("keep this worker's liveness lock", "err", err)
+		}
+	}
+	// Jobs a dead process had fetched but not finished (a cycle it had not
+	// claimed yet, a labelled issue whose cycle it had not queued) run
+	// again now, not after River's hour-long stuck-job rescue.
+	if n, err := store.RescueDeadWorkersJobs(ctx, h.d.Pool, RiverClientPrefix, rescueSettle); err != nil && ctx.Err() == nil {
+		h.d.Logger.Warn("rescue dead workers' jobs", "err", err)
+	} else if n > 0 {
+		h.d.Logger.Warn("rescued the jobs of a worker process that is gone", "jobs", n)
+	}
 	if err := h.d.reap(ctx, h.client); err != nil && ctx.Err() == nil {
 		h.d.Logger.Warn("reap cycles of dead workers", "err", err)
 	}

@@ -44,6 +44,7 @@ type Server struct {
 	// it has.
 	stopHouse context.CancelFunc
 	houseDone chan struct{}
+	house     *jobs.Housekeeper
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -110,17 +111,25 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		return nil, err
 	}
 	if jc.Workers > 0 {
-		// River cancels running jobs when its start context ends, and the
-		// signal's context ends at SIGTERM: the workers get one of their
-		// own, so a stop lets cycles finish (Shutdown) instead.
-		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
+		// This process reaps dead workers' cycles and jobs and prunes its
+		// own MIRROR_DIR itself, whichever process River elected leader;
+		// its liveness lock is held before it fetches any job.
+		hk := jobs.NewHousekeeper(jc, s.River)
+		if err := hk.Hold(ctx); err != nil {
 			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
-		// This process reaps dead workers' cycles and prunes its own
-		// MIRROR_DIR itself, whichever process River elected leader.
-		hk := jobs.NewHousekeeper(jc, s.River)
+		s.house = hk
+		// River cancels running jobs when its start context ends, and the
+		// signal's context ends at SIGTERM: the workers get one of their
+		// own, so a stop lets cycles finish (Shutdown) instead.
+		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
+			hk.Release()
+			s.endStopListener()
+			pool.Close()
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
 		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopHouse, s.houseDone = cancel, make(chan struct{})
 		go func() {
@@ -233,9 +242,14 @@ func (s *Server) endStopListener() {
 	}
 }
 
+// endHousekeeper stops the Housekeeper and lets go of the liveness lock:
+// call it once the workers have stopped.
 func (s *Server) endHousekeeper() {
 	if s.stopHouse != nil {
 		s.stopHouse()
 		<-s.houseDone
+	}
+	if s.house != nil {
+		s.house.Release()
 	}
 }
