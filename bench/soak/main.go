@@ -556,7 +556,7 @@ func (s *soaker) tally(ctx context.Context, jobs []*job, rep *report) {
 		}
 		rep.Conclusions[string(j.cycle.Conclusion)]++
 		if j.stop && j.cycle.Conclusion != state.Cancelled || !j.stop && j.cycle.Conclusion != state.Success {
-			rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s: %s (%s)", j.id, j.cycle.Conclusion, oneLine(j.cycle.Summary)))
+			rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (fault %v, %d attempts): %s (%s)", j.id, j.fault, j.cycle.Attempts, j.cycle.Conclusion, oneLine(j.cycle.Summary)))
 		}
 		rep.Attempts += j.cycle.Attempts
 		// Ran twice at once: one agent run of the obligation began before
@@ -566,7 +566,12 @@ func (s *soaker) tally(ctx context.Context, jobs []*job, rep *report) {
 		for k := 1; k < len(runs); k++ {
 			if runs[k-1].end.IsZero() || runs[k].start.Before(runs[k-1].end) {
 				rep.Overlaps++
-				rep.OverlapIDs = append(rep.OverlapIDs, j.id)
+				var b strings.Builder
+				fmt.Fprintf(&b, "%s (fault %v, %d attempts):", j.id, j.fault, j.cycle.Attempts)
+				for _, r := range runs {
+					fmt.Fprintf(&b, " [%s–%s finished=%v]", r.start.Sub(j.labelled).Round(time.Millisecond), r.end.Sub(j.labelled).Round(time.Millisecond), r.finished)
+				}
+				rep.OverlapIDs = append(rep.OverlapIDs, b.String())
 				break
 			}
 		}
