@@ -223,8 +223,9 @@ type cycleRun struct {
 	// started holds those whose step began.
 	checks  map[string]int64
 	started map[int64]bool
-	// published: the change is pushed and its PR and check runs posted.
-	published bool
+	// published: the change is pushed and its PR and check runs posted;
+	// pushed: the push began.
+	published, pushed bool
 }
 
 func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
@@ -282,14 +283,25 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	if !res.Publish || ctx.Err() != nil {
 		return res.Conclusion, res.Summary
 	}
-	if err := c.publish(ctx, wd, sp, res); err != nil {
-		if ctx.Err() != nil {
+	// Once the branch is pushed, its PR and check runs must follow, or the
+	// maintainer sees a change with no result and the next attempt finds
+	// nothing left to do: publishing runs on a context of its own (each of
+	// its calls has a deadline), and the cycle's context (a stop, a
+	// shutdown's end of grace) can stop it only up to the push.
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), publishLimit)
+	defer pcancel()
+	if err := c.publish(pctx, ctx, wd, sp, res); err != nil {
+		if ctx.Err() != nil && !c.pushed {
 			return state.Cancelled, "Stopped before publishing; nothing was pushed."
 		}
 		return failed("Publishing failed", err)
 	}
 	return res.Conclusion, res.Summary
 }
+
+// publishLimit bounds publishing once it no longer heeds the cycle's
+// context.
+const publishLimit = 2 * time.Minute
 
 // failed is how a step that returned err ends the cycle. An outside call
 // that hung past its deadline (a git fetch or push, a GitHub request) times
