@@ -35,8 +35,8 @@ func TestImportRules(t *testing.T) {
 		{"evidence", []string{mod + "store", mod + "jobs", mod + "handlers", mod + "publish", river, pgx}},
 		{"publish", []string{mod + "store", mod + "jobs", mod + "handlers", mod + "evidence", river, pgx}},
 		{"store", []string{mod + "jobs", mod + "handlers", mod + "cycle", mod + "evidence", mod + "publish", gh}},
-		{"jobs", []string{mod + "handlers", mod + "internal/stack"}},
-		{"handlers", []string{mod + "internal/stack"}},
+		{"jobs", []string{mod + "handlers", mod + "internal/stack", mod + "internal/procs"}},
+		{"handlers", []string{mod + "internal/stack", mod + "internal/procs"}},
 	}
 	// go list reads the sources in another process, which go test's cache
 	// does not see; reading them here makes a cached pass mean the same
