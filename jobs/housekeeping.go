@@ -103,6 +103,11 @@ func (h *Housekeeper) reap(ctx context.Context) {
 			h.d.Logger.Warn("keep this worker's liveness lock", "err", err)
 		}
 	}
+	// Reaped first: a rescued job of a dead worker's cycle then finds its
+	// lease released and claims it at once.
+	if err := h.d.reap(ctx, h.client); err != nil && ctx.Err() == nil {
+		h.d.Logger.Warn("reap cycles of dead workers", "err", err)
+	}
 	// Jobs a dead process had fetched but not finished (a cycle it had not
 	// claimed yet, a labelled issue whose cycle it had not queued) run
 	// again now, not after River's hour-long stuck-job rescue.
@@ -110,9 +115,6 @@ func (h *Housekeeper) reap(ctx context.Context) {
 		h.d.Logger.Warn("rescue dead workers' jobs", "err", err)
 	} else if n > 0 {
 		h.d.Logger.Warn("rescued the jobs of a worker process that is gone", "jobs", n)
-	}
-	if err := h.d.reap(ctx, h.client); err != nil && ctx.Err() == nil {
-		h.d.Logger.Warn("reap cycles of dead workers", "err", err)
 	}
 }
 

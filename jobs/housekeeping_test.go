@@ -100,3 +100,27 @@ func TestHousekeeperReaps(t *testing.T) {
 		return n == 1
 	}, time.Minute, 50*time.Millisecond, "the takeover is queued")
 }
+
+// TestHousekeeperRescuesDeadWorkersJobs: a worker process died with a job
+// running (a cycle it had fetched but not claimed): any live worker's
+// Housekeeper makes it available again, without River's hour-long rescue.
+func TestHousekeeperRescuesDeadWorkersJobs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	dead, err := store.HoldWorker(h.ctx, h.pool, RiverClientID("dead-host/1/abcd"))
+	require.NoError(t, err)
+	dead.Release() // it was SIGKILLed
+	var id int64
+	require.NoError(t, h.pool.QueryRow(h.ctx, `INSERT INTO river_job (kind, args, max_attempts, state, attempt, attempted_at, attempted_by, queue)
+		VALUES ('cycle', '{"cycle_id": 1}', 25, 'running', 1, now() - interval '1 minute', ARRAY[$1], 'cycles') RETURNING id`,
+		RiverClientID("dead-host/1/abcd")).Scan(&id))
+
+	cfg := h.d.Config
+	cfg.LeaseTTL = 4 * time.Second
+	runHousekeeper(t, cfg)
+	require.Eventually(t, func() bool {
+		var state string
+		require.NoError(t, h.pool.QueryRow(h.ctx, `SELECT state::text FROM river_job WHERE id = $1`, id).Scan(&state))
+		return state == "available"
+	}, time.Minute, 50*time.Millisecond, "the dead worker's job runs again")
+}
