@@ -36,8 +36,8 @@ func TestImportRules(t *testing.T) {
 		{"publish", []string{mod + "store", mod + "jobs", mod + "handlers", mod + "evidence", river, pgx}},
 		{"store", []string{mod + "jobs", mod + "handlers", mod + "cycle", mod + "evidence", mod + "publish", gh}},
 		{"attest", []string{mod + "store", mod + "jobs", mod + "cycle", mod + "sandbox", mod + "agent", gh, river, pgx}},
-		{"jobs", []string{mod + "handlers", mod + "internal/stack"}},
-		{"handlers", []string{mod + "internal/stack"}},
+		{"jobs", []string{mod + "handlers", mod + "internal/stack", mod + "internal/procs"}},
+		{"handlers", []string{mod + "internal/stack", mod + "internal/procs"}},
 	}
 	// go list reads the sources in another process, which go test's cache
 	// does not see; reading them here makes a cached pass mean the same

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,10 @@ type Config struct {
 	EvidenceKeys        *attest.Keys
 	evidenceKeyRaw      string
 	evidencePreviousRaw []string
+	// SandboxTools are host paths (agent CLIs, their runtimes) bound
+	// read-only into every sandbox (SANDBOX_TOOLS, colon-separated like
+	// PATH).
+	SandboxTools []string
 }
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
@@ -189,6 +194,18 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		c.MirrorMaxBytes = n
 	}
 	errs = append(errs, c.loadEvidenceKeys(getenv("EVIDENCE_KEY"), getenv("EVIDENCE_KEY_PREVIOUS"))...)
+	if v := getenv("SANDBOX_TOOLS"); v != "" {
+		for _, p := range strings.Split(v, ":") {
+			if p == "" {
+				continue
+			}
+			if !filepath.IsAbs(p) {
+				fail("SANDBOX_TOOLS: %q is not an absolute path: list absolute paths separated by ':'", p)
+				continue
+			}
+			c.SandboxTools = append(c.SandboxTools, filepath.Clean(p))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -89,3 +89,31 @@ func TestLoadLeaseTTL(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadSandboxTools: SANDBOX_TOOLS lists absolute paths separated by
+// ':' (empty entries ignored); a relative one is refused, naming it.
+func TestLoadSandboxTools(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value   string
+		want    []string
+		wantErr string
+	}{
+		{value: "", want: nil},
+		{value: "/opt/codex", want: []string{"/opt/codex"}},
+		{value: "/opt/codex/bin/:/usr/local/lib/node::", want: []string{"/opt/codex/bin", "/usr/local/lib/node"}},
+		{value: "/opt/a:bin", wantErr: `SANDBOX_TOOLS: "bin" is not an absolute path`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SANDBOX_TOOLS": tc.value}
+			c, err := Load(func(k string) string { return env[k] })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.SandboxTools)
+		})
+	}
+}

@@ -35,6 +35,7 @@ var knownEnv = []string{
 	"MIRROR_MAX_BYTES",
 	"LEASE_TTL",
 	"EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS",
+	"SANDBOX_TOOLS",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git,

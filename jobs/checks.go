@@ -34,6 +34,9 @@ func (c *cycleRun) queueChecks(ctx context.Context) {
 // StepStarted moves the step's check run to in progress and records the
 // event.
 func (c *cycleRun) StepStarted(ctx context.Context, step string) {
+	if !c.stillOwned(ctx) {
+		return
+	}
 	c.d.event(ctx, c.run.ID, c.cycle.ID, "step", step, "started", step+" started")
 	c.progress.started(step)
 	title := step + " in progress"
@@ -62,6 +65,9 @@ func (c *cycleRun) StepStarted(ctx context.Context, step string) {
 
 // StepFinished completes the step's check run with its evidence.
 func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *cycle.Evidence) {
+	if !c.stillOwned(ctx) {
+		return
+	}
 	c.closeLive(step)
 	data := stepData(ev)
 	c.d.eventData(ctx, c.run.ID, c.cycle.ID, "step", step, string(ev.Conclusion), ev.Title, marshalStepData(data))
@@ -75,6 +81,20 @@ func (c *cycleRun) StepFinished(ctx context.Context, step string, ev *cycle.Evid
 		return
 	}
 	delete(c.checks, step)
+}
+
+// stillOwned checks the fence before a step's event and check-run write: a
+// worker that lost the cycle while it could not beat (frozen past its
+// lease, then woken) must not move a check run the taker completed back to
+// in progress, nor complete it with its own evidence. A refusal stops the
+// cycle, as a refused heartbeat does; it also extends the lease of a worker
+// that still owns it. Any other error leaves the decision to the heartbeat.
+func (c *cycleRun) stillOwned(ctx context.Context) bool {
+	if _, err := store.Heartbeat(ctx, c.d.Pool, c.cycle.ID, c.fence, c.d.LeaseTTL); errors.Is(err, store.ErrFenced) {
+		c.cancel(store.ErrFenced)
+		return false
+	}
+	return true
 }
 
 // createCheck creates a check run of the cycle and records it, so it is

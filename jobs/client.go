@@ -74,6 +74,9 @@ type Config struct {
 	// EvidenceKeys sign the statements of what ran (nil or no current
 	// key: they are pushed unsigned and the check runs say so).
 	EvidenceKeys *attest.Keys
+	// PruneEvery is how often the Housekeeper prunes this process's mirror
+	// cache (MirrorPruneEvery).
+	PruneEvery time.Duration
 }
 
 // Defaults of Config.
@@ -92,6 +95,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = MirrorPruneEvery
 	}
 	if c.RepoCacheTTL <= 0 {
 		c.RepoCacheTTL = DefaultRepoCacheTTL
@@ -122,6 +128,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	d := newDeps(cfg)
 	rc := &river.Config{Logger: d.Logger}
 	if d.Workers > 0 {
+		// Its jobs are known by this id in attempted_by: the Housekeeper of
+		// any worker rescues them once this process is gone.
+		rc.ID = RiverClientID(d.WorkerID)
 		rc.Workers = d.workers()
 		rc.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 8},
@@ -179,18 +188,13 @@ func (d *deps) periodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		schedule,
 		every(time.Hour, RetentionArgs{}),
-		// A dead worker's session is seen gone at the next reap: often, so
-		// its cycle runs again within seconds.
-		every(min(d.LeaseTTL/2, reapEvery), ReaperArgs{}),
-		every(MirrorPruneEvery, MirrorPruneArgs{}),
+		// The reaper and the mirror prune are not here: each worker process
+		// runs them itself (Housekeeper).
 		every(DeliveriesEvery, RedeliverArgs{}),
 		every(DeliveriesEvery, ReconcileArgs{}),
 		every(SweepEvery, CheckSweepArgs{}),
 	}
 }
-
-// reapEvery bounds how long a dead worker's cycle waits to be taken over.
-const reapEvery = 2 * time.Second
 
 // everyMinute fires at the start of every minute, so each schedule tick is
 // scheduled for the minute it checks.

@@ -67,6 +67,9 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	// The cycle's lock lives as long as this process's database session:
 	// if the process dies, the reaper sees it at once (store.OrphanedCycles).
 	release, err := store.LockCycle(ctx, d.Pool, cy.ID)
+	if errors.Is(err, store.ErrCycleLocked) && d.breakLock(ctx, cy.ID) {
+		release, err = store.LockCycle(ctx, d.Pool, cy.ID)
+	}
 	if errors.Is(err, store.ErrCycleLocked) {
 		return river.JobSnooze(waitSnooze) // a live worker runs it
 	}
@@ -226,8 +229,9 @@ type cycleRun struct {
 	// started holds those whose step began.
 	checks  map[string]int64
 	started map[int64]bool
-	// published: the change is pushed and its PR and check runs posted.
-	published bool
+	// published: the change is pushed and its PR and check runs posted;
+	// pushed: the push began.
+	published, pushed bool
 	// ctx is the cycle's context, for the live logs' writes.
 	ctx context.Context
 	// live holds each step's live log while it runs (Output).
@@ -327,8 +331,15 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		}
 		return res.Conclusion, res.Summary
 	}
-	if err := c.publish(ctx, wd, sp, res); err != nil {
-		if ctx.Err() != nil {
+	// Once the branch is pushed, its PR and check runs must follow, or the
+	// maintainer sees a change with no result and the next attempt finds
+	// nothing left to do: publishing runs on a context of its own (each of
+	// its calls has a deadline), and the cycle's context (a stop, a
+	// shutdown's end of grace) can stop it only up to the push.
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), publishLimit)
+	defer pcancel()
+	if err := c.publish(pctx, ctx, wd, sp, res); err != nil {
+		if ctx.Err() != nil && !c.pushed {
 			return state.Cancelled, "Stopped before publishing; nothing was pushed."
 		}
 		return failed("Publishing failed", err)
@@ -336,6 +347,10 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	c.replyThreads(ctx, res.Conclusion, res.Summary)
 	return res.Conclusion, res.Summary
 }
+
+// publishLimit bounds publishing once it no longer heeds the cycle's
+// context.
+const publishLimit = 2 * time.Minute
 
 // failed is how a step that returned err ends the cycle. An outside call
 // that hung past its deadline (a git fetch or push, a GitHub request) times

@@ -441,6 +441,15 @@ func TestCycleFenced(t *testing.T) {
 	for _, cr := range h.checkRuns("") {
 		require.Equal(t, start, cr.GetHeadSHA(), "no evidence posted on a commit of its own")
 	}
+	// Its check runs are as they were when it lost the cycle: the new
+	// owner completes them, and no late write of the old one reopens or
+	// concludes them.
+	checks := h.checksByName(start)
+	require.Len(t, checks, 3)
+	require.Equal(t, "in_progress", checks["specloop/implement"].GetStatus())
+	for _, name := range []string{"specloop/verify", "specloop/audit"} {
+		require.Equal(t, "queued", checks[name].GetStatus(), name)
+	}
 }
 
 // TestCycleFencedByHeartbeat: a worker notices at its next heartbeat that

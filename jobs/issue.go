@@ -80,6 +80,15 @@ func (w *IssueLabelWorker) Work(ctx context.Context, job *river.Job[IssueLabelAr
 		// Re-adding the label while a cycle is queued or running adds nothing.
 		return nil
 	}
+	// This job ran before on a worker that died before finishing it, and
+	// its cycle may be done already: the delivery queues one cycle, not two.
+	if a.Delivery != "" {
+		if queued, err := store.CycleQueuedSince(ctx, w.d.Pool, run.ID, a.Delivery); err != nil {
+			return err
+		} else if queued {
+			return nil
+		}
+	}
 	if n, err := cycleCount(ctx, w.d, run.ID); err != nil {
 		return err
 	} else if n >= rc.Config.Limits.CyclesPerPR {

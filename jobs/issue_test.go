@@ -192,3 +192,33 @@ func TestIssueRelabelAtLimit(t *testing.T) {
 	comments := h.botComments(issue)
 	require.Contains(t, comments[len(comments)-1], "limits.cycles_per_pr")
 }
+
+// TestIssueLabelRunsAgain: the worker running a labelled issue's job died
+// after queueing its cycle and before River heard the job finish, so the
+// job runs again once the cycle is done: the delivery still queues one
+// cycle. A later labelling (a new delivery) queues the next.
+func TestIssueLabelRunsAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	issue := h.createIssue("Widgets", widgetsSpec)
+	deliver := func(guid string) IssueLabelArgs {
+		_, err := store.InsertDeliveries(h.ctx, h.pool, []*store.Delivery{{GUID: guid, Event: "issues", Action: "labeled", RepoFullName: testFull, Body: []byte("{}")}})
+		require.NoError(t, err)
+		a := labelArgs(h, issue, "specloop", true)
+		a.Delivery = guid
+		return a
+	}
+	first := deliver("label-1")
+	mustWork(h, h.issueLabel(), first)
+	run, err := store.FindRunByBranch(h.ctx, h.pool, testFull, fmt.Sprintf("specloop/issue-%d", issue))
+	require.NoError(t, err)
+	require.Len(t, h.cycles(run.ID), 1)
+	_, err = h.pool.Exec(h.ctx, `UPDATE cycles SET state = 'done', conclusion = 'success', finished_at = now() WHERE run_id = $1`, run.ID)
+	require.NoError(t, err)
+
+	mustWork(h, h.issueLabel(), first)
+	require.Len(t, h.cycles(run.ID), 1, "the same delivery queues no second cycle")
+
+	mustWork(h, h.issueLabel(), deliver("label-2"))
+	require.Len(t, h.cycles(run.ID), 2, "a new labelling queues the next cycle")
+}

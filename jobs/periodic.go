@@ -114,7 +114,9 @@ func (w *RetentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 	return nil
 }
 
-// ReaperWorker queues a takeover job for every cycle whose worker is gone:
+// ReaperWorker runs reap for a reaper job still queued by a version that
+// scheduled it through River (each worker now reaps on its Housekeeper's
+// clock). It queues a takeover job for every cycle whose worker is gone:
 // its database session ended (the process died: seen at once) or its lease
 // expired (alive but cut off, or frozen: seen after the lease TTL).
 type ReaperWorker struct {
@@ -123,35 +125,43 @@ type ReaperWorker struct {
 }
 
 func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) error {
-	orphans, err := store.OrphanedCycles(ctx, w.d.Pool)
+	return w.d.reap(ctx, river.ClientFromContext[pgx.Tx](ctx))
+}
+
+// reap queues a takeover for every cycle whose worker is gone. Each worker
+// process runs it on its own clock (Housekeeper); several reaping at once
+// queue one takeover, since takeover jobs are unique per cycle and fence.
+func (d *deps) reap(ctx context.Context, client *river.Client[pgx.Tx]) error {
+	orphans, err := store.OrphanedCycles(ctx, d.Pool)
 	if err != nil {
 		return err
 	}
 	for _, c := range orphans {
 		// The lease says nothing once the session is gone: end it, so the
 		// takeover's claim succeeds now, under a new fence.
-		if err := store.ReleaseCycle(ctx, w.d.Pool, c.ID, c.Fence); err != nil && !errors.Is(err, store.ErrFenced) {
+		if err := store.ReleaseCycle(ctx, d.Pool, c.ID, c.Fence); err != nil && !errors.Is(err, store.ErrFenced) {
 			return err
 		}
-		w.d.Logger.Warn("cycle's worker is gone (its session ended)", "cycle", c.ID, "owner", c.LeaseOwner)
+		d.Logger.Warn("cycle's worker is gone (its session ended)", "cycle", c.ID, "owner", c.LeaseOwner)
 	}
-	expired, err := store.ExpiredCycles(ctx, w.d.Pool)
+	expired, err := store.ExpiredCycles(ctx, d.Pool)
 	if err != nil {
 		return err
 	}
-	client := river.ClientFromContext[pgx.Tx](ctx)
 	for _, c := range expired {
 		_, err := client.Insert(ctx, CycleArgs{CycleID: c.ID, Takeover: c.Fence}, takeoverOpts())
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("queue takeover of cycle %d: %w", c.ID, err)
 		}
-		w.d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
+		d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
 	}
 	return nil
 }
 
 // MirrorPruneWorker prunes the mirror cache of the worker that runs it
-// (workspace.Cache.Prune). It also cleans after a dead worker whose cycle
+// (workspace.Cache.Prune), for a mirror_prune job still queued by a version
+// that scheduled it through River; each worker now prunes its own on its
+// Housekeeper's clock. It also cleans after a dead worker whose cycle
 // a worker of the same host took over: the dead one's locks are free.
 type MirrorPruneWorker struct {
 	river.WorkerDefaults[MirrorPruneArgs]
@@ -159,10 +169,17 @@ type MirrorPruneWorker struct {
 }
 
 func (w *MirrorPruneWorker) Work(ctx context.Context, job *river.Job[MirrorPruneArgs]) error {
-	if w.d.Mirrors == nil {
+	return w.d.pruneMirrors(ctx)
+}
+
+// pruneMirrors prunes this process's mirror cache; each worker process runs
+// it on its own clock (Housekeeper), since each has a MIRROR_DIR of its
+// own host.
+func (d *deps) pruneMirrors(ctx context.Context) error {
+	if d.Mirrors == nil {
 		return nil // runs no cycles, so has no cache
 	}
-	if err := w.d.Mirrors.Prune(ctx, MirrorUnusedFor); err != nil {
+	if err := d.Mirrors.Prune(ctx, MirrorUnusedFor); err != nil {
 		return fmt.Errorf("prune mirrors: %w", err)
 	}
 	return nil

@@ -21,8 +21,10 @@ import (
 // publish commits the change (with the obligation ticked on success),
 // pushes the run's branch from outside the sandbox, opens or updates the PR
 // and posts the evidence on the pushed commit. Nothing is pushed once the
-// lease is lost.
-func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.Spec, res *cycle.Result) error {
+// lease is lost, or once cycleCtx (the cycle's own context, which a stop or
+// the end of a shutdown's grace ends) has ended; past the push, only ctx
+// ends it.
+func (c *cycleRun) publish(ctx, cycleCtx context.Context, wd *workspace.Workdir, sp *spec.Spec, res *cycle.Result) error {
 	d, rc := c.d, c.rc
 	start := time.Now()
 	slug := d.AppSlug
@@ -43,8 +45,15 @@ func (c *cycleRun) publish(ctx context.Context, wd *workspace.Workdir, sp *spec.
 		// The fence is checked after the commit and before the push: a
 		// worker that lost the cycle pushes nothing.
 		BeforePush: func(ctx context.Context, sha string) error {
+			if err := context.Cause(cycleCtx); err != nil {
+				return fmt.Errorf("not pushed: %w", err)
+			}
 			pushStart = time.Now()
-			return c.recordObligation(ctx, res.Obligation, sha)
+			if err := c.recordObligation(ctx, res.Obligation, sha); err != nil {
+				return err
+			}
+			c.pushed = true
+			return nil
 		},
 	}
 	st := &statement{}

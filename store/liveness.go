@@ -78,3 +78,45 @@ func OrphanedCycles(ctx context.Context, pool *pgxpool.Pool) ([]*Cycle, error) {
 	}
 	return orphans, nil
 }
+
+// BreakExpiredCycleLock ends the database session that holds the lock of a
+// cycle whose lease ran out: its worker is alive as far as Postgres knows
+// but not beating (frozen, or cut off from the database with its
+// connection still open), and would otherwise keep everyone else from
+// taking the cycle over for as long as that connection stays open: only a
+// lock held since before the lease ran out is the lease owner's. The fence
+// keeps out whatever that worker writes if it wakes up. (A worker
+// handing its cycle over releases the lease a moment before the lock; a
+// session ended in that moment costs it only that connection.) It reports
+// whether a session was ended; Postgres has let go of the lock when it
+// returns true.
+func BreakExpiredCycleLock(ctx context.Context, db DB, id int64) (bool, error) {
+	// The holder's lock session has done nothing since before the lease
+	// ran out (it idles from its lock on): the frozen owner of that lease.
+	// A taker that took the lock a moment ago, after the lease ran out and
+	// before its claim, is left alone; ending its session would let a
+	// third worker in beside it.
+	rows, err := db.Query(ctx, `SELECT pg_terminate_backend(l.pid, 5000)
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN cycles c ON c.id = $2
+		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::oid AND l.objsubid = 2
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND l.pid <> pg_backend_pid()
+		  AND c.state = 'running' AND c.lease_expires_at < now()
+		  AND a.state = 'idle' AND a.state_change < c.lease_expires_at`, cycleLockClass, id)
+	if err != nil {
+		return false, fmt.Errorf("break the lock of cycle %d: %w", id, err)
+	}
+	defer rows.Close()
+	ended := false
+	for rows.Next() {
+		var ok bool
+		if err := rows.Scan(&ok); err != nil {
+			return false, fmt.Errorf("break the lock of cycle %d: %w", id, err)
+		}
+		ended = ended || ok
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("break the lock of cycle %d: %w", id, err)
+	}
+	return ended, nil
+}

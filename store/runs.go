@@ -577,3 +577,17 @@ func FindCheckRun(ctx context.Context, db DB, id int64) (*CheckRun, error) {
 	}
 	return c, nil
 }
+
+// CycleQueuedSince reports whether the run has a cycle created after the
+// delivery arrived: that delivery's cycle is queued already (its job ran
+// before, on a worker that died before River heard it finish) or a later
+// one's is. A delivery unknown here queued nothing.
+func CycleQueuedSince(ctx context.Context, db DB, runID int64, delivery string) (bool, error) {
+	var queued bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cycles c JOIN deliveries d ON d.guid = $2
+		WHERE c.run_id = $1 AND c.created_at >= d.received_at)`, runID, delivery).Scan(&queued)
+	if err != nil {
+		return false, fmt.Errorf("cycles of run %d since delivery %s: %w", runID, delivery, err)
+	}
+	return queued, nil
+}

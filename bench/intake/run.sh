@@ -52,18 +52,26 @@ esac
 # work against the database's limit.
 run_load=()
 if [ "${PIN:-0}" = 1 ] && [ -n "$postmaster" ] && [ "$(nproc)" -ge 2 ]; then
-  for pid in $postmaster $(pgrep -P "$postmaster"); do taskset -a -p 0x1 "$pid" >/dev/null; done
+  # A backend may exit between pgrep and taskset: that one needs no pinning,
+  # and its exit must not end the run (set -e).
+  for pid in $postmaster $(pgrep -P "$postmaster" || true); do taskset -a -p 0x1 "$pid" >/dev/null 2>&1 || true; done
   run_load=(taskset -c "1-$(( $(nproc) - 1 ))")
   echo "== pinned: PostgreSQL on CPU 0, the load on CPUs 1-$(( $(nproc) - 1 ))" >&2
 fi
+# Every /proc read tolerates a process that is gone by then: a figure it
+# cannot read is "" (printed as "?"), never the end of the run.
 pg_cpu() {
   [ -n "$postmaster" ] || { echo ""; return; }
-  python3 - "$postmaster" <<'PY'
+  python3 - "$postmaster" <<'PY' || echo ""
 import os, sys
 pm = sys.argv[1]; hz = os.sysconf("SC_CLK_TCK"); t = 0
 def fields(pid):
     s = open(f"/proc/{pid}/stat").read(); return s[s.rindex(")") + 2:].split()
-f = fields(pm); t += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+try:
+    f = fields(pm)
+except OSError:
+    print(""); sys.exit(0)
+t += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
 for pid in os.listdir("/proc"):
     if pid.isdigit() and pid != pm:
         try:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,11 @@ type Server struct {
 	listenDone chan struct{}
 	// stopUI ends the queue UI's background services.
 	stopUI context.CancelFunc
+	// stopHouse ends the process's Housekeeper, and houseDone closes when
+	// it has.
+	stopHouse context.CancelFunc
+	houseDone chan struct{}
+	house     *jobs.Housekeeper
 }
 
 // ServerOptions are what the testdrive and tests set beyond the config.
@@ -89,7 +95,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)
-		if jc.Engine, err = NewEngine(ctx, cfg, logger, opts.ExtraRO); err != nil {
+		if jc.Engine, err = NewEngine(ctx, cfg, logger, append(slices.Clone(cfg.SandboxTools), opts.ExtraRO...)); err != nil {
 			pool.Close()
 			return nil, err
 		}
@@ -117,14 +123,31 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		return nil, err
 	}
 	if jc.Workers > 0 {
-		// River cancels running jobs when its start context ends, and the
-		// signal's context ends at SIGTERM: the workers get one of their
-		// own, so a stop lets cycles finish (Shutdown) instead.
-		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
+		// This process reaps dead workers' cycles and jobs and prunes its
+		// own MIRROR_DIR itself, whichever process River elected leader;
+		// its liveness lock is held before it fetches any job.
+		hk := jobs.NewHousekeeper(jc, s.River)
+		if err := hk.Hold(ctx); err != nil {
 			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("start workers: %w", err)
 		}
+		s.house = hk
+		// River cancels running jobs when its start context ends, and the
+		// signal's context ends at SIGTERM: the workers get one of their
+		// own, so a stop lets cycles finish (Shutdown) instead.
+		if err := s.River.Start(context.WithoutCancel(ctx)); err != nil {
+			hk.Release()
+			s.endStopListener()
+			pool.Close()
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopHouse, s.houseDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.houseDone)
+			hk.Run(hctx)
+		}()
 	}
 	r := handlers.Router(nil, pool, metrics)
 	var pages *handlers.RunPages
@@ -148,6 +171,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 			if serr := s.stopWorkers(5 * time.Second); serr != nil {
 				logger.Error("stop workers", "err", serr)
 			}
+			s.endHousekeeper()
 			s.endStopListener()
 			pool.Close()
 			return nil, fmt.Errorf("listen on port %d: %w (set PORT to a free port)", cfg.Port, err)
@@ -226,6 +250,7 @@ func (s *Server) shutdown(timeout time.Duration) error {
 	if err := s.stopWorkers(s.cfg.ShutdownGrace); err != nil {
 		errs = append(errs, fmt.Errorf("stop workers: %w", err))
 	}
+	s.endHousekeeper()
 	s.endStopListener()
 	s.Pool.Close()
 	return errors.Join(errs...)
@@ -235,5 +260,17 @@ func (s *Server) endStopListener() {
 	if s.stopListen != nil {
 		s.stopListen()
 		<-s.listenDone
+	}
+}
+
+// endHousekeeper stops the Housekeeper and lets go of the liveness lock:
+// call it once the workers have stopped.
+func (s *Server) endHousekeeper() {
+	if s.stopHouse != nil {
+		s.stopHouse()
+		<-s.houseDone
+	}
+	if s.house != nil {
+		s.house.Release()
 	}
 }
