@@ -80,7 +80,12 @@ func (h *WorkerHold) Release() {
 	if h.conn == nil {
 		return
 	}
-	// Closed, not unlocked and returned: the lock ends with the session.
+	// Unlocked first, so the lock is gone when Release returns (the server
+	// ends a closed session's locks only when it sees the close); then
+	// closed, not returned: a failed unlock still ends with the session.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = h.conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, workerLockClass, h.id)
+	cancel()
 	h.conn.Conn().Close(context.Background())
 	h.conn.Release()
 	h.conn = nil
