@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
+	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/store"
 )
 
@@ -146,6 +147,18 @@ func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) err
 			return fmt.Errorf("queue takeover of cycle %d: %w", c.ID, err)
 		}
 		w.d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
+	}
+	if w.d.Sandboxes != nil {
+		// A pod is live while a worker's session holds its cycle; one
+		// started outside a cycle lives until its deadline.
+		if _, err := w.d.Sandboxes.Reap(ctx, func(ctx context.Context, o sandbox.PodOwner) (bool, error) {
+			if o.Cycle == 0 {
+				return true, nil
+			}
+			return store.CycleHeld(ctx, w.d.Pool, o.Cycle)
+		}); err != nil {
+			w.d.Logger.Error("reaping sandbox pods", "err", err)
+		}
 	}
 	return nil
 }
