@@ -67,6 +67,10 @@ type KubeConfig struct {
 	// MaxLifetime is the pod's activeDeadlineSeconds when a Spec has no
 	// Timeout.
 	MaxLifetime time.Duration
+	// Forwarder is the command in the image that carries a bound Unix
+	// socket (the model proxy's) over exec (KUBE_SANDBOX_FORWARDER);
+	// "/usr/local/bin/specloop sandbox-forward" by default.
+	Forwarder []string
 }
 
 // kubeDriver runs each command in a pod of its own: the working copy goes
@@ -115,6 +119,9 @@ func NewKube(rc *rest.Config, cfg KubeConfig, logger *slog.Logger) (Driver, erro
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = 6 * time.Hour
 	}
+	if len(cfg.Forwarder) == 0 {
+		cfg.Forwarder = []string{"/usr/local/bin/specloop", "sandbox-forward"}
+	}
 	for name, q := range map[string]string{"cpu": cfg.CPU, "memory": cfg.Memory, "ephemeral-storage": cfg.Ephemeral} {
 		if _, err := resource.ParseQuantity(q); err != nil {
 			return nil, fmt.Errorf("sandbox kubernetes: %s limit %q: %w", name, q, err)
@@ -139,6 +146,7 @@ func newKubeFromEnv(getenv func(string) string, logger *slog.Logger) (Driver, er
 		Namespace: getenv("KUBE_NAMESPACE"), Image: getenv("KUBE_SANDBOX_IMAGE"),
 		PullPolicy: corev1.PullPolicy(getenv("KUBE_SANDBOX_PULL_POLICY")),
 		CPU:        getenv("KUBE_SANDBOX_CPU"), Memory: getenv("KUBE_SANDBOX_MEMORY"), Ephemeral: getenv("KUBE_SANDBOX_EPHEMERAL"),
+		Forwarder: strings.Fields(getenv("KUBE_SANDBOX_FORWARDER")),
 	}, logger)
 }
 
@@ -202,6 +210,8 @@ type tree struct {
 	src, dst string
 	writable bool
 	file     bool
+	// sock is a Unix socket, carried by the forwarder rather than copied.
+	sock bool
 }
 
 // kubeTrees lists what travels: the working copy, the home, the binds,
@@ -218,6 +228,8 @@ func kubeTrees(dir string, s Spec) []tree {
 			return
 		}
 		switch {
+		case fi.Mode()&os.ModeSocket != 0:
+			ts = append(ts, tree{src: src, dst: dst, sock: true})
 		case fi.Mode().IsRegular():
 			ts = append(ts, tree{src: src, dst: dst, file: true})
 		case fi.IsDir() && !filesOnly:
@@ -254,7 +266,7 @@ func mounts(ts []tree) (dirs []string, kept []tree) {
 	}
 	for _, t := range ts {
 		at := t.dst
-		if t.file {
+		if t.file || t.sock {
 			at = filepath.Dir(t.dst)
 			if covered(at) {
 				kept = append(kept, t)
@@ -351,10 +363,34 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox kubernetes: copying the working copy into pod %s: %w", name, err)
 	}
 	log.Debug("sandbox kubernetes: working copy in", "after", time.Since(start))
+	fctx, stopForward := context.WithCancel(ctx)
+	var forwards sync.WaitGroup
+	defer func() { stopForward(); forwards.Wait() }()
+	for _, t := range ts {
+		if !t.sock {
+			continue
+		}
+		ready := make(chan struct{})
+		forwards.Add(1)
+		go func() {
+			defer forwards.Done()
+			if err := d.forward(fctx, name, t, ready); err != nil && fctx.Err() == nil {
+				log.Warn("sandbox kubernetes: forwarding a socket", "socket", t.dst, "err", err)
+			}
+		}()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return cancelled()
+		case <-time.After(30 * time.Second):
+			return Result{}, fmt.Errorf("sandbox kubernetes: the forwarder for %s in pod %s did not start (is %v in the image?)", t.dst, name, d.cfg.Forwarder)
+		}
+	}
 
 	out := newOutputBuffer(s.Limits.Output, s.Stdout)
 	w := &lockedWriter{w: out}
 	code, o, err := d.runCommand(ctx, name, dir, argv, s, w)
+	stopForward()
 	if err != nil {
 		if ctx.Err() != nil {
 			return cancelled()

@@ -3,6 +3,9 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,4 +285,31 @@ func TestKubeReap(t *testing.T) {
 			require.True(t, apierrors.IsNotFound(err), "%s: %v", name, err)
 		}
 	}
+}
+
+// A Unix socket bound into the sandbox (the model proxy's) is reachable in
+// the pod, through the worker's exec stream: here the model bridge in the
+// image carries an HTTP request from the pod's loopback to a server on the
+// worker's socket.
+func TestKubeSocketForward(t *testing.T) {
+	t.Parallel()
+	d := kubeDriver(t, sandbox.KubeConfig{})
+	sockDir := t.TempDir()
+	sock := filepath.Join(sockDir, "proxy.sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proxy saw %s %s", r.Method, r.URL.Path)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+
+	res := run(t, d, sandbox.Spec{
+		Dir:   workDir(t),
+		Binds: []sandbox.Bind{{Src: sock, Dst: "/run/specloop/model.sock"}},
+		Shell: "/usr/local/bin/specloop model-bridge --listen 127.0.0.1:41100 --socket /run/specloop/model.sock -- " +
+			"sh -c 'wget -qO- http://127.0.0.1:41100/v1/responses; echo; wget -qO- http://127.0.0.1:41100/second'",
+	})
+	require.Equal(t, 0, res.ExitCode, "%s", res.Output)
+	require.Equal(t, "proxy saw GET /v1/responses\nproxy saw GET /second", string(res.Output))
 }

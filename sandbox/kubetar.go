@@ -43,6 +43,9 @@ func (d *kubeDriver) copyIn(ctx context.Context, name string, ts []tree) error {
 func writeTrees(w io.Writer, ts []tree, uid int64) error {
 	tw := tar.NewWriter(w)
 	for _, t := range ts {
+		if t.sock {
+			continue
+		}
 		if t.file {
 			fi, err := os.Stat(t.src)
 			if err != nil {
