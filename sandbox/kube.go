@@ -470,9 +470,11 @@ func (d *kubeDriver) pod(l Labels, s Spec, dirs []string) *corev1.Pod {
 		corev1.ResourceMemory:           resource.MustParse(d.cfg.Memory),
 		corev1.ResourceEphemeralStorage: resource.MustParse(d.cfg.Ephemeral),
 	}
+	// Small requests: the limits bound a run, and a node full of idle
+	// sandboxes (an agent waiting on the model) should not refuse more.
 	requests := corev1.ResourceList{
 		corev1.ResourceCPU:              resource.MustParse("100m"),
-		corev1.ResourceMemory:           resource.MustParse(d.cfg.Memory),
+		corev1.ResourceMemory:           resource.MustParse("128Mi"),
 		corev1.ResourceEphemeralStorage: resource.MustParse("64Mi"),
 	}
 	f, t := false, true

@@ -58,7 +58,7 @@ cp -a /usr/lib/git-core "$r/usr/lib/git-core"
 # The shared libraries git and its helpers load.
 for f in /usr/bin/git /usr/lib/git-core/*; do
   [ -f "$f" ] && [ -x "$f" ] || continue
-  ldd "$f" 2>/dev/null | awk '{for (i=1;i<=NF;i++) if ($i ~ /^\//) print $i}'
+  { ldd "$f" 2>/dev/null || true; } | awk '{for (i=1;i<=NF;i++) if ($i ~ /^\//) print $i}'
 done | sort -u | while read -r lib; do
   mkdir -p "$r$(dirname "$lib")"
   cp -L "$lib" "$r$lib"

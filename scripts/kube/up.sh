@@ -165,8 +165,7 @@ daemon kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_OUT" 
   --bind-address 127.0.0.1 --leader-elect=false
 daemon kube-controller-manager "$KUBE_BIN/kube-controller-manager" --kubeconfig "$KUBECONFIG_OUT" \
   --bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials=false \
-  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle'
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt"
 
 k() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 for i in $(seq 300); do
