@@ -44,6 +44,10 @@ const (
 	KubeAnnotOwner = "specloop.dev/owner"
 )
 
+// KubeUID is the user sandbox pods run as unless KubeConfig says
+// otherwise: the image's "agent" user.
+const KubeUID = 1000
+
 // KubeConfig configures the kubernetes driver. Zero fields take the
 // defaults NewKube documents.
 type KubeConfig struct {
@@ -110,7 +114,7 @@ func NewKube(rc *rest.Config, cfg KubeConfig, logger *slog.Logger) (Driver, erro
 		cfg.Ephemeral = "4Gi"
 	}
 	if cfg.UID == 0 {
-		cfg.UID = SandboxUID
+		cfg.UID = KubeUID
 	}
 	if cfg.Worker == "" {
 		host, _ := os.Hostname()
@@ -265,16 +269,20 @@ func mounts(ts []tree) (dirs []string, kept []tree) {
 		return false
 	}
 	for _, t := range ts {
-		at := t.dst
-		if t.file || t.sock {
-			at = filepath.Dir(t.dst)
-			if covered(at) {
-				kept = append(kept, t)
-				continue
-			}
+		// A directory tree is made by tar in a mount of its parent, so
+		// that it is the sandbox user's own (git refuses a repository
+		// whose top directory someone else owns); where the parent is a
+		// system directory it is the mount itself.
+		at := filepath.Dir(t.dst)
+		if covered(at) {
+			kept = append(kept, t)
+			continue
 		}
 		if systemDir(at) {
-			continue
+			if t.file || t.sock || systemDir(t.dst) {
+				continue
+			}
+			at = t.dst
 		}
 		if !slicesContains(dirs, at) {
 			dirs = append(dirs, at)
@@ -474,7 +482,7 @@ func (d *kubeDriver) pod(l Labels, s Spec, dirs []string) *corev1.Pod {
 	// sandboxes (an agent waiting on the model) should not refuse more.
 	requests := corev1.ResourceList{
 		corev1.ResourceCPU:              resource.MustParse("100m"),
-		corev1.ResourceMemory:           resource.MustParse("128Mi"),
+		corev1.ResourceMemory:           minQuantity("128Mi", d.cfg.Memory),
 		corev1.ResourceEphemeralStorage: resource.MustParse("64Mi"),
 	}
 	f, t := false, true
@@ -488,6 +496,7 @@ func (d *kubeDriver) pod(l Labels, s Spec, dirs []string) *corev1.Pod {
 			EnableServiceLinks:            &f,
 			ActiveDeadlineSeconds:         &secs,
 			TerminationGracePeriodSeconds: &zero,
+			Volumes:                       vols,
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot: &t, RunAsUser: &uid, RunAsGroup: &uid,
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -812,4 +821,14 @@ func (d *kubeDriver) Reap(ctx context.Context, alive func(context.Context, PodOw
 		n++
 	}
 	return n, nil
+}
+
+// minQuantity is the smaller of two quantities: a request may not exceed
+// its limit.
+func minQuantity(a, b string) resource.Quantity {
+	qa, qb := resource.MustParse(a), resource.MustParse(b)
+	if qb.Cmp(qa) < 0 {
+		return qb
+	}
+	return qa
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The working copy travels as tar streams over exec: in before the
@@ -60,9 +61,6 @@ func writeTrees(w io.Writer, ts []tree, uid int64) error {
 			if err != nil {
 				return err
 			}
-			if p == t.src {
-				return nil
-			}
 			rel, err := filepath.Rel(t.src, p)
 			if err != nil {
 				return err
@@ -71,6 +69,8 @@ func writeTrees(w io.Writer, ts []tree, uid int64) error {
 			if err != nil {
 				return err
 			}
+			// The tree's own directory too: tar makes it the sandbox
+			// user's where it is not a mount.
 			return writeEntry(tw, p, strings.TrimPrefix(path.Join(t.dst, filepath.ToSlash(rel)), "/"), fi, uid)
 		})
 		if err != nil {
@@ -102,8 +102,11 @@ func writeEntry(tw *tar.Writer, src, name string, fi fs.FileInfo, uid int64) err
 		h.Name += "/"
 	}
 	h.Uid, h.Gid, h.Uname, h.Gname = int(uid), int(uid), "", ""
-	h.Format = tar.FormatGNU // long names as busybox tar reads them
-	h.AccessTime, h.ChangeTime = fi.ModTime(), fi.ModTime()
+	// USTAR where the name fits (busybox reads its prefix field), PAX
+	// otherwise; no atime or ctime, which would force PAX everywhere.
+	h.Format = tar.FormatUnknown
+	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+	h.ModTime = h.ModTime.Truncate(time.Second)
 	if err := tw.WriteHeader(h); err != nil {
 		return err
 	}

@@ -94,15 +94,16 @@ func TestKubeMounts(t *testing.T) {
 		dirs []string
 		kept int
 	}{
-		{"working copy under /tmp", []tree{{src: "/tmp/a/wc", dst: "/tmp/a/wc", writable: true}}, []string{"/tmp", "/tmp/a/wc"}, 1},
+		{"working copy under /tmp needs no mount", []tree{{src: "/tmp/a/wc", dst: "/tmp/a/wc", writable: true}}, []string{"/tmp"}, 1},
+		{"working copy in a system directory is the mount", []tree{{src: "/wc", dst: "/wc", writable: true}}, []string{"/tmp", "/wc"}, 1},
 		{"a tool file beside the working copy", []tree{
 			{src: "/var/lib/m/wc", dst: "/var/lib/m/wc", writable: true},
 			{src: "/var/lib/m/bin/specloop", dst: "/var/lib/m/bin/specloop", file: true},
-		}, []string{"/tmp", "/var/lib/m/wc", "/var/lib/m/bin"}, 2},
+		}, []string{"/tmp", "/var/lib/m"}, 2},
 		{"a file in a system directory stays the image's", []tree{
 			{src: "/tmp/wc", dst: "/tmp/wc", writable: true},
 			{src: "/usr/bin/git", dst: "/usr/bin/git", file: true},
-		}, []string{"/tmp", "/tmp/wc"}, 1},
+		}, []string{"/tmp"}, 1},
 		{"a file under /tmp needs no mount", []tree{{src: "/tmp/x/tool", dst: "/tmp/x/tool", file: true}}, []string{"/tmp"}, 1},
 	}
 	for _, tt := range tests {

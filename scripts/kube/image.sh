@@ -69,6 +69,9 @@ cp "$work/pause/pause" "$r/usr/local/bin/sandbox-init"
 printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n' > "$r/etc/passwd"
 printf 'root:x:0:\nagent:x:1000:\n' > "$r/etc/group"
 printf '127.0.0.1 localhost\n' > "$r/etc/hosts"
+# A working copy whose top directory is a mount (root's) is still the
+# agent's: git must not call it dubious.
+printf '[safe]\n\tdirectory = *\n' > "$r/etc/gitconfig"
 chown -R 1000:1000 "$r/home/agent"
 oci_tar "$r" "$SANDBOX_IMAGE" '["/usr/local/bin/sandbox-init"]' "$work/sandbox.tar"
 
