@@ -707,7 +707,7 @@ func ulimits(l Limits) string {
 	var b strings.Builder
 	if l.CPU > 0 {
 		secs := int64((l.CPU + time.Second - 1) / time.Second)
-		fmt.Fprintf(&b, "ulimit -H -t %d && ulimit -S -t %d || exit 126; ", secs+1, secs)
+		fmt.Fprintf(&b, "ulimit -S -t %d && ulimit -H -t %d || exit 126; ", secs, secs+1)
 	}
 	if l.Memory > 0 {
 		fmt.Fprintf(&b, "ulimit -v %d || exit 126; ", l.Memory/1024)

@@ -104,8 +104,9 @@ func TestKubePodContract(t *testing.T) {
 		}
 		got <- seen{err: context.DeadlineExceeded}
 	}()
-	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Timeout: time.Minute, Shell: `
+	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Timeout: time.Minute, Limits: sandbox.Limits{CPU: time.Hour, Memory: sandbox.AgentMemory}, Shell: `
 		id -u
+		ulimit -t
 		touch /root-is-writable 2>/dev/null && echo root writable || echo root read-only
 		ls /var/run/secrets/kubernetes.io/serviceaccount 2>/dev/null && echo token || echo no token
 		grep CapEff /proc/self/status
@@ -115,7 +116,7 @@ func TestKubePodContract(t *testing.T) {
 		sleep 1`})
 	require.NoError(t, err)
 	require.Equal(t, 0, res.ExitCode, "%s", res.Output)
-	require.Equal(t, "1000\nroot read-only\nno token\nCapEff:\t0000000000000000\n268435456\nhome writable\n0\n", string(res.Output))
+	require.Equal(t, "1000\n3600\nroot read-only\nno token\nCapEff:\t0000000000000000\n268435456\nhome writable\n0\n", string(res.Output))
 
 	s := <-got
 	require.NoError(t, s.err)
