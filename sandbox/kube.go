@@ -216,7 +216,15 @@ type tree struct {
 	file     bool
 	// sock is a Unix socket, carried by the forwarder rather than copied.
 	sock bool
+	// data, when set, is the file's bytes (src is unused): the prompt.
+	data []byte
 }
+
+// stdinPath is where the command's stdin waits in the pod. It travels
+// with the working copy rather than over the exec's stdin stream, which
+// can lose what is written before the process starts when the apiserver
+// translates the stream to the kubelet.
+const stdinPath = "/tmp/.specloop-stdin"
 
 // kubeTrees lists what travels: the working copy, the home, the binds,
 // and ExtraRO files. ExtraRO directories (tool paths) do not: the image
@@ -318,6 +326,13 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 	start := time.Now()
 	ts := kubeTrees(dir, s)
 	dirs, ts := mounts(ts)
+	if s.Stdin != nil {
+		data, err := io.ReadAll(s.Stdin)
+		if err != nil {
+			return Result{}, fmt.Errorf("sandbox kubernetes: reading stdin: %w", err)
+		}
+		ts = append(ts, tree{dst: stdinPath, file: true, data: data})
+	}
 	pod := d.pod(labelsFrom(ctx), s, dirs)
 
 	pods := d.client.CoreV1().Pods(d.cfg.Namespace)
@@ -655,7 +670,13 @@ func (d *kubeDriver) runCommand(ctx context.Context, name, dir string, argv []st
 	if s.Home != "" {
 		home = HomeDir
 	}
-	script := `cd "$1" || exit 126; shift; exec 2>&1; ` + ulimits(s.Limits) + `exec env -i "$@"`
+	script := `cd "$1" || exit 126; shift; exec 2>&1; ` + ulimits(s.Limits)
+	if s.Stdin != nil {
+		script += `exec <` + stdinPath + ` && rm -f ` + stdinPath + ` || exit 126; `
+	} else {
+		script += `exec </dev/null; `
+	}
+	script += `exec env -i "$@"`
 	cmd := append([]string{"/bin/sh", "-c", script, "sandbox", dir}, s.env(home)...)
 	cmd = append(cmd, argv...)
 
@@ -681,11 +702,7 @@ func (d *kubeDriver) runCommand(ctx context.Context, name, dir string, argv []st
 		})
 		defer timer.Stop()
 	}
-	var stdin io.Reader
-	if s.Stdin != nil {
-		stdin = s.Stdin
-	}
-	code, err := d.exec(runCtx, name, cmd, stdin, w, w)
+	code, err := d.exec(runCtx, name, cmd, nil, w, w)
 	if ctx.Err() != nil {
 		o.cancelled = true
 		return 0, o, nil

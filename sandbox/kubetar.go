@@ -47,6 +47,17 @@ func writeTrees(w io.Writer, ts []tree, uid int64) error {
 		if t.sock {
 			continue
 		}
+		if t.data != nil {
+			h := &tar.Header{Name: strings.TrimPrefix(t.dst, "/"), Typeflag: tar.TypeReg, Mode: 0o600,
+				Size: int64(len(t.data)), Uid: int(uid), Gid: int(uid), ModTime: time.Now().Truncate(time.Second)}
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := tw.Write(t.data); err != nil {
+				return err
+			}
+			continue
+		}
 		if t.file {
 			fi, err := os.Stat(t.src)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/specloop/specloop/internal/stack"
+	"github.com/specloop/specloop/store"
 )
 
 // BenchmarkCyclesConcurrent is throughput with 4 cycles at once: 4
@@ -33,8 +34,12 @@ func BenchmarkCyclesConcurrent(b *testing.B) {
 			issues[r] = labelB(b, st, r, fmt.Sprintf("- [ ] [p-%d] Parallel obligation %d", i, i))
 		}
 		for _, r := range repos {
-			_, cycles := waitB(b, st, r, issues[r], 1)
+			run, cycles := waitB(b, st, r, issues[r], 1)
 			if c := cycles[0]; c.Conclusion != "success" {
+				evs, _ := store.ListEvents(context.Background(), st.Server.Pool, run.ID, 0, 1000)
+				for _, e := range evs {
+					b.Logf("%+v", e)
+				}
 				b.Fatalf("cycle %d concluded %s: %s", c.ID, c.Conclusion, c.Summary)
 			}
 			n++
