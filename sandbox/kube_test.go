@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -245,6 +246,7 @@ func TestKubeReap(t *testing.T) {
 	t.Parallel()
 	client, ns := kubeCluster(t)
 	d := kubeDriver(t, sandbox.KubeConfig{})
+	yes, no, uid := true, false, int64(1000)
 	mk := func(owner string, deadline time.Time) string {
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "reap-test-", Labels: map[string]string{
@@ -254,7 +256,15 @@ func TestKubeReap(t *testing.T) {
 				RestartPolicy: corev1.RestartPolicyNever,
 				// Never scheduled: the reaper decides by labels alone.
 				NodeSelector: map[string]string{"specloop.dev/nowhere": "true"},
-				Containers:   []corev1.Container{{Name: "sandbox", Image: "specloop.local/none:never"}},
+				// What a restricted namespace with a quota admits.
+				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid,
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+				Containers: []corev1.Container{{Name: "sandbox", Image: "specloop.local/none:never",
+					SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
+						Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+					Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+						corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+						corev1.ResourceEphemeralStorage: resource.MustParse("64Mi")}}}},
 			},
 		}
 		p, err := client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
