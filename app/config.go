@@ -150,10 +150,10 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	}
 	if v := getenv("SANDBOX"); v != "" {
 		switch v {
-		case "bwrap", "docker", "none":
+		case "bwrap", "docker", "kubernetes", "none":
 			c.Sandbox = v
 		default:
-			fail("SANDBOX %q is not a driver: use bwrap, docker or none", v)
+			fail("SANDBOX %q is not a driver: use bwrap, docker, kubernetes or none", v)
 		}
 	}
 	if v := getenv("LOG_LEVEL"); v != "" {

@@ -43,7 +43,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, 7*24*time.Hour, c.Retention)
 	require.Equal(t, "none", c.Sandbox)
 	_, err = Load(env(map[string]string{"SANDBOX": "chroot"}))
-	require.ErrorContains(t, err, "use bwrap, docker or none")
+	require.ErrorContains(t, err, "use bwrap, docker, kubernetes or none")
 	require.Equal(t, DefaultShutdownGrace, c.ShutdownGrace)
 	c, err = Load(env(map[string]string{"SHUTDOWN_GRACE": "5s"}))
 	require.NoError(t, err)

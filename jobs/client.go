@@ -17,6 +17,7 @@ import (
 
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/workspace"
 )
@@ -49,7 +50,10 @@ type Config struct {
 	// a process that runs no cycles (`specloop web`).
 	Engine  *cycle.Engine
 	Mirrors *workspace.Cache
-	Links   Linker // signs run-page links; nil leaves links unsigned
+	// Sandboxes deletes sandboxes that dead workers left (kubernetes
+	// pods); nil for drivers whose sandboxes die with the worker.
+	Sandboxes sandbox.Reaper
+	Links     Linker // signs run-page links; nil leaves links unsigned
 	// Retention is how long events and artifacts are kept
 	// (app.DefaultRetention).
 	Retention time.Duration

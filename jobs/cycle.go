@@ -13,6 +13,7 @@ import (
 
 	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/cycle"
+	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/spec"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -97,6 +98,8 @@ func (w *CycleWorker) Work(ctx context.Context, job *river.Job[CycleArgs]) error
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// Sandbox pods (SANDBOX=kubernetes) carry the cycle and its owner.
+	cctx = sandbox.WithLabels(cctx, sandbox.Labels{Cycle: cy.ID, Worker: owner})
 	if d.Stops != nil {
 		defer d.Stops.Watch(cy.ID, func() { cancel(errStopRequested) })()
 	}

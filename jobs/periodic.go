@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
+	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/store"
 )
 
@@ -154,6 +155,18 @@ func (d *deps) reap(ctx context.Context, client *river.Client[pgx.Tx]) error {
 			return fmt.Errorf("queue takeover of cycle %d: %w", c.ID, err)
 		}
 		d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
+	}
+	if d.Sandboxes != nil {
+		// A pod is live while a worker's session holds its cycle; one
+		// started outside a cycle lives until its deadline.
+		if _, err := d.Sandboxes.Reap(ctx, func(ctx context.Context, o sandbox.PodOwner) (bool, error) {
+			if o.Cycle == 0 {
+				return true, nil
+			}
+			return store.CycleHeld(ctx, d.Pool, o.Cycle)
+		}); err != nil {
+			d.Logger.Error("reaping sandbox pods", "err", err)
+		}
 	}
 	return nil
 }

@@ -139,6 +139,9 @@ type Result struct {
 	TimedOut bool
 	// Cancelled reports that ctx was done and the command was stopped.
 	Cancelled bool
+	// OOMKilled reports that the kernel killed the command for exceeding
+	// its memory cgroup (the kubernetes driver; Output says at how much).
+	OOMKilled bool
 	// Duration is the wall-clock time from start to exit.
 	Duration time.Duration
 }
@@ -166,10 +169,12 @@ func New(name string, logger *slog.Logger) (Driver, error) {
 	case "none":
 		logger.Warn("sandbox none: no isolation, for development only")
 		return &noneDriver{logger: logger}, nil
+	case "kubernetes":
+		return newKubeFromEnv(os.Getenv, logger)
 	case "docker":
 		return nil, errors.New("sandbox: docker driver not available in this build")
 	default:
-		return nil, fmt.Errorf("sandbox: unknown driver %q (want bwrap or none)", name)
+		return nil, fmt.Errorf("sandbox: unknown driver %q (want bwrap, kubernetes or none)", name)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/specloop/specloop/modelproxy"
+	"github.com/specloop/specloop/sandbox"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -44,6 +45,10 @@ func commands() map[string]command {
 		"agent-script":    {hidden: true, run: runAgentScript},
 		"model-bridge": {hidden: true, run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			return modelproxy.BridgeMain(args, os.Stdin, stdout, stderr)
+		}},
+		// Run inside a kubernetes sandbox pod: carries a bound socket.
+		"sandbox-forward": {hidden: true, run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+			return sandbox.ForwardMain(args, os.Stdin, stdout, stderr)
 		}},
 	}
 }

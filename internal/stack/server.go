@@ -16,8 +16,10 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/specloop/specloop/app"
+	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/handlers"
 	"github.com/specloop/specloop/jobs"
+	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/store"
 )
 
@@ -101,6 +103,11 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		}
 		if cfg.EvidenceKeys == nil || cfg.EvidenceKeys.Current == nil {
 			logger.Warn("EVIDENCE_KEY is not set: statements of what ran are pushed unsigned, and the check runs say so")
+		}
+		// Sandboxes that outlive a dead worker (kubernetes pods) are the
+		// reaper's to delete.
+		if sr, ok := jc.Engine.Runner.(cycle.SandboxRunner); ok {
+			jc.Sandboxes, _ = sr.Driver.(sandbox.Reaper)
 		}
 		jc.Mirrors = NewMirrors(cfg, logger)
 		SweepMirrors(ctx, jc.Mirrors, logger)

@@ -1,0 +1,15 @@
+# Shared settings of the local single-node cluster (sourced by up.sh,
+# down.sh, image.sh). Everything listens on 127.0.0.1.
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+KUBE_BIN=${SPECLOOP_KUBE_CACHE:-$HOME/.cache/specloop/kube}/$KUBE_VERSION/bin
+KUBE_DIR=${KUBE_DIR:-/var/lib/specloop-kube}
+KUBE_RUN=${KUBE_RUN:-/run/specloop-kube}
+KUBE_PORT=${KUBE_PORT:-6443}
+ETCD_PORT=${ETCD_PORT:-23791}
+KUBE_BRIDGE=${KUBE_BRIDGE:-slkube0}
+KUBE_POD_CIDR=${KUBE_POD_CIDR:-10.244.0.0/24}
+CONTAINERD_SOCK=$KUBE_RUN/containerd.sock
+PAUSE_IMAGE=registry.k8s.io/pause:3.10
+SANDBOX_IMAGE=${SANDBOX_IMAGE:-specloop.local/sandbox:dev}
+KUBECONFIG_OUT=$KUBE_DIR/admin.kubeconfig
+ctr_() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
