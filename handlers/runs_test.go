@@ -607,3 +607,28 @@ func TestRunEventStreamBadLastEventID(t *testing.T) {
 	first := appendEvent(t, ctx, s.pool, run.ID, 0, "push", "first")
 	require.Equal(t, strconv.FormatInt(first, 10), st.event(t, readWait).ID)
 }
+
+// TestRunPageCost: the cost is what the run's requests through the model
+// proxy cost, and "not measured" when none went through it; another run's
+// spend is not this one's.
+func TestRunPageCost(t *testing.T) {
+	t.Parallel()
+	s := newRunSite(t, time.Second)
+	ctx := testCtx(t, time.Minute)
+	f := seedRun(t, ctx, s.pool, "octo/costly", "specloop/issue-42")
+	other := seedRun(t, ctx, s.pool, "octo/costly", "specloop/issue-43")
+	page := func(run *store.Run) string {
+		resp, body := s.get(t, fmt.Sprintf("/runs/%d?token=%s", run.ID, s.links.Token(run.ID)))
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		return body
+	}
+	require.Contains(t, page(f.run), "<b>cost</b>not measured")
+
+	require.NoError(t, store.InsertModelCalls(ctx, s.pool, []store.ModelCall{
+		{Repo: "octo/costly", RunID: f.run.ID, CycleID: f.cycles[0].ID, Path: "/v1/responses", Status: 200, Model: "gpt-5", Input: 1000, Output: 100, CostUSD: 0.5},
+		{Repo: "octo/costly", RunID: f.run.ID, CycleID: f.cycles[1].ID, Path: "/v1/responses", Status: 200, Model: "gpt-5", Input: 2000, Output: 50, CostUSD: 0.25},
+		{Repo: "octo/costly", RunID: other.run.ID, Path: "/v1/messages", Status: 200, Input: 10, Output: 10, CostUSD: 9},
+	}))
+	require.Contains(t, page(f.run), "<b>cost</b>$0.7500 (measured at the model proxy)")
+	require.Contains(t, page(other.run), "<b>cost</b>$9.0000")
+}

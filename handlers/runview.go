@@ -19,16 +19,20 @@ import (
 
 // runView is everything the run page shows.
 type runView struct {
-	Run       *store.Run
-	Token     string
-	Cycles    []*cycleView
-	Notes     []store.Event // run-level events (no cycle)
-	Pruned    store.Pruned
-	LastSeq   int64
-	Live      bool   // a cycle is queued or running: the page follows it
-	Status    string // what the run is doing, in a word or three
-	Waiting   bool   // the newest cycle asked a question
-	Tokens    *store.StepTokens
+	Run     *store.Run
+	Token   string
+	Cycles  []*cycleView
+	Notes   []store.Event // run-level events (no cycle)
+	Pruned  store.Pruned
+	LastSeq int64
+	Live    bool   // a cycle is queued or running: the page follows it
+	Status  string // what the run is doing, in a word or three
+	Waiting bool   // the newest cycle asked a question
+	Tokens  *store.StepTokens
+	// Cost is what the run's model requests cost at the model proxy; nil
+	// when none went through it (a plain command, or the agent's own
+	// network).
+	Cost      string
 	Generated time.Time
 }
 
@@ -143,6 +147,12 @@ func buildRunView(ctx context.Context, db store.DB, md *mdhtml.Renderer, run *st
 		if cv.Tokens != nil {
 			v.Tokens = addTokens(v.Tokens, cv.Tokens)
 		}
+	}
+	// dayStart in the future: the day total is not wanted here.
+	if tokens, usd, _, err := store.ModelSpent(ctx, db, run.Repo, run.ID, time.Now().Add(24*time.Hour)); err != nil {
+		return nil, err
+	} else if tokens > 0 {
+		v.Cost = fmt.Sprintf("$%.4f", usd)
 	}
 	v.Status = runStatus(v)
 	return v, nil
