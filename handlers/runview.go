@@ -29,7 +29,7 @@ type runView struct {
 	Status  string // what the run is doing, in a word or three
 	Waiting bool   // the newest cycle asked a question
 	Tokens  *store.StepTokens
-	// Cost is what the run's model requests cost at the model proxy; nil
+	// Cost is what the run's model requests cost at the model proxy; empty
 	// when none went through it (a plain command, or the agent's own
 	// network).
 	Cost      string
