@@ -127,6 +127,15 @@ var Presets = map[string]Preset{
 	},
 }
 
+// CommandOf is the command a config's agent runs: command when it names
+// one, else the preset's.
+func CommandOf(preset, command string) string {
+	if command == "" {
+		return Presets[preset].Command
+	}
+	return command
+}
+
 // PresetNames lists the presets in name order.
 func PresetNames() []string {
 	names := make([]string, 0, len(Presets))

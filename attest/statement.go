@@ -72,8 +72,10 @@ type Obligation struct {
 type Agent struct {
 	Command string `json:"command"`
 	Auditor string `json:"auditor,omitempty"`
-	// Preset names the agent preset when the config chose one.
-	Preset string `json:"preset,omitempty"`
+	// Preset and AuditorPreset name the presets when the config chose
+	// them (Command is then the preset's command).
+	Preset        string `json:"preset,omitempty"`
+	AuditorPreset string `json:"auditorPreset,omitempty"`
 }
 
 // Prompt is the hash of one role's prompt, as stored with the run.

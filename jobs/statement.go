@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/attest"
 	"github.com/specloop/specloop/cycle"
 	"github.com/specloop/specloop/internal/markdown"
@@ -35,13 +36,12 @@ type statement struct {
 func (c *cycleRun) evidenceChange(change *publish.Change, sp *spec.Spec, res *cycle.Result, st *statement) {
 	change.Trailers = publish.Trailers(strconv.FormatInt(c.run.ID, 10), res)
 	cfg := c.rc.Config
-	auditor := ""
-	if cfg.Auditor != nil {
-		auditor = cfg.Auditor.Command
-	}
+	auditor := cfg.AuditorConfig()
+	redact := func(s string) string { return string(c.d.Engine.Redactor.Redact([]byte(s))) }
 	in := publish.StatementInput{
 		Repo: c.rc.Full, Branch: c.run.Branch, Run: strconv.FormatInt(c.run.ID, 10), Cycle: c.cycle.ID, StartCommit: c.start,
-		AgentCommand: string(c.d.Engine.Redactor.Redact([]byte(cfg.Agent.Command))), AuditorCommand: string(c.d.Engine.Redactor.Redact([]byte(auditor))),
+		AgentCommand: redact(agent.CommandOf(cfg.Agent.Preset, cfg.Agent.Command)), AgentPreset: cfg.Agent.Preset,
+		AuditorCommand: redact(agent.CommandOf(auditor.Preset, auditor.Command)), AuditorPreset: auditor.Preset,
 		Now: time.Now(),
 	}
 	if c.run.Kind == state.RunIssue {

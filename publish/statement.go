@@ -25,8 +25,10 @@ type StatementInput struct {
 	// AgentCommand and AuditorCommand are as the repo config gives them
 	// (redacted by the caller if they could hold anything secret).
 	AgentCommand, AuditorCommand string
-	Issue                        int // the issue whose body is the spec; 0 for a file
-	Now                          time.Time
+	// AgentPreset and AuditorPreset name the presets the config chose.
+	AgentPreset, AuditorPreset string
+	Issue                      int // the issue whose body is the spec; 0 for a file
+	Now                        time.Time
 }
 
 // Statement is the in-toto statement of what the cycle res ran, about
@@ -36,7 +38,7 @@ func Statement(commit string, in StatementInput, res *cycle.Result) *attest.Stat
 		Repo: in.Repo, Branch: in.Branch, Run: in.Run, Cycle: in.Cycle, StartCommit: in.StartCommit,
 		Conclusion: string(res.Conclusion), FinishedAt: in.Now.UTC().Format(time.RFC3339),
 		Spec:     attest.Spec{Path: res.SpecPath, SHA256: res.SpecSHA256, GitBlob: res.SpecGitBlob, Issue: in.Issue},
-		Agent:    attest.Agent{Command: in.AgentCommand, Auditor: in.AuditorCommand},
+		Agent:    attest.Agent{Command: in.AgentCommand, Auditor: in.AuditorCommand, Preset: in.AgentPreset, AuditorPreset: in.AuditorPreset},
 		Specloop: attest.SpecloopBuild{Version: version()},
 	}
 	if res.Obligation != nil {

@@ -139,7 +139,9 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Context: "a local cycle", Author: workspace.Signature{Name: "specloop", Email: "specloop@localhost"}, Branch: branch,
 		Trailers: publish.Trailers("local", res),
 		Note: publish.SealNote(keys.EvidenceKeys, publish.StatementInput{Repo: dir, Branch: branch, Run: "local", StartCommit: head,
-			AgentCommand: cfg.Agent.Command, Now: time.Now()}, res, nil),
+			AgentCommand: agent.CommandOf(cfg.Agent.Preset, cfg.Agent.Command), AgentPreset: cfg.Agent.Preset,
+			AuditorCommand: agent.CommandOf(cfg.AuditorConfig().Preset, cfg.AuditorConfig().Command), AuditorPreset: cfg.AuditorConfig().Preset,
+			Now: time.Now()}, res, nil),
 	}
 	out, err := publish.Publish(ctx, publish.Local{Dir: dir, BranchPrefix: cfg.BranchPrefix}, wd, change)
 	if err != nil {
