@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/specloop/specloop/internal/mdhtml"
+	"github.com/specloop/specloop/internal/pagestyle"
 )
 
 //go:embed browser/*.html browser/*.css
@@ -49,7 +50,7 @@ func newBrowser(s *Server) *browser {
 		"md": b.md.HTML,
 		"css": func() template.CSS {
 			c, _ := browserFiles.ReadFile("browser/style.css")
-			return template.CSS(c)
+			return pagestyle.CSS(string(c))
 		},
 		"short": func(s string) string {
 			if len(s) > 7 {

@@ -5,12 +5,15 @@ import (
 	"html/template"
 	"strconv"
 	"time"
+
+	"github.com/specloop/specloop/internal/pagestyle"
 )
 
-// The pages' templates and style sheet are compiled in: no external assets,
-// no front-end build.
+// The pages' templates are compiled in, with the style sheet they share
+// with the emulator's pages (pagestyle): no external assets, no front-end
+// build.
 //
-//go:embed templates/*.html templates/*.css
+//go:embed templates/*.html
 var templateFiles embed.FS
 
 var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
@@ -42,10 +45,7 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 		}
 		return itoa((n+512)/1024) + " KiB"
 	},
-	"css": func() template.CSS {
-		b, _ := templateFiles.ReadFile("templates/style.css")
-		return template.CSS(b)
-	},
+	"css": func() template.CSS { return pagestyle.CSS("") },
 }).ParseFS(templateFiles, "templates/*.html"))
 
 func itoa(n int) string     { return strconv.Itoa(n) }
