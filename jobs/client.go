@@ -119,6 +119,10 @@ func (c Config) WithDefaults() Config {
 type deps struct {
 	Config
 	repos *repoCache
+	// afterPush, when set (tests only), runs right after a cycle's push
+	// succeeds: where a worker that dies leaves a pushed commit with no
+	// PR, check runs or tick (resume.go).
+	afterPush func(ctx context.Context, sha string)
 }
 
 // QueueCycles is the queue cycles run on, sized by WORKERS; everything else

@@ -278,6 +278,13 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 		return failed("Could not read the run's branch", err)
 	} else if ok {
 		c.start = sha
+		// The previous attempt's push landed and its worker died before
+		// the PR, check runs and tick: finish that, push nothing.
+		if rec, pushed, err := c.pendingPublish(ctx, sha); err != nil {
+			return failed("Could not read the previous attempt's publish", err)
+		} else if rec != nil {
+			return c.finishPublish(ctx, pushed, rec)
+		}
 	} else if c.start, err = rc.baseHead(ctx); err != nil {
 		return failed("", err)
 	}

@@ -36,7 +36,8 @@ func (c *cycleRun) publish(ctx, cycleCtx context.Context, wd *workspace.Workdir,
 		return fmt.Errorf("list the run's cycles: %w", err)
 	}
 	var pushStart time.Time
-	change := &publish.Change{
+	var change *publish.Change
+	change = &publish.Change{
 		Spec: sp, Obligation: res.Obligation, Conclusion: res.Conclusion, Ticked: res.Ticked,
 		Context: fmt.Sprintf("cycle %d of run %d", c.cycle.ID, c.run.ID),
 		Author:  workspace.Signature{Name: slug + "[bot]", Email: slug + "[bot]@users.noreply.github.com"},
@@ -52,16 +53,18 @@ func (c *cycleRun) publish(ctx, cycleCtx context.Context, wd *workspace.Workdir,
 			if err := c.recordObligation(ctx, res.Obligation, sha); err != nil {
 				return err
 			}
+			// Before the push, so a worker that dies past it leaves what
+			// a taker needs to finish the publish (resume.go).
+			if err := c.recordPublish(ctx, sha, res, change); err != nil {
+				return err
+			}
 			c.pushed = true
 			return nil
 		},
 	}
 	st := &statement{}
 	c.evidenceChange(change, sp, res, st)
-	gh := &publish.GitHub{
-		Client: rc.GH, Owner: rc.Owner, Repo: rc.Name, CloneURL: rc.CloneURL, Base: rc.base(), BranchPrefix: rc.Config.BranchPrefix,
-		Token: func(ctx context.Context) (string, error) { return d.GitHub.Token(ctx, rc.InstallationID) },
-	}
+	gh := c.githubBackend()
 	out, err := publish.Publish(ctx, gh, wd, change)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ func TestProcesses(t *testing.T) {
 	t.Run("SIGTERM", func(t *testing.T) { t.Parallel(); testProcsTerm(t, bin) })
 	t.Run("SIGSTOP", func(t *testing.T) { t.Parallel(); testProcsFrozen(t, bin) })
 	t.Run("LoopStop", func(t *testing.T) { t.Parallel(); testProcsLoopStop(t, bin) })
+	t.Run("SIGKILLAfterPush", func(t *testing.T) { t.Parallel(); testProcsKillAfterPush(t, bin) })
 }
 
 // testProcsKill: the worker running a cycle is SIGKILLed in the agent. Its
