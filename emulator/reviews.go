@@ -289,7 +289,7 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {
 	for _, rv := range list {
 		out = append(out, s.reviewJSON(rp, rv))
 	}
-	writeJSON(w, http.StatusOK, page(w, r, out))
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
@@ -314,7 +314,7 @@ func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
 	for _, rc := range list {
 		out = append(out, s.reviewCommentJSON(rp, rc))
 	}
-	writeJSON(w, http.StatusOK, page(w, r, out))
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 // createReviewComment answers POST .../pulls/{n}/comments; the emulator
@@ -410,31 +410,4 @@ func (s *Server) ReviewComments(owner, repoName string, n int) []*github.PullReq
 		out = append(out, s.reviewCommentJSON(rp, rc))
 	}
 	return out
-}
-
-// page cuts a list to the page= and per_page= asked for (GitHub's default
-// 30, at most 100) and sets the Link header to the next and last pages.
-func page[T any](w http.ResponseWriter, r *http.Request, list []T) []T {
-	q := r.URL.Query()
-	per, _ := strconv.Atoi(q.Get("per_page"))
-	if per <= 0 {
-		per = 30
-	}
-	per = min(per, 100)
-	n, _ := strconv.Atoi(q.Get("page"))
-	n = max(n, 1)
-	last := max((len(list)+per-1)/per, 1)
-	if n < last {
-		u := *r.URL
-		link := func(p int) string {
-			v := u.Query()
-			v.Set("page", strconv.Itoa(p))
-			v.Set("per_page", strconv.Itoa(per))
-			u.RawQuery = v.Encode()
-			return "<" + "http://" + r.Host + u.String() + ">"
-		}
-		w.Header().Set("Link", link(n+1)+`; rel="next", `+link(last)+`; rel="last"`)
-	}
-	from := min((n-1)*per, len(list))
-	return list[from:min(from+per, len(list))]
 }
