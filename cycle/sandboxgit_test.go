@@ -1,26 +1,21 @@
 package cycle
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/agent"
+	"github.com/specloop/specloop/internal/unpriv"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/workspace"
 )
-
-// envUnprivileged marks the copy of this test binary that runs as an
-// unprivileged user.
-const envUnprivileged = "SPECLOOP_TEST_UNPRIVILEGED"
 
 // gitAgent is an agent that uses git the way coding agents do, and writes
 // down what git answered.
@@ -88,33 +83,7 @@ func TestGitInSandbox(t *testing.T) {
 	require.Error(t, err, "the worker's git directory has no fsmonitor planted: %s", conf)
 	require.Empty(t, conf)
 
-	if os.Geteuid() == 0 && os.Getenv(envUnprivileged) == "" {
-		t.Run("Unprivileged", func(t *testing.T) { runUnprivileged(t, "TestGitInSandbox") })
+	if unpriv.Wanted() {
+		t.Run("Unprivileged", func(t *testing.T) { unpriv.Run(t, "TestGitInSandbox") })
 	}
-}
-
-// runUnprivileged runs test from a copy of this binary as the user nobody
-// and fails if it fails.
-func runUnprivileged(t *testing.T, test string) {
-	dir := t.TempDir()
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	cp := filepath.Join(dir, "cycle.test")
-	src, err := os.Open(exe)
-	require.NoError(t, err)
-	defer src.Close()
-	dst, err := os.OpenFile(cp, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(dst, src)
-	require.NoError(t, err)
-	require.NoError(t, dst.Close())
-	cmd := exec.Command(cp, "-test.run", "^"+test+"$", "-test.v")
-	cmd.Dir = "/"
-	cmd.Env = []string{envUnprivileged + "=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=/tmp", "HOME=/tmp"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "as nobody:\n%s", out)
-	require.Contains(t, string(out), "--- PASS: "+test)
 }

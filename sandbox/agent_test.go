@@ -1,22 +1,17 @@
 package sandbox_test
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/internal/unpriv"
 	"github.com/specloop/specloop/sandbox"
 )
-
-// envUnprivileged marks the copy of this test binary that runs as an
-// unprivileged user.
-const envUnprivileged = "SPECLOOP_TEST_UNPRIVILEGED"
 
 // TestBwrapAgentNeeds checks what a coding agent needs of the sandbox: a
 // writable home of its own, extra binds (read-write and read-only), tool
@@ -73,35 +68,9 @@ func TestBwrapAgentNeeds(t *testing.T) {
 		require.Equal(t, 0, res.ExitCode, "%s", res.Output)
 		require.Equal(t, "wasm ok\n", string(res.Output))
 	})
-	if os.Geteuid() == 0 && os.Getenv(envUnprivileged) == "" {
-		t.Run("Unprivileged", func(t *testing.T) { runUnprivileged(t, "TestBwrapAgentNeeds") })
+	if unpriv.Wanted() {
+		t.Run("Unprivileged", func(t *testing.T) { unpriv.Run(t, "TestBwrapAgentNeeds") })
 	}
-}
-
-// runUnprivileged runs test from a copy of this binary as the user nobody
-// and fails if it fails.
-func runUnprivileged(t *testing.T, test string) {
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	dir := workDir(t)
-	require.NoError(t, os.Chmod(dir, 0o755))
-	cp := filepath.Join(dir, "sandbox.test")
-	src, err := os.Open(exe)
-	require.NoError(t, err)
-	defer src.Close()
-	dst, err := os.OpenFile(cp, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(dst, src)
-	require.NoError(t, err)
-	require.NoError(t, dst.Close())
-	cmd := exec.Command(cp, "-test.run", "^"+test+"$", "-test.v")
-	cmd.Dir = "/"
-	cmd.Env = []string{envUnprivileged + "=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=/tmp", "HOME=/tmp"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "as nobody:\n%s", out)
-	require.Contains(t, string(out), "--- PASS: "+test)
-	require.False(t, strings.Contains(string(out), "--- SKIP"), "%s", out)
 }
 
 // requireOwnedByWorker fails unless everything under dir is owned by this
