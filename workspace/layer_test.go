@@ -12,11 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/specloop/specloop/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -300,7 +300,7 @@ func TestCheckoutChildFallsBackToFull(t *testing.T) {
 			})
 			child := r.commit(t, func(src string) { tc.change(t, src) })
 			c := newCache(t, false)
-			var log lockedBuffer
+			var log syncbuf.Buffer
 			c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			requireSameAsArchive(t, r, checkout(t, c, r, p), p)
 			w := checkout(t, c, r, child)
@@ -424,23 +424,6 @@ func TestPruneKeepsLayeredParents(t *testing.T) {
 	w := checkout(t, c, r, cc)
 	require.Len(t, layersOf(t, c, r, cc), 1)
 	requireSameAsArchive(t, r, w, cc)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // closeAllBut closes every Workdir of c except keep, as their cycles would.

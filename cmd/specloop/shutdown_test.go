@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +26,7 @@ import (
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/handlers"
+	"github.com/specloop/specloop/internal/syncbuf"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -58,7 +57,7 @@ func testCLIShutdown(t *testing.T, bin string) {
 		"SANDBOX=none", "MIRROR_DIR=" + filepath.Join(dir, "mirrors")}
 	// The child writes stderr from exec's copying goroutine while the test
 	// reads it: a locked buffer, not a bare strings.Builder.
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -132,25 +131,6 @@ func testCLIShutdown(t *testing.T, bin string) {
 	d, err := store.GetDelivery(ctx, pool, "before-sigterm")
 	require.NoError(t, err)
 	require.Equal(t, "ping", d.Event)
-}
-
-// lockedBuffer is an io.Writer a child process's output can be copied into
-// while the test reads what has arrived so far.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startedPort finds the port in serve's "specloop started" log line.

@@ -2,7 +2,6 @@ package procs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/specloop/specloop/agent/scripted"
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/syncbuf"
 )
 
 // The app the cluster registers with its emulator.
@@ -157,7 +156,7 @@ func (c *Cluster) StartWorker(ctx context.Context, name string, env ...string) (
 }
 
 func (c *Cluster) start(ctx context.Context, mode, name string, env ...string) (*Proc, error) {
-	p := &Proc{Name: name, MirrorDir: c.MirrorDir(name), log: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &Proc{Name: name, MirrorDir: c.MirrorDir(name), log: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd := exec.Command(c.opts.Bin, mode)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + c.opts.Dir,
@@ -210,7 +209,7 @@ type Proc struct {
 	MirrorDir string
 
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *syncbuf.Buffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -381,24 +380,3 @@ func DiskUsage(dir string) int64 {
 	})
 	return total
 }
-
-// lockedBuffer is an io.Writer a child process's output is copied into
-// while the caller reads what has arrived.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*lockedBuffer)(nil)
