@@ -58,7 +58,15 @@ type Config struct {
 	// read-only into every sandbox (SANDBOX_TOOLS, colon-separated like
 	// PATH).
 	SandboxTools []string
+	// SandboxMemory is the memory one sandboxed run may use, all its
+	// processes together (SANDBOX_MEMORY, default DefaultSandboxMemory),
+	// where the sandbox has a memory cgroup: see SANDBOX_CGROUP.
+	SandboxMemory int64
 }
+
+// DefaultSandboxMemory is SANDBOX_MEMORY's default: room for an agent CLI
+// and a test suite it runs.
+const DefaultSandboxMemory int64 = 4 << 30
 
 // Getenv is how Load reads the environment; tests pass a map's lookup.
 type Getenv func(string) string
@@ -185,6 +193,14 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {
 		c.MirrorDir = os.TempDir() + "/specloop-mirrors"
+	}
+	c.SandboxMemory = DefaultSandboxMemory
+	if v := getenv("SANDBOX_MEMORY"); v != "" {
+		n, err := ParseBytes(v)
+		if err != nil || n < 64<<20 {
+			fail("SANDBOX_MEMORY %q: want a size of at least 64MiB, such as 4GiB", v)
+		}
+		c.SandboxMemory = n
 	}
 	if v := getenv("MIRROR_MAX_BYTES"); v != "" {
 		n, err := ParseBytes(v)

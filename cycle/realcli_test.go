@@ -86,7 +86,7 @@ func newRealSetup(t *testing.T, env map[string]string, script ...modelapi.Step) 
 	binDir := filepath.Join(clis, "node_modules", ".bin")
 	e := &Engine{
 		Runner: SandboxRunner{Driver: driver, ExtraRO: []string{clis},
-			Limits: sandbox.Limits{CPU: 600e9, Memory: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}},
+			Limits: sandbox.Limits{CPU: 600e9, Memory: 4 << 30, AddressSpace: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}},
 		Redactor: agent.NewRedactor(realKey),
 		Logger:   discardLogger(),
 		Getenv:   func(k string) string { return worker[k] },

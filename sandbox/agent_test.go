@@ -62,9 +62,9 @@ func TestBwrapAgentNeeds(t *testing.T) {
 		// A WebAssembly memory reserves 10 GiB of address space, as Codex's
 		// V8 tool host does: under the old 8 GiB bound this fails.
 		script := `new WebAssembly.Memory({initial: 1}); console.log("wasm ok")`
-		res := run(t, d, sandbox.Spec{Dir: workDir(t), Argv: []string{node, "-e", script}, Limits: sandbox.Limits{Memory: 8 << 30}})
+		res := run(t, d, sandbox.Spec{Dir: workDir(t), Argv: []string{node, "-e", script}, Limits: sandbox.Limits{AddressSpace: 8 << 30}})
 		require.NotEqual(t, 0, res.ExitCode, "%s", res.Output)
-		res = run(t, d, sandbox.Spec{Dir: workDir(t), Argv: []string{node, "-e", script}, Limits: sandbox.Limits{Memory: sandbox.AgentMemory, Processes: 512}})
+		res = run(t, d, sandbox.Spec{Dir: workDir(t), Argv: []string{node, "-e", script}, Limits: sandbox.Limits{AddressSpace: sandbox.AgentMemory, Processes: 512}})
 		require.Equal(t, 0, res.ExitCode, "%s", res.Output)
 		require.Equal(t, "wasm ok\n", string(res.Output))
 	})
@@ -107,7 +107,7 @@ func BenchmarkBwrapAgentStart(b *testing.B) {
 	dir, home, gitdir, objects := mk(), mk(), mk(), mk()
 	s := sandbox.Spec{Dir: dir, Home: home, Argv: []string{"true"}, ExtraRO: []string{tools},
 		Binds:  []sandbox.Bind{{Src: gitdir, Dst: "/srv/git", Writable: true}, {Src: objects}},
-		Limits: sandbox.Limits{CPU: 3600e9, Memory: sandbox.AgentMemory, Processes: 512}}
+		Limits: sandbox.Limits{CPU: 3600e9, Memory: 4 << 30, AddressSpace: sandbox.AgentMemory, Processes: 512}}
 	for b.Loop() {
 		res, err := d.Run(b.Context(), s)
 		if err != nil || res.ExitCode != 0 {

@@ -65,14 +65,25 @@ type bwrapDriver struct {
 	// system is the part of the argv that is the same for every command:
 	// namespaces and the read-only system mounts.
 	system []string
+	// cgroup, when set, is where each run gets a cgroup of its own with
+	// Limits.Memory as its memory.max; cgroupWhy says why there is none.
+	cgroup    *cgroupTree
+	cgroupWhy string
 }
 
-func newBwrap(logger *slog.Logger) (*bwrapDriver, error) {
+// newBwrap returns the bwrap driver; getenv gives SANDBOX_CGROUP.
+func newBwrap(logger *slog.Logger, getenv func(string) string) (*bwrapDriver, error) {
 	path, err := exec.LookPath("bwrap")
 	if err != nil {
 		return nil, fmt.Errorf("sandbox bwrap: bwrap not found in PATH: install bubblewrap (apt-get install bubblewrap): %w", err)
 	}
 	d := &bwrapDriver{logger: logger, bwrap: path, system: systemArgs()}
+	if d.cgroup, d.cgroupWhy, err = findCgroup(getenv("SANDBOX_CGROUP")); err != nil {
+		return nil, fmt.Errorf("sandbox bwrap: %w", err)
+	}
+	if d.cgroup == nil {
+		logger.Info("sandbox bwrap: memory bounded by an address-space limit per process, not a cgroup", "why", d.cgroupWhy)
+	}
 	if os.Geteuid() == 0 {
 		// Root is exempt from RLIMIT_NPROC, even inside a user namespace,
 		// so a fork bomb could only be bounded by running as someone else.
@@ -153,7 +164,21 @@ func (d *bwrapDriver) Run(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox bwrap: %w", err)
 	}
-	if argv, err = withLimits(s.Limits, argv); err != nil {
+	limits := s.Limits
+	var cg *runCgroup
+	if d.cgroup != nil && limits.Memory > 0 {
+		if cg, err = d.cgroup.start(limits.Memory, limits.Processes); err != nil {
+			return Result{}, fmt.Errorf("sandbox bwrap: %w", err)
+		}
+		defer func() {
+			if err := cg.end(); err != nil {
+				d.logger.Error("sandbox bwrap: removing the run's cgroup", "error", err)
+			}
+		}()
+		// The cgroup bounds memory: no address-space limit to trip V8.
+		limits.Memory, limits.AddressSpace = 0, 0
+	}
+	if argv, err = withLimits(limits, argv); err != nil {
 		return Result{}, fmt.Errorf("sandbox bwrap: %w", err)
 	}
 	if d.cred != nil {
@@ -189,6 +214,9 @@ func (d *bwrapDriver) Run(ctx context.Context, s Spec) (Result, error) {
 		// sandbox with it.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if cg != nil {
+		cg.attr(cmd.SysProcAttr)
+	}
 	cmd.WaitDelay = waitDelay
 
 	d.logger.Debug("sandbox run", "driver", "bwrap", "dir", dir, "argv", argv,
@@ -211,7 +239,15 @@ func (d *bwrapDriver) Run(ctx context.Context, s Spec) (Result, error) {
 	}
 
 	res := Result{ExitCode: code, TimedOut: o.timedOut, Cancelled: o.cancelled, Duration: o.duration}
+	if cg != nil && cg.oomKilled() {
+		// The whole group, bwrap with it, was killed: no exit status came.
+		res.OOMKilled, res.ExitCode = true, 128+int(syscall.SIGKILL)
+		fmt.Fprintf(out, "\nkilled: out of memory at %s\n", formatBytes(cg.memory))
+	}
 	res.Output, res.Truncated = out.result()
+	if res.OOMKilled {
+		return res, nil
+	}
 	if st.exitCode != nil {
 		res.ExitCode = *st.exitCode
 	} else if !o.timedOut && !o.cancelled {
@@ -461,7 +497,7 @@ func lastLine(out []byte) string {
 // in a sandbox, with the process limit that needs a user namespace. A server
 // configured for bwrap must not run cycles when it fails.
 func Check(ctx context.Context) error {
-	d, err := newBwrap(slog.New(slog.DiscardHandler))
+	d, err := newBwrap(slog.New(slog.DiscardHandler), os.Getenv)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func TestBwrapIsolation(t *testing.T) {
 		res := run(t, d, sandbox.Spec{
 			Dir:     workDir(t),
 			Shell:   "head -c 600000000 /dev/zero | tail -c 500000000 | wc -c",
-			Limits:  sandbox.Limits{Memory: 64 << 20},
+			Limits:  sandbox.Limits{AddressSpace: 64 << 20},
 			Timeout: 30 * time.Second,
 		})
 		require.False(t, res.TimedOut)

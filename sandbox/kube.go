@@ -716,18 +716,15 @@ type kubeOutcome struct {
 	timedOut, cancelled bool
 }
 
-// ulimits is the shell's ulimit calls for l's CPU time and address space,
-// the same rlimits bwrap sets. The process count is the pod's pids cgroup
-// (the kubelet's podPidsLimit): RLIMIT_NPROC counts the uid across the
-// whole node.
+// ulimits is the shell's ulimit call for l's CPU time, the rlimit bwrap
+// sets. Memory is the pod's memory cgroup (KubeConfig.Memory), so no
+// address-space limit; the process count is the pod's pids cgroup (the
+// kubelet's podPidsLimit): RLIMIT_NPROC counts the uid across the node.
 func ulimits(l Limits) string {
 	var b strings.Builder
 	if l.CPU > 0 {
 		secs := int64((l.CPU + time.Second - 1) / time.Second)
 		fmt.Fprintf(&b, "ulimit -S -t %d && ulimit -H -t %d || exit 126; ", secs, secs+1)
-	}
-	if l.Memory > 0 {
-		fmt.Fprintf(&b, "ulimit -v %d || exit 126; ", l.Memory/1024)
 	}
 	return b.String()
 }
@@ -756,16 +753,7 @@ func humanBytes(q string) string {
 	if err != nil {
 		return q
 	}
-	n := v.Value()
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return formatBytes(v.Value())
 }
 
 // lockedWriter serialises the exec's stdout and stderr copiers.

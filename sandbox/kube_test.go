@@ -105,7 +105,7 @@ func TestKubePodContract(t *testing.T) {
 		}
 		got <- seen{err: context.DeadlineExceeded}
 	}()
-	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Timeout: time.Minute, Limits: sandbox.Limits{CPU: time.Hour, Memory: sandbox.AgentMemory}, Shell: `
+	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Timeout: time.Minute, Limits: sandbox.Limits{CPU: time.Hour, AddressSpace: sandbox.AgentMemory}, Shell: `
 		id -u
 		ulimit -t
 		touch /root-is-writable 2>/dev/null && echo root writable || echo root read-only

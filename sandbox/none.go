@@ -80,7 +80,7 @@ func waitGroupGone(pgid int, timeout time.Duration) {
 
 // withLimits prefixes argv with the prlimit(1) call that applies l, if any.
 func withLimits(l Limits, argv []string) ([]string, error) {
-	if l.CPU <= 0 && l.Memory <= 0 && l.Processes <= 0 {
+	if l.CPU <= 0 && l.addressSpace() <= 0 && l.Processes <= 0 {
 		return argv, nil
 	}
 	prlimit, err := exec.LookPath("prlimit")

@@ -26,8 +26,8 @@ const (
 // DefaultPath is the PATH a command gets unless its Spec.Env sets one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// AgentMemory is the address space (RLIMIT_AS) an agent's processes get
-// where no cgroup bounds their memory: JavaScript engines reserve far more
+// AgentMemory is the address space (Limits.AddressSpace) an agent's
+// processes get where no cgroup bounds their memory: JavaScript engines reserve far more
 // than they use (V8 reserves 10 GiB for each WebAssembly memory, and
 // Codex's tools run in V8), so 8 GiB fails every tool call; 64 GiB still
 // stops a runaway from taking the host's address space.
@@ -113,10 +113,17 @@ type Limits struct {
 	// whole seconds, counted per process: SIGXCPU when it is used up,
 	// SIGKILL a second later.
 	CPU time.Duration
-	// Memory is the address space in bytes each process may map
-	// (RLIMIT_AS). Runtimes that reserve address space up front (Go, the
-	// JVM, V8) need headroom above what they actually use.
+	// Memory caps, in bytes, the memory the command's processes use
+	// together: a cgroup v2 memory.max where the driver has one (bwrap
+	// under a delegated cgroup; the kubernetes driver's pod limit is a
+	// setting of its own). Where none can be had, each process's address
+	// space is bounded instead, by AddressSpace, or by Memory when
+	// AddressSpace is zero.
 	Memory int64
+	// AddressSpace is what each process may map (RLIMIT_AS) where no
+	// cgroup bounds Memory. Runtimes that reserve address space up front
+	// (Go, the JVM, V8) need far more of it than they use.
+	AddressSpace int64
 	// Processes caps how many processes and threads the command may have
 	// at once (RLIMIT_NPROC).
 	Processes int
@@ -140,7 +147,7 @@ type Result struct {
 	// Cancelled reports that ctx was done and the command was stopped.
 	Cancelled bool
 	// OOMKilled reports that the kernel killed the command for exceeding
-	// its memory cgroup (the kubernetes driver; Output says at how much).
+	// its memory cgroup (Output says at how much).
 	OOMKilled bool
 	// Duration is the wall-clock time from start to exit.
 	Duration time.Duration
@@ -165,7 +172,7 @@ func New(name string, logger *slog.Logger) (Driver, error) {
 	}
 	switch name {
 	case "", "bwrap":
-		return newBwrap(logger)
+		return newBwrap(logger, os.Getenv)
 	case "none":
 		logger.Warn("sandbox none: no isolation, for development only")
 		return &noneDriver{logger: logger}, nil
@@ -176,6 +183,23 @@ func New(name string, logger *slog.Logger) (Driver, error) {
 	default:
 		return nil, fmt.Errorf("sandbox: unknown driver %q (want bwrap, kubernetes or none)", name)
 	}
+}
+
+// MemoryBound says how d bounds the memory of a run: by a memory cgroup
+// (Limits.Memory for all its processes together) or, where none can be
+// had, only by an address-space limit per process; and how, in words, for
+// `specloop doctor` and the worker's log.
+func MemoryBound(d Driver) (cgroup bool, how string) {
+	switch d := d.(type) {
+	case *bwrapDriver:
+		if d.cgroup != nil {
+			return true, "a cgroup v2 memory limit per run, in " + d.cgroup.dir
+		}
+		return false, "an address-space limit per process, not a cgroup: " + d.cgroupWhy
+	case *kubeDriver:
+		return true, "the pod's memory limit, " + humanBytes(d.cfg.Memory)
+	}
+	return false, "an address-space limit per process"
 }
 
 // command checks s and returns its working copy as an absolute path and the
@@ -239,6 +263,14 @@ func (s Spec) grace() time.Duration {
 	return DefaultGrace
 }
 
+// addressSpace is the RLIMIT_AS that stands in for a memory cgroup.
+func (l Limits) addressSpace() int64 {
+	if l.AddressSpace > 0 {
+		return l.AddressSpace
+	}
+	return l.Memory
+}
+
 // prlimitArgs returns the prlimit(1) invocation that applies l before
 // executing the command, or nil when l sets no rlimit.
 func (l Limits) prlimitArgs(prlimit string) []string {
@@ -249,8 +281,8 @@ func (l Limits) prlimitArgs(prlimit string) []string {
 		// SIGKILL a second later.
 		args = append(args, "--cpu="+strconv.FormatInt(secs, 10)+":"+strconv.FormatInt(secs+1, 10))
 	}
-	if l.Memory > 0 {
-		args = append(args, "--as="+strconv.FormatInt(l.Memory, 10))
+	if as := l.addressSpace(); as > 0 {
+		args = append(args, "--as="+strconv.FormatInt(as, 10))
 	}
 	if l.Processes > 0 {
 		args = append(args, "--nproc="+strconv.Itoa(l.Processes))

@@ -14,11 +14,12 @@ import (
 	"github.com/specloop/specloop/workspace"
 )
 
-// SandboxLimits bound every sandboxed command of a cycle. The memory
-// bound is an address-space limit high enough for V8 and Bun (see
+// SandboxLimits bound every sandboxed command of a cycle: memory bytes for
+// all its processes where the sandbox has a memory cgroup, else an
+// address-space limit per process high enough for V8 and Bun (see
 // sandbox.AgentMemory).
-func SandboxLimits() sandbox.Limits {
-	return sandbox.Limits{CPU: time.Hour, Memory: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}
+func SandboxLimits(memory int64) sandbox.Limits {
+	return sandbox.Limits{CPU: time.Hour, Memory: memory, AddressSpace: sandbox.AgentMemory, Processes: 512, Output: 4 << 20}
 }
 
 // NewEngine builds the cycle engine for cfg; extraRO are more read-only
@@ -36,7 +37,7 @@ func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraR
 	if n := baselines.Prune(max(cfg.Retention, time.Hour)); n > 0 {
 		logger.Info("pruned old verify baselines", "count", n)
 	}
-	runner := cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(), ExtraRO: extraRO}
+	runner := cycle.SandboxRunner{Driver: driver, Limits: SandboxLimits(cfg.SandboxMemory), ExtraRO: extraRO}
 	e := &cycle.Engine{
 		Redactor: agent.NewRedactor(append(cfg.Secrets(), ModelSecrets(os.Getenv)...)...),
 		Logger:   logger,

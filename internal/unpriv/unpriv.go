@@ -22,10 +22,43 @@ const Env = "SPECLOOP_TEST_UNPRIVILEGED"
 // root and is not that copy already.
 func Wanted() bool { return os.Geteuid() == 0 && os.Getenv(Env) == "" }
 
+// Option changes how Run starts the copy.
+type Option func(t *testing.T, cmd *exec.Cmd)
+
+// InCgroup starts the copy in a new cgroup v2 under parent that is
+// delegated to nobody, as systemd's Delegate=yes delegates a service's
+// cgroup to its User=: the memory and pids controllers parent gives are
+// nobody's to hand out.
+func InCgroup(parent string) Option {
+	return func(t *testing.T, cmd *exec.Cmd) {
+		dir := filepath.Join(parent, "nobody.service")
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		t.Cleanup(func() { removeCgroup(dir) })
+		for _, p := range []string{"", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"} {
+			require.NoError(t, os.Chown(filepath.Join(dir, p), 65534, 65534))
+		}
+		f, err := os.Open(dir)
+		require.NoError(t, err)
+		t.Cleanup(func() { f.Close() })
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(f.Fd())
+	}
+}
+
+// removeCgroup removes dir and the cgroups below it, deepest first.
+func removeCgroup(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroup(filepath.Join(dir, e.Name()))
+		}
+	}
+	_ = os.Remove(dir)
+}
+
 // Run runs test from a copy of this test binary, in a directory the user
 // nobody can reach, as nobody, and fails unless it passes without
 // skipping.
-func Run(t *testing.T, test string) {
+func Run(t *testing.T, test string, opts ...Option) {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o711))
@@ -45,6 +78,9 @@ func Run(t *testing.T, test string) {
 	cmd.Dir = "/"
 	cmd.Env = []string{Env + "=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=/tmp", "HOME=/tmp"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	for _, o := range opts {
+		o(t, cmd)
+	}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "as nobody:\n%s", out)
 	require.Contains(t, string(out), "--- PASS: "+test)

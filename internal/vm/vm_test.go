@@ -10,22 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Need returns the machine, or skips the test when this host has none and
-// fails it under CI, whose .ci/run provides one.
-func need(t *testing.T) Machine {
-	t.Helper()
-	m, err := Find(os.Getenv)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must provide the test machine: %v", err)
-		}
-		t.Skipf("%v", err)
-	}
-	return m
-}
-
 func TestRun(t *testing.T) {
-	m := need(t)
+	m := Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	hostFile := t.TempDir() + "/payload"

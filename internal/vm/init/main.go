@@ -104,8 +104,19 @@ func run(out *os.File) error {
 			return err
 		}
 	}
-	if err := unix.Chroot("/host"); err != nil {
-		return fmt.Errorf("chroot /host: %w", err)
+	// Debian's kernels refuse unprivileged user namespaces by default;
+	// the hosts specloop runs on allow them, and bwrap needs them.
+	_ = os.WriteFile("/proc/sys/kernel/unprivileged_userns_clone", []byte("1"), 0)
+	// Move the host's tree over / before entering it, as switch_root does:
+	// the kernel refuses user namespaces to a chrooted process.
+	if err := os.Chdir("/host"); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("moving /host over /: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
 	}
 	cg := "/sys/fs/cgroup"
 	if err := os.WriteFile(cg+"/cgroup.subtree_control", []byte("+memory +pids"), 0); err != nil {

@@ -1,0 +1,72 @@
+package vm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// InsideEnv is set in a test binary RunTest started in a machine.
+const InsideEnv = "SPECLOOP_IN_VM"
+
+// Inside reports whether this process is a test RunTest started.
+func Inside() bool { return os.Getenv(InsideEnv) != "" }
+
+// Need returns the machine, or skips the test when this host has none and
+// fails it under CI, whose .ci/run provides one (scripts/vm/kernel.sh,
+// qemu-system-x86).
+func Need(t testing.TB) Machine {
+	t.Helper()
+	m, err := Find(os.Getenv)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must provide the test machine: %v", err)
+		}
+		t.Skipf("%v", err)
+	}
+	return m
+}
+
+// RunTest runs test (a name of the calling test binary, matched whole) in a
+// machine, in the package's directory, as root in the cgroup
+// "worker.service", which has the memory and pids controllers to give, and
+// fails unless it passes without skipping. Its output is logged.
+func RunTest(t *testing.T, test string, timeout time.Duration) {
+	t.Helper()
+	m := Need(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := "/tmp/vm/" + filepath.Base(exe)
+	env := []string{InsideEnv + "=1", "HOME=/tmp", "TMPDIR=/tmp", "PATH=" + os.Getenv("PATH")}
+	for _, k := range []string{"CI", "SPECLOOP_AGENT_CLIS"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := Run(ctx, m, Command{
+		Argv:   []string{bin, "-test.run", "^" + test + "$", "-test.v", "-test.count=1"},
+		Env:    env,
+		Dir:    wd,
+		Files:  map[string]string{bin: exe},
+		Cgroup: "worker.service",
+	})
+	if err != nil {
+		t.Fatalf("running %s in a machine: %v", test, err)
+	}
+	t.Logf("in the machine:\n%s", r.Output)
+	out := string(r.Output)
+	if r.ExitCode != 0 || !strings.Contains(out, "--- PASS: "+test) || strings.Contains(out, "--- SKIP") {
+		t.Fatalf("%s in the machine: exit %d, not a pass without skips", test, r.ExitCode)
+	}
+}
