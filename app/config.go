@@ -62,6 +62,10 @@ type Config struct {
 	// processes together (SANDBOX_MEMORY, default DefaultSandboxMemory),
 	// where the sandbox has a memory cgroup: see SANDBOX_CGROUP.
 	SandboxMemory int64
+	// SandboxCgroup is the cgroup v2 directory delegated to the worker for
+	// its runs' cgroups (SANDBOX_CGROUP): empty for the worker's own,
+	// "off" for none.
+	SandboxCgroup string
 }
 
 // DefaultSandboxMemory is SANDBOX_MEMORY's default: room for an agent CLI
@@ -202,6 +206,10 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 		}
 		c.SandboxMemory = n
 	}
+	if v := getenv("SANDBOX_CGROUP"); v != "" && v != "off" && !filepath.IsAbs(v) {
+		fail("SANDBOX_CGROUP %q: want the absolute path of a cgroup v2 directory delegated to the worker, or off", v)
+	}
+	c.SandboxCgroup = getenv("SANDBOX_CGROUP")
 	if v := getenv("MIRROR_MAX_BYTES"); v != "" {
 		n, err := ParseBytes(v)
 		if err != nil {

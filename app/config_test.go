@@ -117,3 +117,39 @@ func TestLoadSandboxTools(t *testing.T) {
 		})
 	}
 }
+
+// TestSandboxMemory: SANDBOX_MEMORY defaults to DefaultSandboxMemory, takes
+// a size, and refuses what is no size or too small to run an agent.
+func TestSandboxMemory(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  int64
+		err   bool
+	}{
+		{"", DefaultSandboxMemory, false},
+		{"8GiB", 8 << 30, false},
+		{"512MiB", 512 << 20, false},
+		{"1MiB", 0, true},
+		{"0", 0, true},
+		{"lots", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(func(k string) string {
+				if k == "SANDBOX_MEMORY" {
+					return tt.value
+				}
+				return ""
+			})
+			if tt.err {
+				require.ErrorContains(t, err, "SANDBOX_MEMORY")
+				require.ErrorContains(t, err, "want a size of at least 64MiB")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.SandboxMemory)
+		})
+	}
+}

@@ -35,7 +35,7 @@ var knownEnv = []string{
 	"MIRROR_MAX_BYTES",
 	"LEASE_TTL",
 	"EVIDENCE_KEY", "EVIDENCE_KEY_PREVIOUS",
-	"SANDBOX_TOOLS",
+	"SANDBOX_TOOLS", "SANDBOX_MEMORY", "SANDBOX_CGROUP",
 }
 
 // imageEnv is what the Dockerfile may set besides knownEnv: for git,

@@ -164,20 +164,27 @@ type Driver interface {
 	Run(ctx context.Context, s Spec) (Result, error)
 }
 
-// New returns the driver called name: "bwrap" (also for ""), or "none".
-// It does not check that the host can run the driver; see Check.
+// New returns the driver called name: "bwrap" (also for ""), "kubernetes"
+// or "none", configured from the process's environment. It does not check
+// that the host can run the driver; see Check.
 func New(name string, logger *slog.Logger) (Driver, error) {
+	return NewFromEnv(name, os.Getenv, logger)
+}
+
+// NewFromEnv is New with the settings (SANDBOX_CGROUP, KUBE_NAMESPACE, …)
+// read through getenv.
+func NewFromEnv(name string, getenv func(string) string, logger *slog.Logger) (Driver, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	switch name {
 	case "", "bwrap":
-		return newBwrap(logger, os.Getenv)
+		return newBwrap(logger, getenv)
 	case "none":
 		logger.Warn("sandbox none: no isolation, for development only")
 		return &noneDriver{logger: logger}, nil
 	case "kubernetes":
-		return newKubeFromEnv(os.Getenv, logger)
+		return newKubeFromEnv(getenv, logger)
 	case "docker":
 		return nil, errors.New("sandbox: docker driver not available in this build")
 	default:

@@ -40,6 +40,7 @@ func TestDoctor(t *testing.T) {
 		"PRIVATE_KEY":    string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})),
 		"GITHUB_API_URL": url,
 		"SANDBOX":        "bwrap",
+		"SANDBOX_CGROUP": "off",
 	}
 	var out bytes.Buffer
 	for _, c := range stack.Doctor(context.Background(), func(k string) string { return env[k] }) {
@@ -55,6 +56,7 @@ func TestDoctor(t *testing.T) {
 		"ok agent opencode " + stack.OpencodeVersion,
 		"ok tool paths bound read-only: " + clis,
 		"ok sandbox bwrap",
+		"warn sandbox memory an address-space limit per process, not a cgroup: SANDBOX_CGROUP=off; 64 GiB of address space per process instead",
 		"ok database connected",
 		"ok github app doctor-app at " + url,
 	} {
@@ -63,7 +65,7 @@ func TestDoctor(t *testing.T) {
 	require.NotContains(t, got, secret, "a credential is named, never printed")
 
 	// A broken host: no database, no app.
-	bad := map[string]string{"PATH": "/usr/bin:/bin"}
+	bad := map[string]string{"PATH": "/usr/bin:/bin", "SANDBOX_MEMORY": "lots"}
 	out.Reset()
 	for _, c := range stack.Doctor(context.Background(), func(k string) string { return bad[k] }) {
 		out.WriteString(c.Level + " " + c.Name + " " + c.Detail + " — fix: " + c.Fix + "\n")
@@ -71,6 +73,7 @@ func TestDoctor(t *testing.T) {
 	got = out.String()
 	require.Contains(t, got, "fail agents no preset's CLI is installed")
 	require.Contains(t, got, "warn agent codex codex not found on PATH — fix: install it (npm install -g @openai/codex@"+stack.CodexVersion+")")
+	require.Contains(t, got, "fail sandbox memory SANDBOX_MEMORY \"lots\"")
 	require.Contains(t, got, "fail database DATABASE_URL is not set")
 	require.Contains(t, got, "fail github APP_ID is not set")
 	require.Equal(t, strings.Count(got, "\n"), len(strings.Split(strings.TrimSpace(got), "\n")), "one line each")

@@ -94,7 +94,7 @@ func Doctor(ctx context.Context, getenv func(string) string) []Check {
 		} else {
 			add("sandbox", "ok", "bwrap creates user, PID and network namespaces", "")
 		}
-		add("sandbox memory", "ok", fmt.Sprintf("address-space limit of %d GiB per process (cgroup memory limits are not used yet)", sandbox.AgentMemory>>30), "")
+		add(memoryCheck(getenv))
 	case "none":
 		add("sandbox", "warn", "SANDBOX=none: agents run without isolation", "use bwrap outside development")
 	default:
@@ -212,3 +212,27 @@ const (
 	GeminiCLIVersion  = "0.61.0"
 	OpencodeVersion   = "1.18.33"
 )
+
+// memoryCheck says how bwrap will bound a run's memory on this host: a
+// cgroup v2 limit of SANDBOX_MEMORY, or only an address-space limit.
+func memoryCheck(getenv func(string) string) (name, status, detail, fix string) {
+	name = "sandbox memory"
+	memory := app.DefaultSandboxMemory
+	if v := getenv("SANDBOX_MEMORY"); v != "" {
+		n, err := app.ParseBytes(v)
+		if err != nil {
+			return name, "fail", fmt.Sprintf("SANDBOX_MEMORY %q: %v", v, err), "give a size such as 4GiB"
+		}
+		memory = n
+	}
+	d, err := sandbox.NewFromEnv("bwrap", getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return name, "fail", err.Error(), "fix SANDBOX_CGROUP, or unset it to use the worker's own cgroup"
+	}
+	cgroup, how := sandbox.MemoryBound(d)
+	if cgroup {
+		return name, "ok", fmt.Sprintf("%d MiB per run (SANDBOX_MEMORY), as %s", memory>>20, how), ""
+	}
+	return name, "warn", fmt.Sprintf("%s; %d GiB of address space per process instead", how, sandbox.AgentMemory>>30),
+		"run the worker in a cgroup v2 delegated to it (systemd: Delegate=yes; see docs/deploy.md) or set SANDBOX_CGROUP"
+}

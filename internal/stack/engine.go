@@ -28,9 +28,20 @@ func SandboxLimits(memory int64) sandbox.Limits {
 // line and every cycle fails with that line: it never falls back to no
 // sandbox.
 func NewEngine(ctx context.Context, cfg *app.Config, logger *slog.Logger, extraRO []string) (*cycle.Engine, error) {
-	driver, err := sandbox.New(cfg.Sandbox, logger)
+	driver, err := sandbox.NewFromEnv(cfg.Sandbox, func(k string) string {
+		if k == "SANDBOX_CGROUP" {
+			return cfg.SandboxCgroup
+		}
+		return os.Getenv(k)
+	}, logger)
 	if err != nil {
 		return nil, err
+	}
+	if cgroup, how := sandbox.MemoryBound(driver); cgroup {
+		logger.Info("sandbox memory bounded", "per_run", cfg.SandboxMemory, "by", how)
+	} else {
+		logger.Warn("sandbox memory bounded by address space only", "by", how,
+			"fix", "run the worker in a cgroup v2 delegated to it (systemd Delegate=yes) or set SANDBOX_CGROUP")
 	}
 	// Baselines older than RETENTION go at start, like the artifacts.
 	baselines := cycle.DirCache{Dir: filepath.Join(cfg.MirrorDir, "baselines")}

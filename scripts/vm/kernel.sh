@@ -3,15 +3,17 @@
 # PCI, 9p, netfs, fscache) in SPECLOOP_VM_DIR (default /var/cache/specloop/vm),
 # for internal/vm: tests that need a pure cgroup v2 host boot it under QEMU.
 # The package is unpacked, never installed: nothing on this host changes.
-# Idempotent; needs apt's package lists (apt-get update).
+# Idempotent.
 set -euo pipefail
 dir=${SPECLOOP_VM_DIR:-/var/cache/specloop/vm}
 if [ -s "$dir/vmlinuz" ] && [ -s "$dir/modules/9p.ko" ]; then
   exit 0
 fi
 # The kernel the metapackage points at today: older builds leave the mirror.
-pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$pkg" ] || { echo "kernel.sh: no linux-image package found (run apt-get update)" >&2; exit 1; }
+kernel() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+pkg=$(kernel)
+[ -n "$pkg" ] || { apt-get update -qq && pkg=$(kernel); }
+[ -n "$pkg" ] || { echo "kernel.sh: Debian's lists name no linux-image-amd64 kernel" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && apt-get download -qq "$pkg" 2>/dev/null)

@@ -104,6 +104,9 @@ func run(out *os.File) error {
 			return err
 		}
 	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
 	// Debian's kernels refuse unprivileged user namespaces by default;
 	// the hosts specloop runs on allow them, and bwrap needs them.
 	_ = os.WriteFile("/proc/sys/kernel/unprivileged_userns_clone", []byte("1"), 0)
@@ -210,6 +213,28 @@ func loadModules(dir string) error {
 		if err := load(n); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// loopbackUp brings up lo: the machine has no other interface, and tests
+// listen on 127.0.0.1.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("reading lo's flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
 	}
 	return nil
 }
