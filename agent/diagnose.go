@@ -22,6 +22,13 @@ type Failure struct {
 // reported an error on its JSON stream. It returns nil when the output
 // shows no failure; exitCode is the run's.
 func Diagnose(p *Preset, output []byte, exitCode int) *Failure {
+	// A sandbox killed for its memory says so on its last line, after
+	// whatever the CLI was printing when it died.
+	if i := bytes.LastIndex(output, []byte(OOMPrefix)); i >= 0 && exitCode == 128+9 {
+		line, _, _ := bytes.Cut(output[i:], []byte("\n"))
+		return &Failure{Line: string(line), Fix: "the run needed more memory than its sandbox has: raise SANDBOX_MEMORY on the worker " +
+			"(KUBE_SANDBOX_MEMORY with SANDBOX=kubernetes), or split the task so that it needs less."}
+	}
 	line, fromStream := errorLine(output)
 	// Exit 0 fails only when the CLI's stream says its session failed
 	// (Claude exits 0 when it is not logged in).
@@ -52,6 +59,10 @@ func Diagnose(p *Preset, output []byte, exitCode int) *Failure {
 	}
 	return &Failure{Line: line}
 }
+
+// OOMPrefix begins the line the sandbox drivers end a run's output with
+// when its memory cgroup killed it: "killed: out of memory at 4 GiB".
+const OOMPrefix = "killed: out of memory at "
 
 func installHint(preset string) string {
 	switch preset {

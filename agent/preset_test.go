@@ -107,6 +107,8 @@ func TestDiagnose(t *testing.T) {
 		{"turn failed", &codex, `{"type":"error","message":"Reconnecting... 1/5"}` + "\n" + `{"type":"turn.failed","error":{"message":"unexpected status 400 Bad Request: budget"}}` + "\n", 1,
 			"unexpected status 400 Bad Request: budget", ""},
 		{"a plain command's last words", nil, "working\ncannot do this: no compiler\n", 3, "cannot do this: no compiler", ""},
+		{"out of memory", &codex, `{"type":"item.started","item":{"type":"command_execution","command":"go test ./..."}}` + "\n\nkilled: out of memory at 4 GiB\n", 137,
+			"killed: out of memory at 4 GiB", "raise SANDBOX_MEMORY on the worker"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,15 @@ func Need(t testing.TB) Machine {
 // output is logged.
 func RunTest(t *testing.T, pattern string, timeout time.Duration) {
 	t.Helper()
+	RunTestWith(t, pattern, timeout, nil, nil)
+}
+
+// RunTestWith is RunTest with more environment (KEY=value) and more host
+// files copied in (guest path under /tmp -> host path), such as a binary
+// the test built on the host, where the machine's empty build cache would
+// make building it slow.
+func RunTestWith(t *testing.T, pattern string, timeout time.Duration, env []string, files map[string]string) {
+	t.Helper()
 	m := Need(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -47,11 +56,15 @@ func RunTest(t *testing.T, pattern string, timeout time.Duration) {
 		t.Fatal(err)
 	}
 	bin := "/tmp/vm/" + filepath.Base(exe)
-	env := []string{InsideEnv + "=1", "HOME=/tmp", "TMPDIR=/tmp", "PATH=" + os.Getenv("PATH")}
+	env = append([]string{InsideEnv + "=1", "HOME=/tmp", "TMPDIR=/tmp", "PATH=" + os.Getenv("PATH")}, env...)
 	for _, k := range []string{"CI", "SPECLOOP_AGENT_CLIS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
+	}
+	all := map[string]string{bin: exe}
+	for dst, src := range files {
+		all[dst] = src
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -59,7 +72,7 @@ func RunTest(t *testing.T, pattern string, timeout time.Duration) {
 		Argv:   []string{bin, "-test.run", pattern, "-test.v", "-test.count=1"},
 		Env:    env,
 		Dir:    wd,
-		Files:  map[string]string{bin: exe},
+		Files:  all,
 		Cgroup: "worker.service",
 	})
 	if err != nil {
