@@ -46,6 +46,10 @@ func findCgroup(setting string) (tree *cgroupTree, why string, err error) {
 		if err != nil {
 			return nil, err.Error(), nil
 		}
+		// A process that made a driver before is in its leaf already.
+		if filepath.Base(dir) == cgroupWorkerLeaf {
+			dir = filepath.Dir(dir)
+		}
 		tree, err := prepareCgroup(dir)
 		if err != nil {
 			return nil, err.Error(), nil
@@ -156,13 +160,21 @@ func leaveCgroup(dir string) error {
 	return nil
 }
 
-// sweep removes the empty run cgroups a dead worker left behind.
+// sweep removes the empty run cgroups a dead worker left behind. A run's
+// cgroup is named for its worker's pid, and another live worker's may be
+// empty only because its sandbox is not cloned into it yet.
 func (t *cgroupTree) sweep() {
 	entries, _ := os.ReadDir(t.dir)
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), cgroupRunPrefix) {
-			_ = os.Remove(filepath.Join(t.dir, e.Name()))
+		rest, ok := strings.CutPrefix(e.Name(), cgroupRunPrefix)
+		if !e.IsDir() || !ok {
+			continue
 		}
+		pid, _, _ := strings.Cut(rest, "-")
+		if n, err := strconv.Atoi(pid); err == nil && (n == os.Getpid() || unix.Kill(n, 0) == nil) {
+			continue
+		}
+		_ = os.Remove(filepath.Join(t.dir, e.Name()))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,20 @@ func TestBwrapMemoryCgroup(t *testing.T) {
 	t.Run("NoCgroupWithoutAMemoryLimit", func(t *testing.T) {
 		res := run(t, d, sandbox.Spec{Dir: workDir(t), Shell: "ulimit -v", Limits: sandbox.Limits{AddressSpace: 1 << 30}})
 		require.Equal(t, "1048576\n", string(res.Output), "with no Memory the address-space limit applies")
+	})
+	t.Run("LeftoversSwept", func(t *testing.T) {
+		// A dead worker's run cgroup goes when a driver starts; a live
+		// worker's, still empty before its clone, stays.
+		dead := filepath.Join(tree, "specloop-run-999999999-0badc0ffee00")
+		live := filepath.Join(tree, "specloop-run-"+strconv.Itoa(os.Getpid())+"-0badc0ffee01")
+		require.NoError(t, os.Mkdir(dead, 0o755))
+		require.NoError(t, os.Mkdir(live, 0o755))
+		t.Cleanup(func() { os.Remove(live); os.Remove(dead) })
+		_, err := sandbox.New("bwrap", nil)
+		require.NoError(t, err)
+		require.NoDirExists(t, dead)
+		require.DirExists(t, live)
+		require.Equal(t, tree, cgroupTree(t), "a second driver takes the same tree, not a leaf of the leaf")
 	})
 	t.Run("Off", func(t *testing.T) {
 		t.Setenv("SANDBOX_CGROUP", "off")
