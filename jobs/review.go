@@ -81,19 +81,11 @@ func (w *ReviewWorker) Work(ctx context.Context, job *river.Job[ReviewArgs]) err
 	if waiting, err := d.planWaiting(ctx, run.ID); err != nil || waiting {
 		return err // comments on a waiting plan are for the maintainer's edit
 	}
-	release, err := store.LockRunFixes(ctx, d.Pool, run.ID)
+	release, cycles, fixes, err := d.lockFixes(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	defer release()
-	cycles, err := store.ListCycles(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
-	fixes, err := store.RunFixes(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
 	for _, c := range cycles {
 		// A review cycle reads the threads when it starts: one queued, or
 		// started after this review arrived, answers it.
@@ -328,11 +320,7 @@ func (c *cycleRun) reviewText(ctx context.Context) (string, error) {
 	if c.run.PR == 0 {
 		return "", errors.New("a review fix cycle needs the run's PR")
 	}
-	cycles, err := store.ListCycles(ctx, c.d.Pool, c.run.ID)
-	if err != nil {
-		return "", err
-	}
-	fixes, err := store.RunFixes(ctx, c.d.Pool, c.run.ID)
+	cycles, fixes, err := runFixes(ctx, c.d.Pool, c.run.ID)
 	if err != nil {
 		return "", err
 	}
