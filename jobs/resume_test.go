@@ -2,12 +2,15 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -95,6 +98,104 @@ func TestCycleTakeoverAfterPush(t *testing.T) {
 			} else {
 				require.True(t, strings.Contains(h.fileAt("specs/widgets.md", head), "- [x] [w-1] Build the widget"))
 			}
+		})
+	}
+}
+
+// TestReviewFixTakeoverAfterPush: a review fix cycle whose worker dies
+// right after its push is finished by the taker with the replies the dead
+// worker owed, each once: "Addressed in <sha>" in every thread and on the
+// PR for the review's body, none posted again that the dead worker had
+// posted before it died.
+func TestReviewFixTakeoverAfterPush(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// answeredThreads of the review's threads (in order), and the
+		// review's body if answeredReview, were replied to before the
+		// worker died.
+		answeredThreads int
+		answeredReview  bool
+	}{
+		{name: "died right after the push"},
+		{name: "died after answering the first thread", answeredThreads: 1},
+		{name: "died after answering everything", answeredThreads: 2, answeredReview: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, map[string]string{repoconfig.Path: passingConfig})
+			issue := h.createIssue("Widgets", widgetsSpec)
+			run := h.issueRun(issue)
+			first := h.queued(run.ID, "label")
+			mustWork(h, h.cycleW(), CycleArgs{CycleID: first.ID})
+			require.Equal(t, state.Success, h.cycle(first.ID).Conclusion, h.cycle(first.ID).Summary)
+			pr := h.run(run.ID).PR
+			require.NotZero(t, pr)
+
+			_, _, err := h.maintainer.PullRequests.CreateReview(h.ctx, testOwner, testRepo, pr, &github.PullRequestReviewRequest{
+				Event: github.String("REQUEST_CHANGES"), Body: github.String("Please also paint it."),
+				Comments: []*github.DraftReviewComment{
+					{Path: github.String("built.txt"), Line: github.Int(1), Side: github.String("RIGHT"), Body: github.String("Say what was built.")},
+					{Path: github.String("built.txt"), Line: github.Int(1), Side: github.String("RIGHT"), Body: github.String("And when.")},
+				},
+			})
+			require.NoError(t, err)
+			var roots []int64
+			for _, c := range h.emu.ReviewComments(testOwner, testRepo, pr) {
+				roots = append(roots, c.GetID())
+			}
+			require.Len(t, roots, 2)
+
+			fix := h.queued(run.ID, "review")
+			require.NoError(t, store.SetCycleFix(h.ctx, h.pool, fix.ID, store.Fix{Source: agent.FixReview, From: "the reviewers with write access"}))
+			var pushes atomic.Int32
+			h.d.afterPush = func(_ context.Context, sha string) {
+				if pushes.Add(1) == 1 {
+					panic(crashAfterPush{})
+				}
+			}
+			_, _ = work(h, h.cycleW(), CycleArgs{CycleID: fix.ID})
+			require.EqualValues(t, 1, pushes.Load())
+			dead := h.cycle(fix.ID)
+			require.Equal(t, state.CycleRunning, dead.State, "the dead worker concluded nothing")
+			pushed, err := h.ref(run.Branch)
+			require.NoError(t, err)
+			addressed := fmt.Sprintf("Addressed in %s (specloop cycle %d).", pushed, fix.ID)
+			reviewReply := "The review of @maintainer: " + addressed
+			bot := h.gh.Installation(h.inst)
+			for _, root := range roots[:tc.answeredThreads] {
+				_, _, err := bot.PullRequests.CreateCommentInReplyTo(h.ctx, testOwner, testRepo, pr, addressed, root)
+				require.NoError(t, err)
+			}
+			if tc.answeredReview {
+				_, _, err := bot.Issues.CreateComment(h.ctx, testOwner, testRepo, pr, &github.IssueComment{Body: &reviewReply})
+				require.NoError(t, err)
+			}
+
+			_, err = h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, fix.ID)
+			require.NoError(t, err)
+			mustWork(h, h.cycleW(), CycleArgs{CycleID: fix.ID, Takeover: dead.Fence})
+
+			require.EqualValues(t, 1, pushes.Load(), "pushed once")
+			got := h.cycle(fix.ID)
+			require.Equal(t, state.CycleDone, got.State)
+			require.Equal(t, state.Success, got.Conclusion, got.Summary)
+			replies := map[int64][]string{}
+			for _, c := range h.emu.ReviewComments(testOwner, testRepo, pr) {
+				if c.GetUser().GetLogin() == botLogin {
+					replies[c.GetInReplyTo()] = append(replies[c.GetInReplyTo()], c.GetBody())
+				}
+			}
+			for _, root := range roots {
+				require.Equal(t, []string{addressed}, replies[root], "thread %d is answered once, naming the pushed commit", root)
+			}
+			var onPR int
+			for _, body := range h.botComments(pr) {
+				if body == reviewReply {
+					onPR++
+				}
+			}
+			require.Equal(t, 1, onPR, "the review's body is answered once on the PR")
 		})
 	}
 }

@@ -142,11 +142,7 @@ func (f *feedback) empty() bool { return f == nil || len(f.threads) == 0 && len(
 // whose last word is specloop's is answered; the bodies of reviews that
 // request changes, or comment inline, count when submitted after since.
 func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, since time.Time) (*feedback, error) {
-	bot := d.AppSlug
-	if bot == "" {
-		bot = "specloop"
-	}
-	bot += "[bot]"
+	bot := d.botLogin()
 	writers := map[string]bool{}
 	writer := func(u *github.User) (bool, error) {
 		login := u.GetLogin()
@@ -160,18 +156,9 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 		writers[login] = ok
 		return ok, err
 	}
-	var comments []*github.PullRequestComment
-	opts := &github.PullRequestListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		page, resp, err := rc.GH.PullRequests.ListComments(ctx, rc.Owner, rc.Name, pr, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list review comments of #%d: %w", pr, err)
-		}
-		comments = append(comments, page...)
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
+	comments, err := reviewComments(ctx, rc, pr)
+	if err != nil {
+		return nil, err
 	}
 	fb := &feedback{}
 	byRoot := map[int64]*thread{}
@@ -273,17 +260,18 @@ func indent(s string) string {
 }
 
 // loopState is what a fix cycle keeps between its start and its end: the
-// review feedback it answers and the commit it pushed.
+// review threads and reviews it answers and the commit it pushed.
 type loopState struct {
-	feedback *feedback
-	pushed   string
+	answer replyTargets
+	pushed string
 }
 
 // replyThreads answers each thread the cycle worked on, and each review
-// body, naming the commit, or saying why nothing changed.
+// body, naming the commit, or saying why nothing changed. A takeover posts
+// only what no earlier attempt of the cycle did.
 func (c *cycleRun) replyThreads(ctx context.Context, conclusion state.Conclusion, summary string) {
-	fb := c.loop.feedback
-	if fb.empty() || c.run.PR == 0 {
+	to := c.loop.answer
+	if to.empty() || c.run.PR == 0 {
 		return
 	}
 	d, rc := c.d, c.rc
@@ -298,17 +286,34 @@ func (c *cycleRun) replyThreads(ctx context.Context, conclusion state.Conclusion
 	default:
 		msg = fmt.Sprintf("Not addressed: specloop cycle %d concluded %s without a push. %s", c.cycle.ID, conclusion, markdown.OneLine(summary, 300))
 	}
-	for _, t := range fb.threads {
-		if _, _, err := rc.GH.PullRequests.CreateCommentInReplyTo(ctx, rc.Owner, rc.Name, c.run.PR, msg, t.root.GetID()); err != nil {
-			d.Logger.Warn("reply to review thread", "cycle", c.cycle.ID, "comment", t.root.GetID(), "err", err)
+	reviewMsg := ""
+	if len(to.Reviewers) > 0 {
+		var who []string
+		for _, login := range to.Reviewers {
+			who = append(who, "@"+login)
+		}
+		reviewMsg = fmt.Sprintf("The review of %s: %s", strings.Join(who, ", "), msg)
+	}
+	var done answered
+	if c.cycle.Attempts > 1 {
+		var err error
+		if done, err = c.answeredBefore(ctx, msg, reviewMsg); err != nil {
+			// Unread is unanswered to the next review cycle, which asks
+			// again; a reply posted twice cannot be taken back.
+			d.Logger.Error("read the replies of earlier attempts; posting none", "cycle", c.cycle.ID, "err", err)
+			return
 		}
 	}
-	if len(fb.reviews) > 0 {
-		var who []string
-		for _, rv := range fb.reviews {
-			who = append(who, "@"+rv.GetUser().GetLogin())
+	for _, root := range to.Threads {
+		if done.threads[root] {
+			continue
 		}
-		if err := d.reply(ctx, rc, c.run.PR, fmt.Sprintf("The review of %s: %s", strings.Join(who, ", "), msg)); err != nil {
+		if _, _, err := rc.GH.PullRequests.CreateCommentInReplyTo(ctx, rc.Owner, rc.Name, c.run.PR, msg, root); err != nil {
+			d.Logger.Warn("reply to review thread", "cycle", c.cycle.ID, "comment", root, "err", err)
+		}
+	}
+	if reviewMsg != "" && !done.review {
+		if err := d.reply(ctx, rc, c.run.PR, reviewMsg); err != nil {
 			d.Logger.Warn("reply to review", "cycle", c.cycle.ID, "err", err)
 		}
 	}
@@ -328,6 +333,6 @@ func (c *cycleRun) reviewText(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.loop.feedback = fb
+	c.loop.answer = fb.targets()
 	return fb.text(), nil
 }
