@@ -84,34 +84,33 @@ func (d *deps) botLogin() string {
 
 // reviewComments lists every review comment of PR pr, oldest first.
 func reviewComments(ctx context.Context, rc *repoContext, pr int) ([]*github.PullRequestComment, error) {
-	var out []*github.PullRequestComment
-	opts := &github.PullRequestListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		page, resp, err := rc.GH.PullRequests.ListComments(ctx, rc.Owner, rc.Name, pr, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list review comments of #%d: %w", pr, err)
-		}
-		out = append(out, page...)
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+	return allPages(fmt.Sprintf("review comments of #%d", pr), func(page int) ([]*github.PullRequestComment, *github.Response, error) {
+		return rc.GH.PullRequests.ListComments(ctx, rc.Owner, rc.Name, pr,
+			&github.PullRequestListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100, Page: page}})
+	})
 }
 
 // issueComments lists every comment of issue or PR n, oldest first.
 func issueComments(ctx context.Context, rc *repoContext, n int) ([]*github.IssueComment, error) {
-	var out []*github.IssueComment
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		page, resp, err := rc.GH.Issues.ListComments(ctx, rc.Owner, rc.Name, n, opts)
+	return allPages(fmt.Sprintf("comments of #%d", n), func(page int) ([]*github.IssueComment, *github.Response, error) {
+		return rc.GH.Issues.ListComments(ctx, rc.Owner, rc.Name, n,
+			&github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100, Page: page}})
+	})
+}
+
+// allPages is every page list gives of what (for errors), from the first
+// until GitHub names no next one.
+func allPages[T any](what string, list func(page int) ([]T, *github.Response, error)) ([]T, error) {
+	var out []T
+	for page := 0; ; {
+		items, resp, err := list(page)
 		if err != nil {
-			return nil, fmt.Errorf("list comments of #%d: %w", n, err)
+			return nil, fmt.Errorf("list %s: %w", what, err)
 		}
-		out = append(out, page...)
+		out = append(out, items...)
 		if resp.NextPage == 0 {
 			return out, nil
 		}
-		opts.Page = resp.NextPage
+		page = resp.NextPage
 	}
 }

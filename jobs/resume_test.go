@@ -20,6 +20,43 @@ import (
 // dies right after its push landed, before the PR, check runs and tick.
 type crashAfterPush struct{}
 
+// dieAfterPush works cycle c on a worker that dies right after its push
+// landed, before the PR, check runs and tick, and returns the pushed
+// commit (the branch's head), the dead attempt's fence, and the count of
+// pushes, so far and to come.
+func (h *harness) dieAfterPush(c *store.Cycle, branch string) (string, int64, *atomic.Int32) {
+	h.t.Helper()
+	pushes := &atomic.Int32{}
+	h.d.afterPush = func(context.Context, string) {
+		if pushes.Add(1) == 1 {
+			panic(crashAfterPush{})
+		}
+	}
+	// River's recovery of the panic is not the point, what it left behind
+	// is.
+	_, _ = work(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	require.EqualValues(h.t, 1, pushes.Load())
+	dead := h.cycle(c.ID)
+	require.Equal(h.t, state.CycleRunning, dead.State, "the dead worker concluded nothing")
+	pushed, err := h.ref(branch)
+	require.NoError(h.t, err)
+	return pushed, dead.Fence, pushes
+}
+
+// takeOver lets the dead attempt's lease run out and runs the reaper's
+// takeover job; the cycle must conclude success without a second push.
+func (h *harness) takeOver(c *store.Cycle, fence int64, pushes *atomic.Int32) *store.Cycle {
+	h.t.Helper()
+	_, err := h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, c.ID)
+	require.NoError(h.t, err)
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID, Takeover: fence})
+	require.EqualValues(h.t, 1, pushes.Load(), "pushed once")
+	got := h.cycle(c.ID)
+	require.Equal(h.t, state.CycleDone, got.State)
+	require.Equal(h.t, state.Success, got.Conclusion, got.Summary)
+	return got
+}
+
 // TestCycleTakeoverAfterPush: a worker that dies right after its cycle's
 // push is taken over, and the taker finishes that publish rather than
 // running the agent again: the maintainer sees one push, one PR, the
@@ -47,33 +84,12 @@ func TestCycleTakeoverAfterPush(t *testing.T) {
 				h = newHarness(t, specRepo(passingConfig))
 				run = h.specRun("specs/widgets.md", widgetsBranch)
 			}
-			var pushes atomic.Int32
-			h.d.afterPush = func(_ context.Context, sha string) {
-				if pushes.Add(1) == 1 {
-					panic(crashAfterPush{})
-				}
-			}
 			c := h.queued(run.ID, "label")
-			// The first worker pushes and dies; River's recovery of the
-			// panic is not the point, what it left behind is.
-			_, _ = work(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-			require.EqualValues(t, 1, pushes.Load())
-			dead := h.cycle(c.ID)
-			require.Equal(t, state.CycleRunning, dead.State, "the dead worker concluded nothing")
-			pushed, err := h.ref(run.Branch)
-			require.NoError(t, err)
+			pushed, fence, pushes := h.dieAfterPush(c, run.Branch)
 			require.Empty(t, h.emu.PullRequests(testOwner, testRepo), "the dead worker opened no PR")
 			require.Empty(t, h.checksByName(pushed))
 
-			// Its lease runs out; the reaper's takeover job runs.
-			_, err = h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, c.ID)
-			require.NoError(t, err)
-			mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID, Takeover: dead.Fence})
-
-			require.EqualValues(t, 1, pushes.Load(), "pushed once")
-			got := h.cycle(c.ID)
-			require.Equal(t, state.CycleDone, got.State)
-			require.Equal(t, state.Success, got.Conclusion, got.Summary)
+			got := h.takeOver(c, fence, pushes)
 			require.Equal(t, "w-1", got.ObligationID)
 			head, err := h.ref(run.Branch)
 			require.NoError(t, err)
@@ -124,12 +140,8 @@ func TestReviewFixTakeoverAfterPush(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, map[string]string{repoconfig.Path: passingConfig})
-			issue := h.createIssue("Widgets", widgetsSpec)
-			run := h.issueRun(issue)
-			first := h.queued(run.ID, "label")
-			mustWork(h, h.cycleW(), CycleArgs{CycleID: first.ID})
-			require.Equal(t, state.Success, h.cycle(first.ID).Conclusion, h.cycle(first.ID).Summary)
-			pr := h.run(run.ID).PR
+			_, run := h.issueCycle()
+			pr := run.PR
 			require.NotZero(t, pr)
 
 			_, _, err := h.maintainer.PullRequests.CreateReview(h.ctx, testOwner, testRepo, pr, &github.PullRequestReviewRequest{
@@ -148,18 +160,7 @@ func TestReviewFixTakeoverAfterPush(t *testing.T) {
 
 			fix := h.queued(run.ID, "review")
 			require.NoError(t, store.SetCycleFix(h.ctx, h.pool, fix.ID, store.Fix{Source: agent.FixReview, From: "the reviewers with write access"}))
-			var pushes atomic.Int32
-			h.d.afterPush = func(_ context.Context, sha string) {
-				if pushes.Add(1) == 1 {
-					panic(crashAfterPush{})
-				}
-			}
-			_, _ = work(h, h.cycleW(), CycleArgs{CycleID: fix.ID})
-			require.EqualValues(t, 1, pushes.Load())
-			dead := h.cycle(fix.ID)
-			require.Equal(t, state.CycleRunning, dead.State, "the dead worker concluded nothing")
-			pushed, err := h.ref(run.Branch)
-			require.NoError(t, err)
+			pushed, fence, pushes := h.dieAfterPush(fix, run.Branch)
 			addressed := fmt.Sprintf("Addressed in %s (specloop cycle %d).", pushed, fix.ID)
 			reviewReply := "The review of @maintainer: " + addressed
 			bot := h.gh.Installation(h.inst)
@@ -172,14 +173,7 @@ func TestReviewFixTakeoverAfterPush(t *testing.T) {
 				require.NoError(t, err)
 			}
 
-			_, err = h.pool.Exec(h.ctx, `UPDATE cycles SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, fix.ID)
-			require.NoError(t, err)
-			mustWork(h, h.cycleW(), CycleArgs{CycleID: fix.ID, Takeover: dead.Fence})
-
-			require.EqualValues(t, 1, pushes.Load(), "pushed once")
-			got := h.cycle(fix.ID)
-			require.Equal(t, state.CycleDone, got.State)
-			require.Equal(t, state.Success, got.Conclusion, got.Summary)
+			h.takeOver(fix, fence, pushes)
 			replies := map[int64][]string{}
 			for _, c := range h.emu.ReviewComments(testOwner, testRepo, pr) {
 				if c.GetUser().GetLogin() == botLogin {

@@ -195,33 +195,28 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 			}
 		}
 	}
-	ropts := &github.ListOptions{PerPage: 100}
-	for {
-		page, resp, err := rc.GH.PullRequests.ListReviews(ctx, rc.Owner, rc.Name, pr, ropts)
+	reviews, err := allPages(fmt.Sprintf("reviews of #%d", pr), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
+		return rc.GH.PullRequests.ListReviews(ctx, rc.Owner, rc.Name, pr, &github.ListOptions{PerPage: 100, Page: page})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, rv := range reviews {
+		if strings.TrimSpace(rv.GetBody()) == "" || !rv.GetSubmittedAt().After(since) {
+			continue
+		}
+		// A review asks for work when it requests changes or comments
+		// inline; a plain comment's body is conversation.
+		if s := rv.GetState(); s != "CHANGES_REQUESTED" && !(s == "COMMENTED" && inline[rv.GetID()]) {
+			continue
+		}
+		ok, err := writer(rv.GetUser())
 		if err != nil {
-			return nil, fmt.Errorf("list reviews of #%d: %w", pr, err)
+			return nil, err
 		}
-		for _, rv := range page {
-			if strings.TrimSpace(rv.GetBody()) == "" || !rv.GetSubmittedAt().After(since) {
-				continue
-			}
-			// A review asks for work when it requests changes or comments
-			// inline; a plain comment's body is conversation.
-			if s := rv.GetState(); s != "CHANGES_REQUESTED" && !(s == "COMMENTED" && inline[rv.GetID()]) {
-				continue
-			}
-			ok, err := writer(rv.GetUser())
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				fb.reviews = append(fb.reviews, rv)
-			}
+		if ok {
+			fb.reviews = append(fb.reviews, rv)
 		}
-		if resp.NextPage == 0 {
-			break
-		}
-		ropts.Page = resp.NextPage
 	}
 	return fb, nil
 }
