@@ -13,27 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/emulator/modelapi"
+	"github.com/specloop/specloop/internal/agentclis"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
-
-// agentCLIs is the npm prefix holding the real agent CLIs, as .ci/run
-// installs them (SPECLOOP_AGENT_CLIS overrides). Without them the test
-// fails: a skipped agent test is an agent nobody tested.
-func agentCLIs(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("SPECLOOP_AGENT_CLIS")
-	if dir == "" {
-		dir = "/var/cache/specloop/npm"
-	}
-	for _, bin := range []string{"codex", "claude"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
-			t.Fatalf("the real %s CLI is not installed under %s: run .ci/run (or set SPECLOOP_AGENT_CLIS): %v", bin, dir, err)
-		}
-	}
-	return dir
-}
 
 // e2eKey is the worker's model credential; it must show nowhere but in
 // the requests the proxy sends upstream.
@@ -45,7 +29,7 @@ const e2eKey = "sk-e2e-4f1d2c3b5a69788796a5b4c3d2e1f0aa"
 // URLs at the stand-in. The caller must not be parallel (t.Setenv).
 func modelAPI(t *testing.T, model string) *modelapi.Server {
 	t.Helper()
-	clis := agentCLIs(t)
+	clis := agentclis.Dir(t)
 	api := modelapi.New()
 	api.Model = model
 	url, err := api.Start()
