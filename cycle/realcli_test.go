@@ -10,6 +10,7 @@ import (
 
 	"github.com/specloop/specloop/agent"
 	"github.com/specloop/specloop/emulator/modelapi"
+	"github.com/specloop/specloop/internal/agentclis"
 	"github.com/specloop/specloop/modelproxy"
 	"github.com/specloop/specloop/repoconfig"
 	"github.com/specloop/specloop/sandbox"
@@ -18,27 +19,10 @@ import (
 	"github.com/specloop/specloop/workspace"
 )
 
-// agentCLIs is the npm prefix holding the real agent CLIs, as .ci/run
-// installs them (SPECLOOP_AGENT_CLIS overrides). A machine without them
-// fails these tests: a skipped agent test is an agent nobody tested.
-func agentCLIs(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("SPECLOOP_AGENT_CLIS")
-	if dir == "" {
-		dir = "/var/cache/specloop/npm"
-	}
-	for _, bin := range []string{"codex", "claude"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
-			t.Fatalf("the real %s CLI is not installed under %s: run .ci/run (or set SPECLOOP_AGENT_CLIS): %v", bin, dir, err)
-		}
-	}
-	return dir
-}
-
 // requireCLI fails the test unless the npm prefix holds bin.
 func requireCLI(t *testing.T, bin string) {
 	t.Helper()
-	dir := agentCLIs(t)
+	dir := agentclis.Dir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
 		t.Fatalf("the real %s CLI is not installed under %s: run .ci/run: %v", bin, dir, err)
 	}
@@ -59,7 +43,7 @@ const realKey = "sk-real-7e3c1a9f0b2d4e6f8a1c3e5b7d9f0a2c"
 
 func newRealSetup(t *testing.T, env map[string]string, script ...modelapi.Step) *realSetup {
 	t.Helper()
-	clis := agentCLIs(t)
+	clis := agentclis.Dir(t)
 	if err := sandbox.Check(t.Context()); err != nil {
 		t.Fatalf("bwrap cannot sandbox on this host: %v", err)
 	}

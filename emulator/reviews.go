@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -268,31 +269,24 @@ func diffHunk(rp *repo, base, head, path string, line int) (string, bool) {
 }
 
 func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pullFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	var list []*review
-	for _, rv := range rp.loopLocked().reviews {
-		if rv.pr == p.issue.number {
-			list = append(list, rv)
-		}
-	}
-	slices.SortFunc(list, func(a, b *review) int { return int(a.id - b.id) })
-	out := []*github.PullRequestReview{}
-	for _, rv := range list {
-		out = append(out, s.reviewJSON(rp, rv))
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+	listOfPull(s, w, r, func(ld *loopData) map[int64]*review { return ld.reviews }, s.reviewJSON)
 }
 
 func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
+	listOfPull(s, w, r, func(ld *loopData) map[int64]*reviewComment { return ld.rcs }, s.reviewCommentJSON)
+}
+
+// pullItem is a review or a review comment: each belongs to one pull
+// request.
+type pullItem interface{ pullNumber() int }
+
+func (rv *review) pullNumber() int        { return rv.pr }
+func (rc *reviewComment) pullNumber() int { return rc.pr }
+
+// listOfPull answers GET .../pulls/{n}/reviews and .../pulls/{n}/comments
+// alike: read access, the pull request from the path, then its items of the
+// repo's loopData (picked by items) in GitHub's JSON, paginated.
+func listOfPull[T pullItem, J any](s *Server, w http.ResponseWriter, r *http.Request, items func(*loopData) map[int64]T, toJSON func(*repo, T) J) {
 	rp, _, ok := s.repoAccess(w, r, "read")
 	if !ok {
 		return
@@ -303,18 +297,19 @@ func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var list []*reviewComment
-	for _, rc := range rp.loopLocked().rcs {
-		if rc.pr == p.issue.number {
-			list = append(list, rc)
+	writeJSON(w, http.StatusOK, paginate(w, r, ofPullLocked(rp, items(rp.loopLocked()), p.issue.number, toJSON)))
+}
+
+// ofPullLocked is pull request n's items of m, oldest first (ids grow and
+// key m), in GitHub's JSON; an empty list rather than null when none.
+func ofPullLocked[T pullItem, J any](rp *repo, m map[int64]T, n int, toJSON func(*repo, T) J) []J {
+	out := []J{}
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		if it := m[id]; it.pullNumber() == n {
+			out = append(out, toJSON(rp, it))
 		}
 	}
-	slices.SortFunc(list, func(a, b *reviewComment) int { return int(a.id - b.id) })
-	out := []*github.PullRequestComment{}
-	for _, rc := range list {
-		out = append(out, s.reviewCommentJSON(rp, rc))
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+	return out
 }
 
 // createReviewComment answers POST .../pulls/{n}/comments; the emulator
@@ -398,16 +393,5 @@ func (s *Server) ReviewComments(owner, repoName string, n int) []*github.PullReq
 	if rp == nil {
 		return nil
 	}
-	var list []*reviewComment
-	for _, rc := range rp.loopLocked().rcs {
-		if rc.pr == n {
-			list = append(list, rc)
-		}
-	}
-	slices.SortFunc(list, func(a, b *reviewComment) int { return int(a.id - b.id) })
-	out := []*github.PullRequestComment{}
-	for _, rc := range list {
-		out = append(out, s.reviewCommentJSON(rp, rc))
-	}
-	return out
+	return ofPullLocked(rp, rp.loopLocked().rcs, n, s.reviewCommentJSON)
 }

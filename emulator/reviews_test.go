@@ -130,3 +130,73 @@ func TestCISuites(t *testing.T) {
 	require.Equal(t, "ci", ev.CheckSuite.App.Slug)
 	require.Equal(t, pr.GetNumber(), ev.CheckSuite.PullRequests[0].Number)
 }
+
+// Both review lists hold only their pull request's items, oldest first,
+// and page like every other list.
+func TestReviewListsOfOnePull(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	prs := map[string]int{}
+	for _, br := range []string{"one", "two"} {
+		b.pushBranch(t, br, map[string]string{br + ".txt": "a\nb\nc\n"})
+		pr, _, err := b.app.PullRequests.Create(ctx, "acme", "widgets", &github.NewPullRequest{Title: github.String(br), Head: github.String(br), Base: github.String("main")})
+		require.NoError(t, err)
+		prs[br] = pr.GetNumber()
+	}
+	// Interleaved, so that ids of the two pull requests alternate.
+	for i, body := range []string{"first", "second", "third"} {
+		for br, n := range prs {
+			_, _, err := b.maintainer.PullRequests.CreateReview(ctx, "acme", "widgets", n, &github.PullRequestReviewRequest{
+				Event: github.String("COMMENT"), Body: github.String(br + " " + body),
+				Comments: []*github.DraftReviewComment{{Path: github.String(br + ".txt"), Line: github.Int(i + 1), Body: github.String(br + " line " + body)}},
+			})
+			require.NoError(t, err)
+		}
+	}
+	n := prs["one"]
+	for _, tc := range []struct {
+		name string
+		list func(opts *github.ListOptions) ([]string, *github.Response, error)
+		all  []string
+	}{
+		{"reviews", func(opts *github.ListOptions) ([]string, *github.Response, error) {
+			list, resp, err := b.reader.PullRequests.ListReviews(ctx, "acme", "widgets", n, opts)
+			var out []string
+			for _, rv := range list {
+				out = append(out, rv.GetBody())
+			}
+			return out, resp, err
+		}, []string{"one first", "one second", "one third"}},
+		{"review comments", func(opts *github.ListOptions) ([]string, *github.Response, error) {
+			list, resp, err := b.reader.PullRequests.ListComments(ctx, "acme", "widgets", n, &github.PullRequestListCommentsOptions{ListOptions: *opts})
+			var out []string
+			for _, c := range list {
+				out = append(out, c.GetBody())
+			}
+			return out, resp, err
+		}, []string{"one line first", "one line second", "one line third"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := tc.list(&github.ListOptions{})
+			require.NoError(t, err)
+			require.Equal(t, tc.all, got)
+
+			var paged []string
+			opts := &github.ListOptions{PerPage: 2}
+			for {
+				page, resp, err := tc.list(opts)
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(page), 2)
+				paged = append(paged, page...)
+				if resp.NextPage == 0 {
+					break
+				}
+				opts.Page = resp.NextPage
+			}
+			require.Equal(t, tc.all, paged, "the pages together are the whole list")
+		})
+	}
+	require.Empty(t, b.s.ReviewComments("acme", "widgets", 999), "a pull request with none")
+	require.Len(t, b.s.ReviewComments("acme", "widgets", prs["two"]), 3)
+}

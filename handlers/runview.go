@@ -148,8 +148,7 @@ func buildRunView(ctx context.Context, db store.DB, md *mdhtml.Renderer, run *st
 			v.Tokens = addTokens(v.Tokens, cv.Tokens)
 		}
 	}
-	// dayStart in the future: the day total is not wanted here.
-	if tokens, usd, _, err := store.ModelSpent(ctx, db, run.Repo, run.ID, time.Now().Add(24*time.Hour)); err != nil {
+	if tokens, usd, err := store.RunSpent(ctx, db, run.ID); err != nil {
 		return nil, err
 	} else if tokens > 0 {
 		v.Cost = fmt.Sprintf("$%.4f", usd)

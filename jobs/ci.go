@@ -108,19 +108,11 @@ func (w *CheckSuiteWorker) Work(ctx context.Context, job *river.Job[CheckSuiteAr
 		return d.reply(ctx, rc, run.PR, fmt.Sprintf("CI (%s) fails on %.12s, but what fails (%s) fails on the base branch too (%.12s): "+
 			"a pre-existing failure, which specloop does not chase.", a.App, a.HeadSHA, runNames(pre), pr.GetBase().GetSHA()))
 	}
-	release, err := store.LockRunFixes(ctx, d.Pool, run.ID)
+	release, cycles, fixes, err := d.lockFixes(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	defer release()
-	cycles, err := store.ListCycles(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
-	fixes, err := store.RunFixes(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
 	inRow := 0
 	for i := len(cycles) - 1; i >= 0 && fixes[cycles[i].ID].Source == agent.FixCI; i-- {
 		if fixes[cycles[i].ID].Head == a.HeadSHA || cycles[i].State != state.CycleDone {

@@ -198,21 +198,14 @@ func canDrive(ctx context.Context, rc *repoContext, login string) (bool, error) 
 // bot never argues.
 func (w *CommandWorker) refuse(ctx context.Context, rc *repoContext, a CommandArgs) error {
 	marker := refusalMarker(a.Sender)
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		comments, resp, err := rc.GH.Issues.ListComments(ctx, rc.Owner, rc.Name, a.Issue, opts)
-		if err != nil {
-			return fmt.Errorf("list comments of #%d: %w", a.Issue, err)
+	comments, err := issueComments(ctx, rc, a.Issue)
+	if err != nil {
+		return err
+	}
+	for _, c := range comments {
+		if strings.Contains(c.GetBody(), marker) {
+			return nil
 		}
-		for _, c := range comments {
-			if strings.Contains(c.GetBody(), marker) {
-				return nil
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
 	}
 	return w.d.reply(ctx, rc, a.Issue, fmt.Sprintf(
 		"@%s sorry, only people with write access to this repository can drive specloop. A maintainer can run the command for you.\n%s", a.Sender, marker))

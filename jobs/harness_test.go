@@ -385,6 +385,18 @@ func (h *harness) issueRun(issue int) *store.Run {
 	return r
 }
 
+// issueCycle opens an issue holding widgetsSpec and works its run's first
+// cycle, which must succeed; it returns the issue and the run as it is then.
+func (h *harness) issueCycle() (int, *store.Run) {
+	h.t.Helper()
+	issue := h.createIssue("Widgets", widgetsSpec)
+	run := h.issueRun(issue)
+	c := h.queued(run.ID, "label")
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	require.Equal(h.t, state.Success, h.cycle(c.ID).Conclusion, h.cycle(c.ID).Summary)
+	return issue, h.run(run.ID)
+}
+
 func (h *harness) specRun(path, branch string) *store.Run {
 	h.t.Helper()
 	r, err := store.UpsertRun(h.ctx, h.pool, &store.Run{Repo: testFull, InstallationID: h.inst,

@@ -221,11 +221,7 @@ func (c *cycleRun) loopInput(ctx context.Context) (*agent.Fix, map[string][]agen
 	for _, a := range answers {
 		byOb[a.ObligationID] = append(byOb[a.ObligationID], agent.Answer{Question: a.Question, Answer: a.Answer, By: a.By})
 	}
-	cycles, err := store.ListCycles(ctx, d.Pool, c.run.ID)
-	if err != nil {
-		return nil, nil, mem, fmt.Errorf("list the run's cycles: %w", err)
-	}
-	fixes, err := store.RunFixes(ctx, d.Pool, c.run.ID)
+	cycles, fixes, err := runFixes(ctx, d.Pool, c.run.ID)
 	if err != nil {
 		return nil, nil, mem, err
 	}

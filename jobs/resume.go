@@ -34,6 +34,9 @@ type publishRecord struct {
 	PRTitle        string            `json:"pr_title"`
 	PRBody         string            `json:"pr_body"`
 	Steps          []*cycle.Evidence `json:"steps"`
+	// Replies are a review fix cycle's threads and reviews to answer once
+	// the publish is done.
+	Replies *replyTargets `json:"replies,omitempty"`
 }
 
 // recordPublish stores the commit about to be pushed and what its publish
@@ -46,6 +49,9 @@ func (c *cycleRun) recordPublish(ctx context.Context, sha string, res *cycle.Res
 	}
 	if res.Obligation != nil {
 		rec.ObligationID, rec.ObligationText = res.Obligation.ID, res.Obligation.Text
+	}
+	if !c.loop.answer.empty() {
+		rec.Replies = &c.loop.answer
 	}
 	for _, ev := range res.Steps {
 		e := *ev
@@ -107,10 +113,14 @@ func (p *pushHook) Push(ctx context.Context, wd *workspace.Workdir, sha, branch 
 // finishPublish completes the publish of a commit an earlier attempt
 // pushed: the PR opened or updated with that attempt's text, the check runs
 // it did not post posted on the commit from its record, the issue ticked,
-// and the cycle concluded as that attempt would have. Nothing is pushed.
+// the review threads answered, and the cycle concluded as that attempt
+// would have. Nothing is pushed.
 func (c *cycleRun) finishPublish(ctx context.Context, sha string, rec *publishRecord) (state.Conclusion, string) {
 	d := c.d
 	c.pushed = true
+	if rec.Replies != nil {
+		c.loop.answer = *rec.Replies
+	}
 	start := time.Now()
 	d.event(ctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, "started",
 		fmt.Sprintf("%.12s was pushed to %s by the previous attempt, whose worker stopped before finishing its publish: finishing it without running the agent again", sha, c.run.Branch))
@@ -163,6 +173,7 @@ func (c *cycleRun) finishPublish(ctx context.Context, sha string, rec *publishRe
 	c.progress.finished(cycle.StepPublish, state.Success, fmt.Sprintf("PR #%d", pr.Number), nil)
 	d.event(pctx, c.run.ID, c.cycle.ID, "step", cycle.StepPublish, string(state.Success),
 		fmt.Sprintf("PR #%d updated with the evidence of %.12s after a takeover in %s", pr.Number, sha, time.Since(start).Round(time.Millisecond)))
+	c.replyThreads(pctx, rec.Conclusion, rec.Summary)
 	return rec.Conclusion, rec.Summary
 }
 

@@ -81,19 +81,11 @@ func (w *ReviewWorker) Work(ctx context.Context, job *river.Job[ReviewArgs]) err
 	if waiting, err := d.planWaiting(ctx, run.ID); err != nil || waiting {
 		return err // comments on a waiting plan are for the maintainer's edit
 	}
-	release, err := store.LockRunFixes(ctx, d.Pool, run.ID)
+	release, cycles, fixes, err := d.lockFixes(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	defer release()
-	cycles, err := store.ListCycles(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
-	fixes, err := store.RunFixes(ctx, d.Pool, run.ID)
-	if err != nil {
-		return err
-	}
 	for _, c := range cycles {
 		// A review cycle reads the threads when it starts: one queued, or
 		// started after this review arrived, answers it.
@@ -150,11 +142,7 @@ func (f *feedback) empty() bool { return f == nil || len(f.threads) == 0 && len(
 // whose last word is specloop's is answered; the bodies of reviews that
 // request changes, or comment inline, count when submitted after since.
 func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, since time.Time) (*feedback, error) {
-	bot := d.AppSlug
-	if bot == "" {
-		bot = "specloop"
-	}
-	bot += "[bot]"
+	bot := d.botLogin()
 	writers := map[string]bool{}
 	writer := func(u *github.User) (bool, error) {
 		login := u.GetLogin()
@@ -168,18 +156,9 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 		writers[login] = ok
 		return ok, err
 	}
-	var comments []*github.PullRequestComment
-	opts := &github.PullRequestListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		page, resp, err := rc.GH.PullRequests.ListComments(ctx, rc.Owner, rc.Name, pr, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list review comments of #%d: %w", pr, err)
-		}
-		comments = append(comments, page...)
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
+	comments, err := reviewComments(ctx, rc, pr)
+	if err != nil {
+		return nil, err
 	}
 	fb := &feedback{}
 	byRoot := map[int64]*thread{}
@@ -216,33 +195,28 @@ func (d *deps) reviewFeedback(ctx context.Context, rc *repoContext, pr int, sinc
 			}
 		}
 	}
-	ropts := &github.ListOptions{PerPage: 100}
-	for {
-		page, resp, err := rc.GH.PullRequests.ListReviews(ctx, rc.Owner, rc.Name, pr, ropts)
+	reviews, err := allPages(fmt.Sprintf("reviews of #%d", pr), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
+		return rc.GH.PullRequests.ListReviews(ctx, rc.Owner, rc.Name, pr, &github.ListOptions{PerPage: 100, Page: page})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, rv := range reviews {
+		if strings.TrimSpace(rv.GetBody()) == "" || !rv.GetSubmittedAt().After(since) {
+			continue
+		}
+		// A review asks for work when it requests changes or comments
+		// inline; a plain comment's body is conversation.
+		if s := rv.GetState(); s != "CHANGES_REQUESTED" && !(s == "COMMENTED" && inline[rv.GetID()]) {
+			continue
+		}
+		ok, err := writer(rv.GetUser())
 		if err != nil {
-			return nil, fmt.Errorf("list reviews of #%d: %w", pr, err)
+			return nil, err
 		}
-		for _, rv := range page {
-			if strings.TrimSpace(rv.GetBody()) == "" || !rv.GetSubmittedAt().After(since) {
-				continue
-			}
-			// A review asks for work when it requests changes or comments
-			// inline; a plain comment's body is conversation.
-			if s := rv.GetState(); s != "CHANGES_REQUESTED" && !(s == "COMMENTED" && inline[rv.GetID()]) {
-				continue
-			}
-			ok, err := writer(rv.GetUser())
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				fb.reviews = append(fb.reviews, rv)
-			}
+		if ok {
+			fb.reviews = append(fb.reviews, rv)
 		}
-		if resp.NextPage == 0 {
-			break
-		}
-		ropts.Page = resp.NextPage
 	}
 	return fb, nil
 }
@@ -281,17 +255,18 @@ func indent(s string) string {
 }
 
 // loopState is what a fix cycle keeps between its start and its end: the
-// review feedback it answers and the commit it pushed.
+// review threads and reviews it answers and the commit it pushed.
 type loopState struct {
-	feedback *feedback
-	pushed   string
+	answer replyTargets
+	pushed string
 }
 
 // replyThreads answers each thread the cycle worked on, and each review
-// body, naming the commit, or saying why nothing changed.
+// body, naming the commit, or saying why nothing changed. A takeover posts
+// only what no earlier attempt of the cycle did.
 func (c *cycleRun) replyThreads(ctx context.Context, conclusion state.Conclusion, summary string) {
-	fb := c.loop.feedback
-	if fb.empty() || c.run.PR == 0 {
+	to := c.loop.answer
+	if to.empty() || c.run.PR == 0 {
 		return
 	}
 	d, rc := c.d, c.rc
@@ -306,17 +281,34 @@ func (c *cycleRun) replyThreads(ctx context.Context, conclusion state.Conclusion
 	default:
 		msg = fmt.Sprintf("Not addressed: specloop cycle %d concluded %s without a push. %s", c.cycle.ID, conclusion, markdown.OneLine(summary, 300))
 	}
-	for _, t := range fb.threads {
-		if _, _, err := rc.GH.PullRequests.CreateCommentInReplyTo(ctx, rc.Owner, rc.Name, c.run.PR, msg, t.root.GetID()); err != nil {
-			d.Logger.Warn("reply to review thread", "cycle", c.cycle.ID, "comment", t.root.GetID(), "err", err)
+	reviewMsg := ""
+	if len(to.Reviewers) > 0 {
+		var who []string
+		for _, login := range to.Reviewers {
+			who = append(who, "@"+login)
+		}
+		reviewMsg = fmt.Sprintf("The review of %s: %s", strings.Join(who, ", "), msg)
+	}
+	var done answered
+	if c.cycle.Attempts > 1 {
+		var err error
+		if done, err = c.answeredBefore(ctx, msg, reviewMsg); err != nil {
+			// Unread is unanswered to the next review cycle, which asks
+			// again; a reply posted twice cannot be taken back.
+			d.Logger.Error("read the replies of earlier attempts; posting none", "cycle", c.cycle.ID, "err", err)
+			return
 		}
 	}
-	if len(fb.reviews) > 0 {
-		var who []string
-		for _, rv := range fb.reviews {
-			who = append(who, "@"+rv.GetUser().GetLogin())
+	for _, root := range to.Threads {
+		if done.threads[root] {
+			continue
 		}
-		if err := d.reply(ctx, rc, c.run.PR, fmt.Sprintf("The review of %s: %s", strings.Join(who, ", "), msg)); err != nil {
+		if _, _, err := rc.GH.PullRequests.CreateCommentInReplyTo(ctx, rc.Owner, rc.Name, c.run.PR, msg, root); err != nil {
+			d.Logger.Warn("reply to review thread", "cycle", c.cycle.ID, "comment", root, "err", err)
+		}
+	}
+	if reviewMsg != "" && !done.review {
+		if err := d.reply(ctx, rc, c.run.PR, reviewMsg); err != nil {
 			d.Logger.Warn("reply to review", "cycle", c.cycle.ID, "err", err)
 		}
 	}
@@ -328,11 +320,7 @@ func (c *cycleRun) reviewText(ctx context.Context) (string, error) {
 	if c.run.PR == 0 {
 		return "", errors.New("a review fix cycle needs the run's PR")
 	}
-	cycles, err := store.ListCycles(ctx, c.d.Pool, c.run.ID)
-	if err != nil {
-		return "", err
-	}
-	fixes, err := store.RunFixes(ctx, c.d.Pool, c.run.ID)
+	cycles, fixes, err := runFixes(ctx, c.d.Pool, c.run.ID)
 	if err != nil {
 		return "", err
 	}
@@ -340,6 +328,6 @@ func (c *cycleRun) reviewText(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.loop.feedback = fb
+	c.loop.answer = fb.targets()
 	return fb.text(), nil
 }

@@ -35,7 +35,8 @@ func InsertModelCalls(ctx context.Context, db DB, calls []ModelCall) error {
 }
 
 // ModelSpent is what run spent at the model proxy (tokens and US
-// dollars), and what repo spent since dayStart.
+// dollars), and what repo spent since dayStart: what the budgets weigh.
+// The run page wants only the run's part and asks RunSpent.
 func ModelSpent(ctx context.Context, db DB, repo string, runID int64, dayStart time.Time) (runTokens int64, runUSD, dayUSD float64, err error) {
 	err = db.QueryRow(ctx, `SELECT
 			COALESCE(SUM(input_tokens + output_tokens) FILTER (WHERE run_id = $2), 0)::bigint,
@@ -46,4 +47,15 @@ func ModelSpent(ctx context.Context, db DB, repo string, runID int64, dayStart t
 		return 0, 0, 0, fmt.Errorf("read model spend of %s: %w", repo, err)
 	}
 	return runTokens, runUSD, dayUSD, nil
+}
+
+// RunSpent is what run spent at the model proxy, in tokens (input plus
+// output) and US dollars, over all its cycles: the run page's cost.
+func RunSpent(ctx context.Context, db DB, runID int64) (tokens int64, usd float64, err error) {
+	err = db.QueryRow(ctx, `SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint, COALESCE(SUM(cost_usd), 0)
+		FROM model_calls WHERE run_id = $1`, runID).Scan(&tokens, &usd)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read model spend of run %d: %w", runID, err)
+	}
+	return tokens, usd, nil
 }

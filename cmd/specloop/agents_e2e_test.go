@@ -13,44 +13,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/emulator/modelapi"
+	"github.com/specloop/specloop/internal/agentclis"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
 )
 
-// agentCLIs is the npm prefix holding the real agent CLIs, as .ci/run
-// installs them (SPECLOOP_AGENT_CLIS overrides). Without them the test
-// fails: a skipped agent test is an agent nobody tested.
-func agentCLIs(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("SPECLOOP_AGENT_CLIS")
-	if dir == "" {
-		dir = "/var/cache/specloop/npm"
-	}
-	for _, bin := range []string{"codex", "claude"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", bin)); err != nil {
-			t.Fatalf("the real %s CLI is not installed under %s: run .ci/run (or set SPECLOOP_AGENT_CLIS): %v", bin, dir, err)
-		}
-	}
-	return dir
-}
-
 // e2eKey is the worker's model credential; it must show nowhere but in
 // the requests the proxy sends upstream.
 const e2eKey = "sk-e2e-4f1d2c3b5a69788796a5b4c3d2e1f0aa"
 
-// TestRealAgentsOnGitHub runs the real Codex, Claude Code, Gemini CLI and
-// opencode through whole cycles of the stack on the GitHub emulator,
-// against the model-API stand-in through the model proxy: the change lands
-// on the PR, verify runs, the auditor's verdict comes through the CLI's
-// structured output (a JSON block in the final message for the CLIs
-// without one), the check run's tokens are those the stand-in reported,
-// the key is nowhere in the sandbox, the logs or the artifacts, other hosts
-// are refused, and a budget stops a run with a comment naming the limit.
-func TestRealAgentsOnGitHub(t *testing.T) {
-	// Not parallel: the worker's environment is the process's (t.Setenv).
-	clis := agentCLIs(t)
+// modelAPI starts the model-API stand-in, answering as model (or as the
+// model each request names, when ""), and gives the worker the real CLIs
+// on its PATH and e2eKey as every preset's credential, with their base
+// URLs at the stand-in. The caller must not be parallel (t.Setenv).
+func modelAPI(t *testing.T, model string) *modelapi.Server {
+	t.Helper()
+	clis := agentclis.Dir(t)
 	api := modelapi.New()
+	api.Model = model
 	url, err := api.Start()
 	require.NoError(t, err)
 	t.Cleanup(api.Close)
@@ -62,6 +43,32 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 	t.Setenv("GEMINI_API_KEY", e2eKey)
 	t.Setenv("GEMINI_API_BASE", url)
 	t.Setenv("OPENAI_API_KEY", e2eKey)
+	return api
+}
+
+// botSaid is every comment on issue or PR n of repo, joined.
+func botSaid(t *testing.T, st *stack.Stack, repo string, n int) string {
+	t.Helper()
+	comments, _, err := st.UserClient("maintainer").Issues.ListComments(context.Background(), st.Owner, repo, n, nil)
+	require.NoError(t, err)
+	var said []string
+	for _, c := range comments {
+		said = append(said, c.GetBody())
+	}
+	return strings.Join(said, "\n---\n")
+}
+
+// TestRealAgentsOnGitHub runs the real Codex, Claude Code, Gemini CLI and
+// opencode through whole cycles of the stack on the GitHub emulator,
+// against the model-API stand-in through the model proxy: the change lands
+// on the PR, verify runs, the auditor's verdict comes through the CLI's
+// structured output (a JSON block in the final message for the CLIs
+// without one), the check run's tokens are those the stand-in reported,
+// the key is nowhere in the sandbox, the logs or the artifacts, other hosts
+// are refused, and a budget stops a run with a comment naming the limit.
+func TestRealAgentsOnGitHub(t *testing.T) {
+	// Not parallel: the worker's environment is the process's (t.Setenv).
+	api := modelAPI(t, "")
 	st := newStack(t, stack.Options{})
 	ctx := context.Background()
 
@@ -182,15 +189,9 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 		issue := openLabelledIssue(t, st, repo, "- [ ] [b-1] Write hello.txt")
 		_, cycles := waitCycles(t, st, repo, issue, 1)
 		require.Equal(t, state.ActionRequired, cycles[0].Conclusion, cycles[0].Summary)
-		comments, _, err := st.UserClient("maintainer").Issues.ListComments(ctx, st.Owner, repo, issue, nil)
-		require.NoError(t, err)
-		var said []string
-		for _, c := range comments {
-			said = append(said, c.GetBody())
-		}
-		require.Contains(t, strings.Join(said, "\n---\n"),
-			"The model budget limits.tokens_per_run (1000 tokens) is spent", "the run's issue says which limit stopped it")
-		require.Contains(t, strings.Join(said, "\n---\n"), "raise `limits.tokens_per_run` in `.github/specloop.yml`")
+		said := botSaid(t, st, repo, issue)
+		require.Contains(t, said, "The model budget limits.tokens_per_run (1000 tokens) is spent", "the run's issue says which limit stopped it")
+		require.Contains(t, said, "raise `limits.tokens_per_run` in `.github/specloop.yml`")
 		require.Equal(t, 1, api.Remaining(), "the refused request never reached the API")
 	})
 }

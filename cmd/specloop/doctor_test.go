@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/specloop/specloop/emulator"
+	"github.com/specloop/specloop/internal/agentclis"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/store/storetest"
 )
@@ -23,7 +24,7 @@ import (
 // the sandbox, the database and GitHub (the emulator).
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	clis := agentCLIs(t)
+	clis := agentclis.Dir(t)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	em, err := emulator.New(emulator.Options{AppID: 7, AppPublicKey: &key.PublicKey, AppSlug: "doctor-app", WebhookSecret: "s", Dir: t.TempDir()})
