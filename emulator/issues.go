@@ -223,6 +223,25 @@ func (s *Server) issuesEvent(rp *repo, is *issue, action string, sender *user) *
 	}
 }
 
+// commentEvent builds an "issue_comment" payload; call with s.mu held.
+func (s *Server) commentEvent(rp *repo, is *issue, cm *comment, action string, sender *user) *github.IssueCommentEvent {
+	return &github.IssueCommentEvent{
+		Action: github.String(action), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
+		Repo: s.repoJSON(rp), Sender: s.userJSON(sender), Installation: hookInstallation(s.installationForLocked(rp)),
+	}
+}
+
+// authorOrLocked reports whether c may change what author wrote on rp: the
+// author always may, anyone else needs at least level. Otherwise it answers
+// 403 with msg, as GitHub does. Call with s.mu held.
+func (s *Server) authorOrLocked(w http.ResponseWriter, c *caller, rp *repo, author *user, level, msg string) bool {
+	if author == c.user || permRank(s.permissionLocked(c, rp)) >= permRank(level) {
+		return true
+	}
+	writeError(w, http.StatusForbidden, msg)
+	return false
+}
+
 type issueRequest struct {
 	Title  *string   `json:"title"`
 	Body   *string   `json:"body"`
@@ -345,9 +364,8 @@ func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if is.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("triage") {
+	if !s.authorOrLocked(w, c, rp, is.user, "triage", "Must have triage access to edit this issue") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have triage access to edit this issue")
 		return
 	}
 	var events []any
@@ -533,17 +551,11 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct {
-		Body *string `json:"body"`
-	}
-	if !decodeBody(w, r, &req) {
+	body, ok := commentBody(w, r)
+	if !ok {
 		return
 	}
-	if req.Body == nil || *req.Body == "" {
-		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
-		return
-	}
-	if len(*req.Body) > 65536 {
+	if len(body) > 65536 {
 		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "custom", Message: "body is too long (maximum is 65536 characters)"})
 		return
 	}
@@ -554,17 +566,30 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	cm := &comment{id: s.newID(), issue: is.number, body: *req.Body, user: c.user, createdAt: now, updatedAt: now}
+	cm := &comment{id: s.newID(), issue: is.number, body: body, user: c.user, createdAt: now, updatedAt: now}
 	rp.comments[cm.id] = cm
 	is.comments++
 	out := s.commentJSON(rp, cm)
-	ev := &github.IssueCommentEvent{
-		Action: github.String("created"), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
-		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, is, cm, "created", c.user)
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// commentBody reads the {"body": ...} of a new or edited issue comment;
+// it answers 400 or 422 itself when there is none.
+func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req struct {
+		Body *string `json:"body"`
+	}
+	if !decodeBody(w, r, &req) {
+		return "", false
+	}
+	if req.Body == nil || *req.Body == "" {
+		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+		return "", false
+	}
+	return *req.Body, true
 }
 
 // commentFromPath finds comment {id} in a repo; it answers 404 itself.
@@ -577,14 +602,8 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct {
-		Body *string `json:"body"`
-	}
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.Body == nil || *req.Body == "" {
-		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+	body, ok := commentBody(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -593,20 +612,16 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if cm.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, cm.user, "write", "Must have write access to edit this comment") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have write access to edit this comment")
 		return
 	}
 	from := cm.body
-	cm.body = *req.Body
+	cm.body = body
 	cm.updatedAt = s.now()
 	out := s.commentJSON(rp, cm)
-	ev := &github.IssueCommentEvent{
-		Action: github.String("edited"), Issue: s.issueJSON(rp, rp.issues[cm.issue]), Comment: s.commentJSON(rp, cm),
-		Changes: &github.EditChange{Body: &github.EditBody{From: github.String(from)}},
-		Repo:    s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, rp.issues[cm.issue], cm, "edited", c.user)
+	ev.Changes = &github.EditChange{Body: &github.EditBody{From: github.String(from)}}
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	writeJSON(w, http.StatusOK, out)
@@ -723,9 +738,8 @@ func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if cm.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, cm.user, "write", "Must have write access to delete this comment") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have write access to delete this comment")
 		return
 	}
 	delete(rp.comments, cm.id)
@@ -733,10 +747,7 @@ func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
 	if is != nil && is.comments > 0 {
 		is.comments--
 	}
-	ev := &github.IssueCommentEvent{
-		Action: github.String("deleted"), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
-		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, is, cm, "deleted", c.user)
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	w.WriteHeader(http.StatusNoContent)

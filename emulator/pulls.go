@@ -281,9 +281,8 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if p.issue.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, p.issue.user, "write", "Must have push access to edit this pull request") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have push access to edit this pull request")
 		return
 	}
 	var events []any
