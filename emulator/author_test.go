@@ -2,8 +2,10 @@ package emulator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-github/v62/github"
@@ -86,6 +88,41 @@ func TestAuthorOrRoleMayChange(t *testing.T) {
 			var ge *github.ErrorResponse
 			require.True(t, errors.As(err, &ge), "%v", err)
 			require.Equal(t, tc.message, ge.Message)
+		})
+	}
+}
+
+// TestAccessBeforeBody pins accessBody: the caller's access to the repo is
+// checked before its JSON body is read, so a repo it may not see is 404 and
+// one it may not change is 403 whatever it sent; only then is a broken body
+// 400 "Problems parsing JSON".
+func TestAccessBeforeBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, tc := range []struct {
+		name, method, path, token string
+		status                    int
+		message                   string
+	}{
+		{"an unknown repo", http.MethodPost, "/repos/acme/nope/issues", b.mtoken, http.StatusNotFound, "Not Found"},
+		{"a reader labels", http.MethodPost, "/repos/acme/widgets/issues/1/labels", b.rtoken, http.StatusForbidden, "Must have push access to repository"},
+		{"a maintainer's broken issue", http.MethodPost, "/repos/acme/widgets/issues", b.mtoken, http.StatusBadRequest, "Problems parsing JSON"},
+		{"a maintainer's broken labels", http.MethodPost, "/repos/acme/widgets/issues/1/labels", b.mtoken, http.StatusBadRequest, "Problems parsing JSON"},
+		{"a reader's broken pull request", http.MethodPost, "/repos/acme/widgets/pulls", b.rtoken, http.StatusBadRequest, "Problems parsing JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, b.url+tc.path, strings.NewReader("{not json"))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "token "+tc.token)
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			var got struct {
+				Message string `json:"message"`
+			}
+			require.NoError(t, json.NewDecoder(res.Body).Decode(&got))
+			require.Equal(t, tc.status, res.StatusCode)
+			require.Equal(t, tc.message, got.Message)
 		})
 	}
 }

@@ -316,28 +316,20 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cr, ok := checkRunFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	// GitHub sends every key, null where unset, and a blob_href.
-	out := []map[string]any{}
-	for _, a := range cr.annotations {
-		out = append(out, map[string]any{
-			"path": a.GetPath(), "start_line": a.GetStartLine(), "end_line": a.GetEndLine(),
-			"start_column": optInt(a.StartColumn), "end_column": optInt(a.EndColumn),
-			"annotation_level": a.GetAnnotationLevel(), "message": a.GetMessage(),
-			"title": optString(a.Title), "raw_details": optString(a.RawDetails),
-			"blob_href": fmt.Sprintf("%s/%s/blob/%s/%s", s.url, rp.fullName(), cr.headSHA, a.GetPath()),
-		})
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+	listOf(s, w, r, checkRunFromPath, func(rp *repo, cr *checkRun) []map[string]any {
+		// GitHub sends every key, null where unset, and a blob_href.
+		out := []map[string]any{}
+		for _, a := range cr.annotations {
+			out = append(out, map[string]any{
+				"path": a.GetPath(), "start_line": a.GetStartLine(), "end_line": a.GetEndLine(),
+				"start_column": optInt(a.StartColumn), "end_column": optInt(a.EndColumn),
+				"annotation_level": a.GetAnnotationLevel(), "message": a.GetMessage(),
+				"title": optString(a.Title), "raw_details": optString(a.RawDetails),
+				"blob_href": fmt.Sprintf("%s/%s/blob/%s/%s", s.url, rp.fullName(), cr.headSHA, a.GetPath()),
+			})
+		}
+		return out
+	})
 }
 
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {

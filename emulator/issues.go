@@ -189,18 +189,33 @@ func issueFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*issue, bo
 // the path names (404 if none), rendered in GitHub's shape.
 func getOne[T, R any](s *Server, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), render func(*repo, *T) R) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rp, _, ok := s.repoAccess(w, r, "read")
-		if !ok {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		v, ok := find(w, r, rp)
-		if !ok {
-			return
-		}
-		writeJSON(w, http.StatusOK, render(rp, v))
+		withOne(s, w, r, find, func(rp *repo, v *T) { writeJSON(w, http.StatusOK, render(rp, v)) })
 	}
+}
+
+// listOf answers the GET of a list that belongs to one object of a repo
+// (an issue's labels or comments, a pull request's reviews): read access,
+// the object the path names (404 if none), then its list in GitHub's
+// shape, paginated.
+func listOf[T, J any](s *Server, w http.ResponseWriter, r *http.Request, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), list func(*repo, *T) []J) {
+	withOne(s, w, r, find, func(rp *repo, v *T) { writeJSON(w, http.StatusOK, paginate(w, r, list(rp, v))) })
+}
+
+// withOne checks read access to the repo, finds the object the path names
+// (answering 404 itself when there is none) and runs answer on it with
+// s.mu held.
+func withOne[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), answer func(*repo, *T)) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := find(w, r, rp)
+	if !ok {
+		return
+	}
+	answer(rp, v)
 }
 
 // fromPath finds the object a path variable names; it answers 404 itself,
@@ -250,12 +265,9 @@ type issueRequest struct {
 }
 
 func (s *Server) createIssue(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req issueRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.Title == nil || strings.TrimSpace(*req.Title) == "" {
@@ -350,12 +362,9 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req issueRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -422,27 +431,14 @@ func (s *Server) setStateLocked(rp *repo, is *issue, state string, sender *user)
 }
 
 func (s *Server) listIssueLabels(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	is, ok := issueFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, s.issueJSON(rp, is).Labels))
+	listOf(s, w, r, issueFromPath, func(rp *repo, is *issue) []*github.Label { return s.issueJSON(rp, is).Labels })
 }
 
 func (s *Server) addLabels(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "triage")
-	if !ok {
-		return
-	}
 	// GitHub takes {"labels": [...]} or a bare array (what go-github sends).
 	var raw json.RawMessage
-	if !decodeBody(w, r, &raw) {
+	rp, c, ok := s.accessBody(w, r, "triage", &raw)
+	if !ok {
 		return
 	}
 	var names []string
@@ -518,17 +514,7 @@ func (s *Server) removeLabel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	is, ok := issueFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, s.commentsLocked(rp, is.number)))
+	listOf(s, w, r, issueFromPath, func(rp *repo, is *issue) []*github.IssueComment { return s.commentsLocked(rp, is.number) })
 }
 
 func (s *Server) commentsLocked(rp *repo, number int) []*github.IssueComment {
@@ -628,14 +614,11 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req struct {
 		Content string `json:"content"`
 	}
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if !slices.Contains(reactionContents, req.Content) {
@@ -661,24 +644,16 @@ func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listReactions(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	content := r.URL.Query().Get("content")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cm, ok := commentFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	out := []reactionOut{}
-	for _, rc := range rp.reactions {
-		if rc.commentID == cm.id && (content == "" || rc.content == content) {
-			out = append(out, s.reactionREST(rc))
+	listOf(s, w, r, commentFromPath, func(rp *repo, cm *comment) []reactionOut {
+		out := []reactionOut{}
+		for _, rc := range rp.reactions {
+			if rc.commentID == cm.id && (content == "" || rc.content == content) {
+				out = append(out, s.reactionREST(rc))
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+		return out
+	})
 }
 
 func (s *Server) reactionsLocked(rp *repo, commentID int64, content string) []*github.Reaction {

@@ -108,12 +108,9 @@ func headBranch(rp *repo, head string) (string, bool) {
 }
 
 func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req github.NewPullRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.GetTitle() == "" {
@@ -257,12 +254,9 @@ type pullUpdate struct {
 const draftsRefused = "Draft pull requests are not supported in this repository."
 
 func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req pullUpdate
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.State != nil && *req.State != "open" && *req.State != "closed" {
