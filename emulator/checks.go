@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v62/github"
-	"github.com/gorilla/mux"
 )
 
 // GitHub's limits on check runs.
@@ -337,10 +336,8 @@ func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
+	sha, ok := commitFromPath(w, r, rp)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	q := r.URL.Query()

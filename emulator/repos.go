@@ -215,6 +215,19 @@ func (s *Server) fullRepoJSON(rp *repo) *github.Repository {
 	return full
 }
 
+// commitFromPath resolves the {ref} a path names (a branch, tag or SHA)
+// to a commit SHA; it answers 422 itself, as GitHub does for a ref that
+// names no commit.
+func commitFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (string, bool) {
+	ref := mux.Vars(r)["ref"]
+	sha, ok := resolveCommit(rp, ref)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
+		return "", false
+	}
+	return sha, true
+}
+
 // resolveCommit turns a branch, tag or SHA into a commit SHA.
 func resolveCommit(rp *repo, ref string) (string, bool) {
 	if ref == "" || strings.HasPrefix(ref, "-") {
@@ -516,10 +529,8 @@ func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
+	sha, ok := commitFromPath(w, r, rp)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	c, err := s.commitJSON(rp, sha)

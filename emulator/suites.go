@@ -141,10 +141,8 @@ func (s *Server) listSuitesForRef(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
+	sha, ok := commitFromPath(w, r, rp)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	appFilter, _ := strconv.ParseInt(r.URL.Query().Get("app_id"), 10, 64)
