@@ -668,13 +668,7 @@ func (s *Server) reactionsLocked(rp *repo, commentID int64, content string) []*g
 
 // IssueComments returns copies of the comments on issue or PR n, oldest first.
 func (s *Server) IssueComments(owner, repoName string, n int) []*github.IssueComment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return s.commentsLocked(rp, n)
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.IssueComment { return s.commentsLocked(rp, n) })
 }
 
 // Issue returns a copy of issue or PR n as GET /repos/{o}/{r}/issues/{n} would.
@@ -690,13 +684,7 @@ func (s *Server) Issue(owner, repoName string, n int) *github.Issue {
 
 // Reactions returns copies of the reactions on an issue comment.
 func (s *Server) Reactions(owner, repoName string, commentID int64) []*github.Reaction {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return s.reactionsLocked(rp, commentID, "")
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.Reaction { return s.reactionsLocked(rp, commentID, "") })
 }
 
 // deleteComment is DELETE /repos/{o}/{r}/issues/comments/{id}: the author

@@ -162,6 +162,19 @@ func (s *Server) repoLocked(owner, name string) *repo {
 	return s.repos[strings.ToLower(owner+"/"+name)]
 }
 
+// inRepo answers one of the read-outs tests ask for (IssueComments,
+// Reactions, ReviewComments): f on repo owner/name with s.mu held, or nil
+// when there is no such repo.
+func inRepo[T any](s *Server, owner, name string, f func(*repo) []T) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(owner, name)
+	if rp == nil {
+		return nil
+	}
+	return f(rp)
+}
+
 func (s *Server) repoJSON(rp *repo) *github.Repository {
 	t := github.Timestamp{Time: rp.createdAt}
 	vis := "public"

@@ -371,11 +371,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, id int64, body st
 // ReviewComments returns copies of a pull request's review comments,
 // oldest first.
 func (s *Server) ReviewComments(owner, repoName string, n int) []*github.PullRequestComment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return ofPullLocked(rp, rp.loopLocked().rcs, n, s.reviewCommentJSON)
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.PullRequestComment {
+		return ofPullLocked(rp, rp.loopLocked().rcs, n, s.reviewCommentJSON)
+	})
 }
