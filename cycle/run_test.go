@@ -132,6 +132,27 @@ var (
 	draftAudit     = "The auditor failed the change; pushed as a draft with its findings."
 )
 
+// unchanged completes c as a case whose agent changes nothing on obligation
+// id: the cycle ends neutral after a successful implement step and pushes
+// nothing. c.steps, when set, says more about that step.
+func unchanged(id string, c runCase) runCase {
+	c.want, c.summary = state.Neutral, "The agent made no change; nothing was pushed."
+	c.events = events(id, "implement=success")
+	c.ran, c.prompts = []string{"implementer"}, []string{"implementer"}
+	if c.steps == nil {
+		c.steps = []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"**Files changed:** none."}}}
+	}
+	return c
+}
+
+// containsAll requires each of subs in s.
+func containsAll(t *testing.T, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		require.Contains(t, s, sub)
+	}
+}
+
 func tamperStep(files ...string) stepWant {
 	w := stepWant{step: StepAudit, conclusion: state.ActionRequired,
 		title:   "Tamper check failed: the agent changed " + strconv.Itoa(len(files)) + " protected file(s)",
@@ -255,26 +276,18 @@ func TestRun(t *testing.T) {
 			steps:   []stepWant{{step: StepImplement, conclusion: state.Cancelled, title: "Stopped", summary: []string{"**Files changed:** none."}}},
 			prompts: []string{"implementer"}, clean: true,
 		},
-		{
+		unchanged("greet-1", runCase{
 			name:      "agent makes no change",
 			implement: "echo 'nothing to do here'",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events: events("greet-1", "implement=success"),
-			ran:    []string{"implementer"},
 			steps: []stepWant{{step: StepImplement, conclusion: state.Success, title: "The agent finished",
 				summary: []string{"**Files changed:** none."}, text: []string{"nothing to do here"}}},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+			clean: true,
+		}),
+		unchanged("greet-1", runCase{
 			name:      "scratch files are no change",
 			implement: "mkdir -p .specloop && echo plan > .specloop/plan.md",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("greet-1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"**Files changed:** none."}}},
-			prompts: []string{"implementer"},
-			tree:    map[string]string{".specloop/plan.md": "plan\n"},
-		},
+			tree:      map[string]string{".specloop/plan.md": "plan\n"},
+		}),
 
 		// Tamper checks.
 		{
@@ -621,7 +634,7 @@ func TestRun(t *testing.T) {
 		},
 
 		// What the agent is given.
-		{
+		unchanged("2.2", runCase{
 			name: "a Kiro task: its bullets, its criteria's text, the documents beside it",
 			spec: ".kiro/specs/users/tasks.md",
 			files: map[string]string{
@@ -630,23 +643,16 @@ func TestRun(t *testing.T) {
 				".kiro/specs/users/design.md":       "# Design\n",
 			},
 			implement: "mkdir -p .specloop && cat > .specloop/prompt.txt",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("2.2", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				prompt := res.Prompts["implementer"]
-				for _, s := range []string{
+				containsAll(t, prompt,
 					"Obligation-ID: 2.2\n", "- Format: kiro\n", "> Write the User model\n",
 					"- Validate the e-mail\n", "- `1.2`: IF the e-mail is taken THEN the system SHALL refuse.\n",
 					"- `.kiro/specs/users/requirements.md`\n- `.kiro/specs/users/design.md`\n",
-				} {
-					require.Contains(t, prompt, s)
-				}
+				)
 				require.NotContains(t, prompt, "3. Storage", "the section is the task's own, not the whole plan")
 			},
-		},
+		}),
 		{
 			name: "a Spec Kit task may edit the documents beside its task file",
 			spec: "specs/001-x/tasks.md",
@@ -676,7 +682,7 @@ func TestRun(t *testing.T) {
 			prompts:   []string{"implementer"},
 			clean:     true,
 		},
-		{
+		unchanged("2.1", runCase{
 			name:   "include_optional: true works on Kiro's optional tasks",
 			spec:   ".kiro/specs/users/tasks.md",
 			config: defaultConfig + "include_optional: true\n",
@@ -684,13 +690,8 @@ func TestRun(t *testing.T) {
 				".kiro/specs/users/tasks.md": "- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n",
 			},
 			implement: "true",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("2.1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
-		},
-		{
+		}),
+		unchanged("greet-1", runCase{
 			name:  "the prompt carries AGENTS.md and the previous failure",
 			files: map[string]string{"AGENTS.md": "Indent with tabs. Run sh check.sh before you finish.\n"},
 			previous: map[string]string{
@@ -698,28 +699,21 @@ func TestRun(t *testing.T) {
 				"greet-2": "the goodbye was rude",
 			},
 			implement: "mkdir -p .specloop && cat > .specloop/prompt.txt",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("greet-1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
 			check: func(t *testing.T, res *Result, wd *workspace.Workdir) {
 				stdin, err := wd.ReadFile(".specloop/prompt.txt")
 				require.NoError(t, err)
 				prompt := res.Prompts["implementer"]
 				require.Equal(t, prompt, string(stdin), "the agent reads the prompt on stdin")
-				for _, s := range []string{
+				containsAll(t, prompt,
 					"Specloop-Role: implementer\n", "Obligation-ID: greet-1\n", "Spec-Path: specs/greet.md\n",
 					"- Section: Greeting > Hello\n",
 					"## Repository instructions (AGENTS.md)", "Indent with tabs. Run sh check.sh before you finish.",
 					"## The previous attempt failed", "verify failed: TestGreeting: greeting is broken",
 					"Do not edit the spec file `specs/greet.md`, any other spec file, or `.github/specloop.yml`.",
-				} {
-					require.Contains(t, prompt, s)
-				}
+				)
 				require.NotContains(t, prompt, "the goodbye was rude", "another obligation's failure")
 			},
-		},
+		}),
 		{
 			name:   "the agent's environment",
 			config: "agent: {command: {{agent}}, env: [MODEL_TOKEN, MODEL_REGION, NOT_SET]}\nverify: {command: sh check.sh}\n",
