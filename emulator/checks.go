@@ -332,11 +332,7 @@ func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	sha, ok := commitFromPath(w, r, rp)
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
 		return
 	}

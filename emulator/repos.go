@@ -228,17 +228,22 @@ func (s *Server) fullRepoJSON(rp *repo) *github.Repository {
 	return full
 }
 
-// commitFromPath resolves the {ref} a path names (a branch, tag or SHA)
-// to a commit SHA; it answers 422 itself, as GitHub does for a ref that
-// names no commit.
-func commitFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (string, bool) {
+// commitFromPath checks read access to the repo of the path and resolves
+// the {ref} it names (a branch, tag or SHA) to a commit SHA; it answers
+// every failure itself, 422 for a ref that names no commit, as GitHub
+// does.
+func (s *Server) commitFromPath(w http.ResponseWriter, r *http.Request) (*repo, string, bool) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return nil, "", false
+	}
 	ref := mux.Vars(r)["ref"]
 	sha, ok := resolveCommit(rp, ref)
 	if !ok {
 		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
-		return "", false
+		return nil, "", false
 	}
-	return sha, true
+	return rp, sha, true
 }
 
 // resolveCommit turns a branch, tag or SHA into a commit SHA.
@@ -538,11 +543,7 @@ func (s *Server) commitJSON(rp *repo, sha string) (map[string]any, error) {
 }
 
 func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	sha, ok := commitFromPath(w, r, rp)
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
 		return
 	}

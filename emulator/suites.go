@@ -137,11 +137,7 @@ func (s *Server) appCheckRunJSON(rp *repo, cr *appCheckRun) *github.CheckRun {
 }
 
 func (s *Server) listSuitesForRef(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	sha, ok := commitFromPath(w, r, rp)
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
 		return
 	}
