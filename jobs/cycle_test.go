@@ -212,6 +212,16 @@ func TestCycleIssueRun(t *testing.T) {
 	h.requireAllChecksCompleted(c.ID)
 }
 
+// pushCycle queues a push cycle of the widgets spec, works it to its end
+// and returns it as it ended.
+func (h *harness) pushCycle() *store.Cycle {
+	h.t.Helper()
+	run := h.specRun("specs/widgets.md", widgetsBranch)
+	c := h.queued(run.ID, "push")
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	return h.cycle(c.ID)
+}
+
 // TestCycleVerifyFails: a change whose verify still fails is pushed as a
 // draft with a failing verify check, and the next attempt's prompt says
 // how the last one failed.
@@ -219,11 +229,7 @@ func TestCycleVerifyFails(t *testing.T) {
 	t.Parallel()
 	cfg := strings.Replace(passingConfig, "command: 'true'", "command: 'echo widget test broke; exit 1'", 1) + "fix_attempts: 0\n"
 	h := newHarness(t, specRepo(cfg))
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.Equal(t, "Verify still fails after the fix attempts; pushed as a draft so the evidence can be read.", got.Summary)
 	sha, err := h.ref(widgetsBranch)
@@ -236,11 +242,11 @@ func TestCycleVerifyFails(t *testing.T) {
 	checks := h.checksByName(sha)
 	require.Equal(t, string(state.Failure), checks["specloop/verify"].GetConclusion())
 	require.Equal(t, string(state.Success), checks["specloop/implement"].GetConclusion())
-	h.requireAllChecksCompleted(c.ID)
+	h.requireAllChecksCompleted(got.ID)
 
-	retry := h.queued(run.ID, "retry")
+	retry := h.queued(got.RunID, "retry")
 	mustWork(h, h.cycleW(), CycleArgs{CycleID: retry.ID})
-	require.Contains(t, h.artifact(retry.ID, "prompt-implementer.md"), fmt.Sprintf("Cycle %d concluded failure: %s", c.ID, got.Summary))
+	require.Contains(t, h.artifact(retry.ID, "prompt-implementer.md"), fmt.Sprintf("Cycle %d concluded failure: %s", got.ID, got.Summary))
 }
 
 // TestCycleNoChange: an agent that changes nothing ends the cycle neutral
@@ -250,11 +256,7 @@ func TestCycleNoChange(t *testing.T) {
 	cfg := strings.Replace(passingConfig, agentCommand, "command: 'true'", 1)
 	h := newHarness(t, specRepo(cfg))
 	start := h.mainSHA()
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Neutral, got.Conclusion)
 	require.Equal(t, "The agent made no change; nothing was pushed.", got.Summary)
 	_, err := h.ref(widgetsBranch)
@@ -266,7 +268,7 @@ func TestCycleNoChange(t *testing.T) {
 		require.Equal(t, string(state.Skipped), checks[name].GetConclusion(), name)
 		require.Equal(t, "Did not run: the cycle ended neutral", checks[name].GetOutput().GetTitle(), name)
 	}
-	h.requireAllChecksCompleted(c.ID)
+	h.requireAllChecksCompleted(got.ID)
 }
 
 // TestCycleWaitsForEarlierCycle: a cycle behind an unfinished earlier cycle
@@ -339,10 +341,7 @@ func TestCycleDone(t *testing.T) {
 func TestCycleWebOnly(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo(passingConfig), func(c *Config) { c.Engine, c.Mirrors = nil, nil })
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.CycleDone, got.State)
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.Equal(t, "this process runs no cycles (web only)", got.Summary)
@@ -354,10 +353,7 @@ func TestCycleWebOnly(t *testing.T) {
 func TestCycleBadConfig(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo("on_push: sometimes\n"))
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.True(t, strings.HasPrefix(got.Summary, "Could not read the repository or its config: repo config does not parse"), got.Summary)
 	checks := h.checkRuns("")
@@ -652,10 +648,8 @@ func TestCycleBase(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo(passingConfig+"base: develop\n"))
 	develop := h.push("develop", map[string]string{"develop.txt": "only on develop\n"})
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	require.Equal(t, state.Success, h.cycle(c.ID).Conclusion, h.cycle(c.ID).Summary)
+	got := h.pushCycle()
+	require.Equal(t, state.Success, got.Conclusion, got.Summary)
 
 	sha, err := h.ref(widgetsBranch)
 	require.NoError(t, err)
