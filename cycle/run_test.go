@@ -132,15 +132,30 @@ var (
 	draftAudit     = "The auditor failed the change; pushed as a draft with its findings."
 )
 
-// unchanged completes c as a case whose agent changes nothing on obligation
+// noChangeCase completes c as a case whose agent changes nothing on obligation
 // id: the cycle ends neutral after a successful implement step and pushes
 // nothing. c.steps, when set, says more about that step.
-func unchanged(id string, c runCase) runCase {
+func noChangeCase(id string, c runCase) runCase {
 	c.want, c.summary = state.Neutral, "The agent made no change; nothing was pushed."
 	c.events = events(id, "implement=success")
 	c.ran, c.prompts = []string{"implementer"}, []string{"implementer"}
 	if c.steps == nil {
 		c.steps = []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"**Files changed:** none."}}}
+	}
+	return c
+}
+
+// tamperCase completes c as a case whose implementer changed the protected
+// files: the tamper check refuses the change, nothing is pushed and the
+// working copy is as checked out. c.steps, when set, says more than that
+// the implement step succeeded.
+func tamperCase(c runCase, files ...string) runCase {
+	c.want = state.ActionRequired
+	c.summary = "The agent changed protected files (" + strings.Join(files, ", ") + "); its changes were discarded. A human must look."
+	c.events = events("greet-1", "implement=success", "audit=action_required")
+	c.ran, c.prompts, c.clean = []string{"implementer"}, []string{"implementer"}, true
+	if c.steps == nil {
+		c.steps = []stepWant{implOK, tamperStep(files...)}
 	}
 	return c
 }
@@ -276,83 +291,59 @@ func TestRun(t *testing.T) {
 			steps:   []stepWant{{step: StepImplement, conclusion: state.Cancelled, title: "Stopped", summary: []string{"**Files changed:** none."}}},
 			prompts: []string{"implementer"}, clean: true,
 		},
-		unchanged("greet-1", runCase{
+		noChangeCase("greet-1", runCase{
 			name:      "agent makes no change",
 			implement: "echo 'nothing to do here'",
 			steps: []stepWant{{step: StepImplement, conclusion: state.Success, title: "The agent finished",
 				summary: []string{"**Files changed:** none."}, text: []string{"nothing to do here"}}},
 			clean: true,
 		}),
-		unchanged("greet-1", runCase{
+		noChangeCase("greet-1", runCase{
 			name:      "scratch files are no change",
 			implement: "mkdir -p .specloop && echo plan > .specloop/plan.md",
 			tree:      map[string]string{".specloop/plan.md": "plan\n"},
 		}),
 
 		// Tamper checks.
-		{
+		tamperCase(runCase{
 			name:      "agent ticks its own box",
 			implement: writeGreeting + " && " + tickOwnBox,
-			want:      state.ActionRequired, summary: "The agent changed protected files (specs/greet.md); its changes were discarded. A human must look.",
-			events: events("greet-1", "implement=success", "audit=action_required"),
-			ran:    []string{"implementer"},
-			steps:  []stepWant{implOK, tamperStep(specPath)},
-			patch:  []string{"+- [x] [greet-1]"}, noPatch: []string{"+++ b/impl/a.txt"},
-			prompts: []string{"implementer"}, clean: true,
+			patch:     []string{"+- [x] [greet-1]"}, noPatch: []string{"+++ b/impl/a.txt"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				require.Equal(t, []agent.Finding{{File: specPath, Line: 1, Message: "changed by the agent: protected file", Severity: "failure"}},
 					res.Step(StepAudit).Findings)
 			},
-		},
-		{
+		}, "specs/greet.md"),
+		tamperCase(runCase{
 			name:      "agent edits the repo config",
 			implement: writeGreeting + " && echo 'audit: false' >> .github/specloop.yml",
-			want:      state.ActionRequired, summary: "The agent changed protected files (.github/specloop.yml); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep(".github/specloop.yml")},
-			patch:   []string{"+audit: false"},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+			patch:     []string{"+audit: false"},
+		}, ".github/specloop.yml"),
+		tamperCase(runCase{
 			// Refused before verify: GitHub would refuse the push anyway.
 			name:      "agent edits a CI workflow",
 			implement: writeGreeting + " && mkdir -p .github/workflows && echo 'on: push' > .github/workflows/ci.yml",
-			want:      state.ActionRequired, summary: "The agent changed protected files (.github/workflows/ci.yml); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep(".github/workflows/ci.yml")},
-			prompts: []string{"implementer"}, clean: true,
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				ev := res.Step(StepAudit)
 				require.Contains(t, ev.Summary, "GitHub refuses them from an app without the `workflows` permission")
 				require.Equal(t, "changed by the agent: a CI workflow, which GitHub refuses from this app", ev.Findings[0].Message)
 				require.Nil(t, res.Step(StepVerify), "verify never ran")
 			},
-		},
-		{
+		}, ".github/workflows/ci.yml"),
+		tamperCase(runCase{
 			name:      "agent adds a spec",
 			implement: writeGreeting + " && mkdir -p specs/more && echo '- [ ] [more-1] More' > specs/more/next.md",
-			want:      state.ActionRequired, summary: "The agent changed protected files (specs/more/next.md); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep("specs/more/next.md")},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+		}, "specs/more/next.md"),
+		tamperCase(runCase{
 			name:      "agent writes outside the spec's paths",
 			files:     map[string]string{specPath: "---\npaths: [\"impl/**\"]\n---\n" + greetSpec},
 			implement: writeGreeting + " && echo 'see impl/' >> README.md && echo x > notes.txt",
-			want:      state.ActionRequired, summary: "The agent changed protected files (README.md, notes.txt); its changes were discarded. A human must look.",
-			events: events("greet-1", "implement=success", "audit=action_required"),
-			ran:    []string{"implementer"},
-			steps:  []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"| `README.md` | M | 1 | 0 |"}}, tamperStep("README.md", "notes.txt")},
-			patch:  []string{"+see impl/", "+++ b/notes.txt"}, noPatch: []string{"+++ b/impl/a.txt"},
-			prompts: []string{"implementer"}, clean: true,
+			steps:     []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"| `README.md` | M | 1 | 0 |"}}, tamperStep("README.md", "notes.txt")},
+			patch:     []string{"+see impl/", "+++ b/notes.txt"}, noPatch: []string{"+++ b/impl/a.txt"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				require.Contains(t, res.Prompts["implementer"], "Allowed-Paths: impl/**\n")
 			},
-		},
+		}, "README.md", "notes.txt"),
 		{
 			name:      "fixer tampers",
 			implement: writeBroken,
@@ -634,7 +625,7 @@ func TestRun(t *testing.T) {
 		},
 
 		// What the agent is given.
-		unchanged("2.2", runCase{
+		noChangeCase("2.2", runCase{
 			name: "a Kiro task: its bullets, its criteria's text, the documents beside it",
 			spec: ".kiro/specs/users/tasks.md",
 			files: map[string]string{
@@ -670,19 +661,12 @@ func TestRun(t *testing.T) {
 			tickAs:  "# Tasks\n\n- [X] T001 Setup\n- [X] T002 Update quickstart.md\n",
 			prompts: []string{"auditor", "implementer"},
 		},
-		{
+		tamperCase(runCase{
 			name:      "stripping a plain spec's tasks is still tampering",
 			files:     map[string]string{"specs/other.md": "- [ ] [o-1] other work\n"},
 			implement: writeGreeting + " && echo prose > specs/other.md",
-			want:      state.ActionRequired,
-			summary:   "The agent changed protected files (specs/other.md); its changes were discarded. A human must look.",
-			events:    events("greet-1", "implement=success", "audit=action_required"),
-			ran:       []string{"implementer"},
-			steps:     []stepWant{implOK, tamperStep("specs/other.md")},
-			prompts:   []string{"implementer"},
-			clean:     true,
-		},
-		unchanged("2.1", runCase{
+		}, "specs/other.md"),
+		noChangeCase("2.1", runCase{
 			name:   "include_optional: true works on Kiro's optional tasks",
 			spec:   ".kiro/specs/users/tasks.md",
 			config: defaultConfig + "include_optional: true\n",
@@ -691,7 +675,7 @@ func TestRun(t *testing.T) {
 			},
 			implement: "true",
 		}),
-		unchanged("greet-1", runCase{
+		noChangeCase("greet-1", runCase{
 			name:  "the prompt carries AGENTS.md and the previous failure",
 			files: map[string]string{"AGENTS.md": "Indent with tabs. Run sh check.sh before you finish.\n"},
 			previous: map[string]string{
