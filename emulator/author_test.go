@@ -80,16 +80,23 @@ func TestAuthorOrRoleMayChange(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := tc.change()
-			require.Equal(t, tc.status, resp.StatusCode)
-			if tc.message == "" {
-				require.NoError(t, err)
-				return
-			}
-			var ge *github.ErrorResponse
-			require.True(t, errors.As(err, &ge), "%v", err)
-			require.Equal(t, tc.message, ge.Message)
+			requireAnswer(t, resp, err, tc.status, tc.message)
 		})
 	}
+}
+
+// requireAnswer requires GitHub's answer to a go-github call: its status,
+// and its error message when there should be one (none: the call worked).
+func requireAnswer(t *testing.T, resp *github.Response, err error, status int, message string) {
+	t.Helper()
+	require.Equal(t, status, resp.StatusCode)
+	if message == "" {
+		require.NoError(t, err)
+		return
+	}
+	var ge *github.ErrorResponse
+	require.True(t, errors.As(err, &ge), "%v", err)
+	require.Equal(t, message, ge.Message)
 }
 
 // TestAccessBeforeBody pins accessBody: the caller's access to the repo is

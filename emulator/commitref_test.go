@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"testing"
 
@@ -47,14 +46,7 @@ func TestCommitFromPath(t *testing.T) {
 		} {
 			t.Run(name+" "+tc.repo+" "+tc.ref, func(t *testing.T) {
 				resp, err := call(tc.repo, tc.ref)
-				require.Equal(t, tc.status, resp.StatusCode)
-				if tc.message == "" {
-					require.NoError(t, err)
-					return
-				}
-				var ge *github.ErrorResponse
-				require.True(t, errors.As(err, &ge), "%v", err)
-				require.Equal(t, tc.message, ge.Message)
+				requireAnswer(t, resp, err, tc.status, tc.message)
 			})
 		}
 	}
