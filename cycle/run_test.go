@@ -132,6 +132,42 @@ var (
 	draftAudit     = "The auditor failed the change; pushed as a draft with its findings."
 )
 
+// noChangeCase completes c as a case whose agent changes nothing on obligation
+// id: the cycle ends neutral after a successful implement step and pushes
+// nothing. c.steps, when set, says more about that step.
+func noChangeCase(id string, c runCase) runCase {
+	c.want, c.summary = state.Neutral, "The agent made no change; nothing was pushed."
+	c.events = events(id, "implement=success")
+	c.ran, c.prompts = []string{"implementer"}, []string{"implementer"}
+	if c.steps == nil {
+		c.steps = []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"**Files changed:** none."}}}
+	}
+	return c
+}
+
+// tamperCase completes c as a case whose implementer changed the protected
+// files: the tamper check refuses the change, nothing is pushed and the
+// working copy is as checked out. c.steps, when set, says more than that
+// the implement step succeeded.
+func tamperCase(c runCase, files ...string) runCase {
+	c.want = state.ActionRequired
+	c.summary = "The agent changed protected files (" + strings.Join(files, ", ") + "); its changes were discarded. A human must look."
+	c.events = events("greet-1", "implement=success", "audit=action_required")
+	c.ran, c.prompts, c.clean = []string{"implementer"}, []string{"implementer"}, true
+	if c.steps == nil {
+		c.steps = []stepWant{implOK, tamperStep(files...)}
+	}
+	return c
+}
+
+// containsAll requires each of subs in s.
+func containsAll(t *testing.T, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		require.Contains(t, s, sub)
+	}
+}
+
 func tamperStep(files ...string) stepWant {
 	w := stepWant{step: StepAudit, conclusion: state.ActionRequired,
 		title:   "Tamper check failed: the agent changed " + strconv.Itoa(len(files)) + " protected file(s)",
@@ -255,91 +291,59 @@ func TestRun(t *testing.T) {
 			steps:   []stepWant{{step: StepImplement, conclusion: state.Cancelled, title: "Stopped", summary: []string{"**Files changed:** none."}}},
 			prompts: []string{"implementer"}, clean: true,
 		},
-		{
+		noChangeCase("greet-1", runCase{
 			name:      "agent makes no change",
 			implement: "echo 'nothing to do here'",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events: events("greet-1", "implement=success"),
-			ran:    []string{"implementer"},
 			steps: []stepWant{{step: StepImplement, conclusion: state.Success, title: "The agent finished",
 				summary: []string{"**Files changed:** none."}, text: []string{"nothing to do here"}}},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+			clean: true,
+		}),
+		noChangeCase("greet-1", runCase{
 			name:      "scratch files are no change",
 			implement: "mkdir -p .specloop && echo plan > .specloop/plan.md",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("greet-1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"**Files changed:** none."}}},
-			prompts: []string{"implementer"},
-			tree:    map[string]string{".specloop/plan.md": "plan\n"},
-		},
+			tree:      map[string]string{".specloop/plan.md": "plan\n"},
+		}),
 
 		// Tamper checks.
-		{
+		tamperCase(runCase{
 			name:      "agent ticks its own box",
 			implement: writeGreeting + " && " + tickOwnBox,
-			want:      state.ActionRequired, summary: "The agent changed protected files (specs/greet.md); its changes were discarded. A human must look.",
-			events: events("greet-1", "implement=success", "audit=action_required"),
-			ran:    []string{"implementer"},
-			steps:  []stepWant{implOK, tamperStep(specPath)},
-			patch:  []string{"+- [x] [greet-1]"}, noPatch: []string{"+++ b/impl/a.txt"},
-			prompts: []string{"implementer"}, clean: true,
+			patch:     []string{"+- [x] [greet-1]"}, noPatch: []string{"+++ b/impl/a.txt"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				require.Equal(t, []agent.Finding{{File: specPath, Line: 1, Message: "changed by the agent: protected file", Severity: "failure"}},
 					res.Step(StepAudit).Findings)
 			},
-		},
-		{
+		}, "specs/greet.md"),
+		tamperCase(runCase{
 			name:      "agent edits the repo config",
 			implement: writeGreeting + " && echo 'audit: false' >> .github/specloop.yml",
-			want:      state.ActionRequired, summary: "The agent changed protected files (.github/specloop.yml); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep(".github/specloop.yml")},
-			patch:   []string{"+audit: false"},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+			patch:     []string{"+audit: false"},
+		}, ".github/specloop.yml"),
+		tamperCase(runCase{
 			// Refused before verify: GitHub would refuse the push anyway.
 			name:      "agent edits a CI workflow",
 			implement: writeGreeting + " && mkdir -p .github/workflows && echo 'on: push' > .github/workflows/ci.yml",
-			want:      state.ActionRequired, summary: "The agent changed protected files (.github/workflows/ci.yml); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep(".github/workflows/ci.yml")},
-			prompts: []string{"implementer"}, clean: true,
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				ev := res.Step(StepAudit)
 				require.Contains(t, ev.Summary, "GitHub refuses them from an app without the `workflows` permission")
 				require.Equal(t, "changed by the agent: a CI workflow, which GitHub refuses from this app", ev.Findings[0].Message)
 				require.Nil(t, res.Step(StepVerify), "verify never ran")
 			},
-		},
-		{
+		}, ".github/workflows/ci.yml"),
+		tamperCase(runCase{
 			name:      "agent adds a spec",
 			implement: writeGreeting + " && mkdir -p specs/more && echo '- [ ] [more-1] More' > specs/more/next.md",
-			want:      state.ActionRequired, summary: "The agent changed protected files (specs/more/next.md); its changes were discarded. A human must look.",
-			events:  events("greet-1", "implement=success", "audit=action_required"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{implOK, tamperStep("specs/more/next.md")},
-			prompts: []string{"implementer"}, clean: true,
-		},
-		{
+		}, "specs/more/next.md"),
+		tamperCase(runCase{
 			name:      "agent writes outside the spec's paths",
 			files:     map[string]string{specPath: "---\npaths: [\"impl/**\"]\n---\n" + greetSpec},
 			implement: writeGreeting + " && echo 'see impl/' >> README.md && echo x > notes.txt",
-			want:      state.ActionRequired, summary: "The agent changed protected files (README.md, notes.txt); its changes were discarded. A human must look.",
-			events: events("greet-1", "implement=success", "audit=action_required"),
-			ran:    []string{"implementer"},
-			steps:  []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"| `README.md` | M | 1 | 0 |"}}, tamperStep("README.md", "notes.txt")},
-			patch:  []string{"+see impl/", "+++ b/notes.txt"}, noPatch: []string{"+++ b/impl/a.txt"},
-			prompts: []string{"implementer"}, clean: true,
+			steps:     []stepWant{{step: StepImplement, conclusion: state.Success, summary: []string{"| `README.md` | M | 1 | 0 |"}}, tamperStep("README.md", "notes.txt")},
+			patch:     []string{"+see impl/", "+++ b/notes.txt"}, noPatch: []string{"+++ b/impl/a.txt"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				require.Contains(t, res.Prompts["implementer"], "Allowed-Paths: impl/**\n")
 			},
-		},
+		}, "README.md", "notes.txt"),
 		{
 			name:      "fixer tampers",
 			implement: writeBroken,
@@ -621,7 +625,7 @@ func TestRun(t *testing.T) {
 		},
 
 		// What the agent is given.
-		{
+		noChangeCase("2.2", runCase{
 			name: "a Kiro task: its bullets, its criteria's text, the documents beside it",
 			spec: ".kiro/specs/users/tasks.md",
 			files: map[string]string{
@@ -630,23 +634,16 @@ func TestRun(t *testing.T) {
 				".kiro/specs/users/design.md":       "# Design\n",
 			},
 			implement: "mkdir -p .specloop && cat > .specloop/prompt.txt",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("2.2", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
 			check: func(t *testing.T, res *Result, _ *workspace.Workdir) {
 				prompt := res.Prompts["implementer"]
-				for _, s := range []string{
+				containsAll(t, prompt,
 					"Obligation-ID: 2.2\n", "- Format: kiro\n", "> Write the User model\n",
 					"- Validate the e-mail\n", "- `1.2`: IF the e-mail is taken THEN the system SHALL refuse.\n",
 					"- `.kiro/specs/users/requirements.md`\n- `.kiro/specs/users/design.md`\n",
-				} {
-					require.Contains(t, prompt, s)
-				}
+				)
 				require.NotContains(t, prompt, "3. Storage", "the section is the task's own, not the whole plan")
 			},
-		},
+		}),
 		{
 			name: "a Spec Kit task may edit the documents beside its task file",
 			spec: "specs/001-x/tasks.md",
@@ -664,19 +661,12 @@ func TestRun(t *testing.T) {
 			tickAs:  "# Tasks\n\n- [X] T001 Setup\n- [X] T002 Update quickstart.md\n",
 			prompts: []string{"auditor", "implementer"},
 		},
-		{
+		tamperCase(runCase{
 			name:      "stripping a plain spec's tasks is still tampering",
 			files:     map[string]string{"specs/other.md": "- [ ] [o-1] other work\n"},
 			implement: writeGreeting + " && echo prose > specs/other.md",
-			want:      state.ActionRequired,
-			summary:   "The agent changed protected files (specs/other.md); its changes were discarded. A human must look.",
-			events:    events("greet-1", "implement=success", "audit=action_required"),
-			ran:       []string{"implementer"},
-			steps:     []stepWant{implOK, tamperStep("specs/other.md")},
-			prompts:   []string{"implementer"},
-			clean:     true,
-		},
-		{
+		}, "specs/other.md"),
+		noChangeCase("2.1", runCase{
 			name:   "include_optional: true works on Kiro's optional tasks",
 			spec:   ".kiro/specs/users/tasks.md",
 			config: defaultConfig + "include_optional: true\n",
@@ -684,13 +674,8 @@ func TestRun(t *testing.T) {
 				".kiro/specs/users/tasks.md": "- [ ] 2. Models\n- [ ]* 2.1 Optional tests first\n- [ ] 2.2 Write the User model\n",
 			},
 			implement: "true",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("2.1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
-		},
-		{
+		}),
+		noChangeCase("greet-1", runCase{
 			name:  "the prompt carries AGENTS.md and the previous failure",
 			files: map[string]string{"AGENTS.md": "Indent with tabs. Run sh check.sh before you finish.\n"},
 			previous: map[string]string{
@@ -698,28 +683,21 @@ func TestRun(t *testing.T) {
 				"greet-2": "the goodbye was rude",
 			},
 			implement: "mkdir -p .specloop && cat > .specloop/prompt.txt",
-			want:      state.Neutral, summary: "The agent made no change; nothing was pushed.",
-			events:  events("greet-1", "implement=success"),
-			ran:     []string{"implementer"},
-			steps:   []stepWant{{step: StepImplement, conclusion: state.Success}},
-			prompts: []string{"implementer"},
 			check: func(t *testing.T, res *Result, wd *workspace.Workdir) {
 				stdin, err := wd.ReadFile(".specloop/prompt.txt")
 				require.NoError(t, err)
 				prompt := res.Prompts["implementer"]
 				require.Equal(t, prompt, string(stdin), "the agent reads the prompt on stdin")
-				for _, s := range []string{
+				containsAll(t, prompt,
 					"Specloop-Role: implementer\n", "Obligation-ID: greet-1\n", "Spec-Path: specs/greet.md\n",
 					"- Section: Greeting > Hello\n",
 					"## Repository instructions (AGENTS.md)", "Indent with tabs. Run sh check.sh before you finish.",
 					"## The previous attempt failed", "verify failed: TestGreeting: greeting is broken",
 					"Do not edit the spec file `specs/greet.md`, any other spec file, or `.github/specloop.yml`.",
-				} {
-					require.Contains(t, prompt, s)
-				}
+				)
 				require.NotContains(t, prompt, "the goodbye was rude", "another obligation's failure")
 			},
-		},
+		}),
 		{
 			name:   "the agent's environment",
 			config: "agent: {command: {{agent}}, env: [MODEL_TOKEN, MODEL_REGION, NOT_SET]}\nverify: {command: sh check.sh}\n",

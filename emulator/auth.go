@@ -341,6 +341,18 @@ func (s *Server) repoAccess(w http.ResponseWriter, r *http.Request, need string)
 	return rp, c, true
 }
 
+// accessBody starts a handler that takes a JSON body: repoAccess at need,
+// then the body into req. Access is checked first, as on GitHub, so a
+// caller who may not see the repo gets 404 whatever it sent; it answers
+// every failure itself.
+func (s *Server) accessBody(w http.ResponseWriter, r *http.Request, need string, req any) (*repo, *caller, bool) {
+	rp, c, ok := s.repoAccess(w, r, need)
+	if !ok || !decodeBody(w, r, req) {
+		return nil, nil, false
+	}
+	return rp, c, true
+}
+
 // jwtApp checks the app JWT on /app endpoints; GitHub answers 401 with a
 // message naming the broken claim.
 func (s *Server) jwtApp(w http.ResponseWriter, r *http.Request) bool {

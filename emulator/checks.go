@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v62/github"
-	"github.com/gorilla/mux"
 )
 
 // GitHub's limits on check runs.
@@ -316,39 +315,25 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cr, ok := checkRunFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	// GitHub sends every key, null where unset, and a blob_href.
-	out := []map[string]any{}
-	for _, a := range cr.annotations {
-		out = append(out, map[string]any{
-			"path": a.GetPath(), "start_line": a.GetStartLine(), "end_line": a.GetEndLine(),
-			"start_column": optInt(a.StartColumn), "end_column": optInt(a.EndColumn),
-			"annotation_level": a.GetAnnotationLevel(), "message": a.GetMessage(),
-			"title": optString(a.Title), "raw_details": optString(a.RawDetails),
-			"blob_href": fmt.Sprintf("%s/%s/blob/%s/%s", s.url, rp.fullName(), cr.headSHA, a.GetPath()),
-		})
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+	listOf(s, w, r, checkRunFromPath, func(rp *repo, cr *checkRun) []map[string]any {
+		// GitHub sends every key, null where unset, and a blob_href.
+		out := []map[string]any{}
+		for _, a := range cr.annotations {
+			out = append(out, map[string]any{
+				"path": a.GetPath(), "start_line": a.GetStartLine(), "end_line": a.GetEndLine(),
+				"start_column": optInt(a.StartColumn), "end_column": optInt(a.EndColumn),
+				"annotation_level": a.GetAnnotationLevel(), "message": a.GetMessage(),
+				"title": optString(a.Title), "raw_details": optString(a.RawDetails),
+				"blob_href": fmt.Sprintf("%s/%s/blob/%s/%s", s.url, rp.fullName(), cr.headSHA, a.GetPath()),
+			})
+		}
+		return out
+	})
 }
 
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
-		return
-	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
-	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	q := r.URL.Query()

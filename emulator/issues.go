@@ -189,18 +189,33 @@ func issueFromPath(w http.ResponseWriter, r *http.Request, rp *repo) (*issue, bo
 // the path names (404 if none), rendered in GitHub's shape.
 func getOne[T, R any](s *Server, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), render func(*repo, *T) R) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rp, _, ok := s.repoAccess(w, r, "read")
-		if !ok {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		v, ok := find(w, r, rp)
-		if !ok {
-			return
-		}
-		writeJSON(w, http.StatusOK, render(rp, v))
+		withOne(s, w, r, find, func(rp *repo, v *T) { writeJSON(w, http.StatusOK, render(rp, v)) })
 	}
+}
+
+// listOf answers the GET of a list that belongs to one object of a repo
+// (an issue's labels or comments, a pull request's reviews): read access,
+// the object the path names (404 if none), then its list in GitHub's
+// shape, paginated.
+func listOf[T, J any](s *Server, w http.ResponseWriter, r *http.Request, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), list func(*repo, *T) []J) {
+	withOne(s, w, r, find, func(rp *repo, v *T) { writeJSON(w, http.StatusOK, paginate(w, r, list(rp, v))) })
+}
+
+// withOne checks read access to the repo, finds the object the path names
+// (answering 404 itself when there is none) and runs answer on it with
+// s.mu held.
+func withOne[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(http.ResponseWriter, *http.Request, *repo) (*T, bool), answer func(*repo, *T)) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := find(w, r, rp)
+	if !ok {
+		return
+	}
+	answer(rp, v)
 }
 
 // fromPath finds the object a path variable names; it answers 404 itself,
@@ -223,6 +238,25 @@ func (s *Server) issuesEvent(rp *repo, is *issue, action string, sender *user) *
 	}
 }
 
+// commentEvent builds an "issue_comment" payload; call with s.mu held.
+func (s *Server) commentEvent(rp *repo, is *issue, cm *comment, action string, sender *user) *github.IssueCommentEvent {
+	return &github.IssueCommentEvent{
+		Action: github.String(action), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
+		Repo: s.repoJSON(rp), Sender: s.userJSON(sender), Installation: hookInstallation(s.installationForLocked(rp)),
+	}
+}
+
+// authorOrLocked reports whether c may change what author wrote on rp: the
+// author always may, anyone else needs at least level. Otherwise it answers
+// 403 with msg, as GitHub does. Call with s.mu held.
+func (s *Server) authorOrLocked(w http.ResponseWriter, c *caller, rp *repo, author *user, level, msg string) bool {
+	if author == c.user || permRank(s.permissionLocked(c, rp)) >= permRank(level) {
+		return true
+	}
+	writeError(w, http.StatusForbidden, msg)
+	return false
+}
+
 type issueRequest struct {
 	Title  *string   `json:"title"`
 	Body   *string   `json:"body"`
@@ -231,12 +265,9 @@ type issueRequest struct {
 }
 
 func (s *Server) createIssue(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req issueRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.Title == nil || strings.TrimSpace(*req.Title) == "" {
@@ -331,12 +362,9 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req issueRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -345,9 +373,8 @@ func (s *Server) editIssue(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if is.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("triage") {
+	if !s.authorOrLocked(w, c, rp, is.user, "triage", "Must have triage access to edit this issue") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have triage access to edit this issue")
 		return
 	}
 	var events []any
@@ -404,27 +431,14 @@ func (s *Server) setStateLocked(rp *repo, is *issue, state string, sender *user)
 }
 
 func (s *Server) listIssueLabels(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	is, ok := issueFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, s.issueJSON(rp, is).Labels))
+	listOf(s, w, r, issueFromPath, func(rp *repo, is *issue) []*github.Label { return s.issueJSON(rp, is).Labels })
 }
 
 func (s *Server) addLabels(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "triage")
-	if !ok {
-		return
-	}
 	// GitHub takes {"labels": [...]} or a bare array (what go-github sends).
 	var raw json.RawMessage
-	if !decodeBody(w, r, &raw) {
+	rp, c, ok := s.accessBody(w, r, "triage", &raw)
+	if !ok {
 		return
 	}
 	var names []string
@@ -500,17 +514,7 @@ func (s *Server) removeLabel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	is, ok := issueFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, s.commentsLocked(rp, is.number)))
+	listOf(s, w, r, issueFromPath, func(rp *repo, is *issue) []*github.IssueComment { return s.commentsLocked(rp, is.number) })
 }
 
 func (s *Server) commentsLocked(rp *repo, number int) []*github.IssueComment {
@@ -533,17 +537,11 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct {
-		Body *string `json:"body"`
-	}
-	if !decodeBody(w, r, &req) {
+	body, ok := commentBody(w, r)
+	if !ok {
 		return
 	}
-	if req.Body == nil || *req.Body == "" {
-		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
-		return
-	}
-	if len(*req.Body) > 65536 {
+	if len(body) > 65536 {
 		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "custom", Message: "body is too long (maximum is 65536 characters)"})
 		return
 	}
@@ -554,17 +552,30 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	cm := &comment{id: s.newID(), issue: is.number, body: *req.Body, user: c.user, createdAt: now, updatedAt: now}
+	cm := &comment{id: s.newID(), issue: is.number, body: body, user: c.user, createdAt: now, updatedAt: now}
 	rp.comments[cm.id] = cm
 	is.comments++
 	out := s.commentJSON(rp, cm)
-	ev := &github.IssueCommentEvent{
-		Action: github.String("created"), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
-		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, is, cm, "created", c.user)
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// commentBody reads the {"body": ...} of a new or edited issue comment;
+// it answers 400 or 422 itself when there is none.
+func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req struct {
+		Body *string `json:"body"`
+	}
+	if !decodeBody(w, r, &req) {
+		return "", false
+	}
+	if req.Body == nil || *req.Body == "" {
+		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+		return "", false
+	}
+	return *req.Body, true
 }
 
 // commentFromPath finds comment {id} in a repo; it answers 404 itself.
@@ -577,14 +588,8 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct {
-		Body *string `json:"body"`
-	}
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.Body == nil || *req.Body == "" {
-		validationFailed(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+	body, ok := commentBody(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -593,34 +598,27 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if cm.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, cm.user, "write", "Must have write access to edit this comment") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have write access to edit this comment")
 		return
 	}
 	from := cm.body
-	cm.body = *req.Body
+	cm.body = body
 	cm.updatedAt = s.now()
 	out := s.commentJSON(rp, cm)
-	ev := &github.IssueCommentEvent{
-		Action: github.String("edited"), Issue: s.issueJSON(rp, rp.issues[cm.issue]), Comment: s.commentJSON(rp, cm),
-		Changes: &github.EditChange{Body: &github.EditBody{From: github.String(from)}},
-		Repo:    s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, rp.issues[cm.issue], cm, "edited", c.user)
+	ev.Changes = &github.EditChange{Body: &github.EditBody{From: github.String(from)}}
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req struct {
 		Content string `json:"content"`
 	}
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if !slices.Contains(reactionContents, req.Content) {
@@ -646,24 +644,16 @@ func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listReactions(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	content := r.URL.Query().Get("content")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cm, ok := commentFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	out := []reactionOut{}
-	for _, rc := range rp.reactions {
-		if rc.commentID == cm.id && (content == "" || rc.content == content) {
-			out = append(out, s.reactionREST(rc))
+	listOf(s, w, r, commentFromPath, func(rp *repo, cm *comment) []reactionOut {
+		out := []reactionOut{}
+		for _, rc := range rp.reactions {
+			if rc.commentID == cm.id && (content == "" || rc.content == content) {
+				out = append(out, s.reactionREST(rc))
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
+		return out
+	})
 }
 
 func (s *Server) reactionsLocked(rp *repo, commentID int64, content string) []*github.Reaction {
@@ -678,13 +668,7 @@ func (s *Server) reactionsLocked(rp *repo, commentID int64, content string) []*g
 
 // IssueComments returns copies of the comments on issue or PR n, oldest first.
 func (s *Server) IssueComments(owner, repoName string, n int) []*github.IssueComment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return s.commentsLocked(rp, n)
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.IssueComment { return s.commentsLocked(rp, n) })
 }
 
 // Issue returns a copy of issue or PR n as GET /repos/{o}/{r}/issues/{n} would.
@@ -700,13 +684,7 @@ func (s *Server) Issue(owner, repoName string, n int) *github.Issue {
 
 // Reactions returns copies of the reactions on an issue comment.
 func (s *Server) Reactions(owner, repoName string, commentID int64) []*github.Reaction {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return s.reactionsLocked(rp, commentID, "")
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.Reaction { return s.reactionsLocked(rp, commentID, "") })
 }
 
 // deleteComment is DELETE /repos/{o}/{r}/issues/comments/{id}: the author
@@ -723,9 +701,8 @@ func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if cm.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, cm.user, "write", "Must have write access to delete this comment") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have write access to delete this comment")
 		return
 	}
 	delete(rp.comments, cm.id)
@@ -733,10 +710,7 @@ func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
 	if is != nil && is.comments > 0 {
 		is.comments--
 	}
-	ev := &github.IssueCommentEvent{
-		Action: github.String("deleted"), Issue: s.issueJSON(rp, is), Comment: s.commentJSON(rp, cm),
-		Repo: s.repoJSON(rp), Sender: s.userJSON(c.user), Installation: hookInstallation(s.installationForLocked(rp)),
-	}
+	ev := s.commentEvent(rp, is, cm, "deleted", c.user)
 	s.mu.Unlock()
 	s.hooks.send("issue_comment", rp.key(), ev)
 	w.WriteHeader(http.StatusNoContent)

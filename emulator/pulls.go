@@ -108,12 +108,9 @@ func headBranch(rp *repo, head string) (string, bool) {
 }
 
 func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req github.NewPullRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.GetTitle() == "" {
@@ -257,12 +254,9 @@ type pullUpdate struct {
 const draftsRefused = "Draft pull requests are not supported in this repository."
 
 func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req pullUpdate
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	if req.State != nil && *req.State != "open" && *req.State != "closed" {
@@ -281,9 +275,8 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if p.issue.user != c.user && permRank(s.permissionLocked(c, rp)) < permRank("write") {
+	if !s.authorOrLocked(w, c, rp, p.issue.user, "write", "Must have push access to edit this pull request") {
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, "Must have push access to edit this pull request")
 		return
 	}
 	var events []any

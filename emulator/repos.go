@@ -162,6 +162,19 @@ func (s *Server) repoLocked(owner, name string) *repo {
 	return s.repos[strings.ToLower(owner+"/"+name)]
 }
 
+// inRepo answers one of the read-outs tests ask for (IssueComments,
+// Reactions, ReviewComments): f on repo owner/name with s.mu held, or nil
+// when there is no such repo.
+func inRepo[T any](s *Server, owner, name string, f func(*repo) []T) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(owner, name)
+	if rp == nil {
+		return nil
+	}
+	return f(rp)
+}
+
 func (s *Server) repoJSON(rp *repo) *github.Repository {
 	t := github.Timestamp{Time: rp.createdAt}
 	vis := "public"
@@ -213,6 +226,24 @@ func (s *Server) fullRepoJSON(rp *repo) *github.Repository {
 		full.Parent, full.Source = s.repoJSON(rp.parent), s.repoJSON(rp.source())
 	}
 	return full
+}
+
+// commitFromPath checks read access to the repo of the path and resolves
+// the {ref} it names (a branch, tag or SHA) to a commit SHA; it answers
+// every failure itself, 422 for a ref that names no commit, as GitHub
+// does.
+func (s *Server) commitFromPath(w http.ResponseWriter, r *http.Request) (*repo, string, bool) {
+	rp, _, ok := s.repoAccess(w, r, "read")
+	if !ok {
+		return nil, "", false
+	}
+	ref := mux.Vars(r)["ref"]
+	sha, ok := resolveCommit(rp, ref)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
+		return nil, "", false
+	}
+	return rp, sha, true
 }
 
 // resolveCommit turns a branch, tag or SHA into a commit SHA.
@@ -512,14 +543,8 @@ func (s *Server) commitJSON(rp *repo, sha string) (map[string]any, error) {
 }
 
 func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
-		return
-	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
-	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	c, err := s.commitJSON(rp, sha)

@@ -120,12 +120,9 @@ type reviewRequest struct {
 }
 
 func (s *Server) createReview(w http.ResponseWriter, r *http.Request) {
-	rp, c, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
 	var req reviewRequest
-	if !decodeBody(w, r, &req) {
+	rp, c, ok := s.accessBody(w, r, "read", &req)
+	if !ok {
 		return
 	}
 	event := "COMMENT"
@@ -269,11 +266,15 @@ func diffHunk(rp *repo, base, head, path string, line int) (string, bool) {
 }
 
 func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {
-	listOfPull(s, w, r, func(ld *loopData) map[int64]*review { return ld.reviews }, s.reviewJSON)
+	listOf(s, w, r, s.pullFromPath, func(rp *repo, p *pull) []*github.PullRequestReview {
+		return ofPullLocked(rp, rp.loopLocked().reviews, p.issue.number, s.reviewJSON)
+	})
 }
 
 func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
-	listOfPull(s, w, r, func(ld *loopData) map[int64]*reviewComment { return ld.rcs }, s.reviewCommentJSON)
+	listOf(s, w, r, s.pullFromPath, func(rp *repo, p *pull) []*github.PullRequestComment {
+		return ofPullLocked(rp, rp.loopLocked().rcs, p.issue.number, s.reviewCommentJSON)
+	})
 }
 
 // pullItem is a review or a review comment: each belongs to one pull
@@ -282,23 +283,6 @@ type pullItem interface{ pullNumber() int }
 
 func (rv *review) pullNumber() int        { return rv.pr }
 func (rc *reviewComment) pullNumber() int { return rc.pr }
-
-// listOfPull answers GET .../pulls/{n}/reviews and .../pulls/{n}/comments
-// alike: read access, the pull request from the path, then its items of the
-// repo's loopData (picked by items) in GitHub's JSON, paginated.
-func listOfPull[T pullItem, J any](s *Server, w http.ResponseWriter, r *http.Request, items func(*loopData) map[int64]T, toJSON func(*repo, T) J) {
-	rp, _, ok := s.repoAccess(w, r, "read")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pullFromPath(w, r, rp)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, ofPullLocked(rp, items(rp.loopLocked()), p.issue.number, toJSON)))
-}
 
 // ofPullLocked is pull request n's items of m, oldest first (ids grow and
 // key m), in GitHub's JSON; an empty list rather than null when none.
@@ -387,11 +371,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, id int64, body st
 // ReviewComments returns copies of a pull request's review comments,
 // oldest first.
 func (s *Server) ReviewComments(owner, repoName string, n int) []*github.PullRequestComment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(owner, repoName)
-	if rp == nil {
-		return nil
-	}
-	return ofPullLocked(rp, rp.loopLocked().rcs, n, s.reviewCommentJSON)
+	return inRepo(s, owner, repoName, func(rp *repo) []*github.PullRequestComment {
+		return ofPullLocked(rp, rp.loopLocked().rcs, n, s.reviewCommentJSON)
+	})
 }

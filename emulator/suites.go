@@ -137,14 +137,8 @@ func (s *Server) appCheckRunJSON(rp *repo, cr *appCheckRun) *github.CheckRun {
 }
 
 func (s *Server) listSuitesForRef(w http.ResponseWriter, r *http.Request) {
-	rp, _, ok := s.repoAccess(w, r, "read")
+	rp, sha, ok := s.commitFromPath(w, r)
 	if !ok {
-		return
-	}
-	ref := mux.Vars(r)["ref"]
-	sha, ok := resolveCommit(rp, ref)
-	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
 		return
 	}
 	appFilter, _ := strconv.ParseInt(r.URL.Query().Get("app_id"), 10, 64)

@@ -212,6 +212,16 @@ func TestCycleIssueRun(t *testing.T) {
 	h.requireAllChecksCompleted(c.ID)
 }
 
+// pushCycle queues a push cycle of the widgets spec, works it to its end
+// and returns it as it ended.
+func (h *harness) pushCycle() *store.Cycle {
+	h.t.Helper()
+	run := h.specRun("specs/widgets.md", widgetsBranch)
+	c := h.queued(run.ID, "push")
+	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	return h.cycle(c.ID)
+}
+
 // TestCycleVerifyFails: a change whose verify still fails is pushed as a
 // draft with a failing verify check, and the next attempt's prompt says
 // how the last one failed.
@@ -219,11 +229,7 @@ func TestCycleVerifyFails(t *testing.T) {
 	t.Parallel()
 	cfg := strings.Replace(passingConfig, "command: 'true'", "command: 'echo widget test broke; exit 1'", 1) + "fix_attempts: 0\n"
 	h := newHarness(t, specRepo(cfg))
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.Equal(t, "Verify still fails after the fix attempts; pushed as a draft so the evidence can be read.", got.Summary)
 	sha, err := h.ref(widgetsBranch)
@@ -236,11 +242,11 @@ func TestCycleVerifyFails(t *testing.T) {
 	checks := h.checksByName(sha)
 	require.Equal(t, string(state.Failure), checks["specloop/verify"].GetConclusion())
 	require.Equal(t, string(state.Success), checks["specloop/implement"].GetConclusion())
-	h.requireAllChecksCompleted(c.ID)
+	h.requireAllChecksCompleted(got.ID)
 
-	retry := h.queued(run.ID, "retry")
+	retry := h.queued(got.RunID, "retry")
 	mustWork(h, h.cycleW(), CycleArgs{CycleID: retry.ID})
-	require.Contains(t, h.artifact(retry.ID, "prompt-implementer.md"), fmt.Sprintf("Cycle %d concluded failure: %s", c.ID, got.Summary))
+	require.Contains(t, h.artifact(retry.ID, "prompt-implementer.md"), fmt.Sprintf("Cycle %d concluded failure: %s", got.ID, got.Summary))
 }
 
 // TestCycleNoChange: an agent that changes nothing ends the cycle neutral
@@ -250,11 +256,7 @@ func TestCycleNoChange(t *testing.T) {
 	cfg := strings.Replace(passingConfig, agentCommand, "command: 'true'", 1)
 	h := newHarness(t, specRepo(cfg))
 	start := h.mainSHA()
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Neutral, got.Conclusion)
 	require.Equal(t, "The agent made no change; nothing was pushed.", got.Summary)
 	_, err := h.ref(widgetsBranch)
@@ -266,7 +268,7 @@ func TestCycleNoChange(t *testing.T) {
 		require.Equal(t, string(state.Skipped), checks[name].GetConclusion(), name)
 		require.Equal(t, "Did not run: the cycle ended neutral", checks[name].GetOutput().GetTitle(), name)
 	}
-	h.requireAllChecksCompleted(c.ID)
+	h.requireAllChecksCompleted(got.ID)
 }
 
 // TestCycleWaitsForEarlierCycle: a cycle behind an unfinished earlier cycle
@@ -339,10 +341,7 @@ func TestCycleDone(t *testing.T) {
 func TestCycleWebOnly(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo(passingConfig), func(c *Config) { c.Engine, c.Mirrors = nil, nil })
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.CycleDone, got.State)
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.Equal(t, "this process runs no cycles (web only)", got.Summary)
@@ -354,10 +353,7 @@ func TestCycleWebOnly(t *testing.T) {
 func TestCycleBadConfig(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo("on_push: sometimes\n"))
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	got := h.cycle(c.ID)
+	got := h.pushCycle()
 	require.Equal(t, state.Failure, got.Conclusion)
 	require.True(t, strings.HasPrefix(got.Summary, "Could not read the repository or its config: repo config does not parse"), got.Summary)
 	checks := h.checkRuns("")
@@ -411,6 +407,41 @@ func release(t *testing.T, dir string) {
 	require.NoError(t, f.Close())
 }
 
+// startBlocked queues a push cycle of the widgets spec, works it in the
+// background and returns once its blocking agent (blockingAgent's dir)
+// runs: the commit the cycle started from, its run, the cycle and where
+// its work ends.
+func (h *harness) startBlocked(dir string) (string, *store.Run, *store.Cycle, <-chan workDone) {
+	h.t.Helper()
+	start := h.mainSHA()
+	run := h.specRun("specs/widgets.md", widgetsBranch)
+	c := h.queued(run.ID, "push")
+	done := workAsync(h, h.cycleW(), CycleArgs{CycleID: c.ID})
+	h.waitStarted(dir, done)
+	return start, run, c, done
+}
+
+// moveFence has another worker, "new-owner", take cycle id over while
+// its worker still runs it.
+func (h *harness) moveFence(id int64) {
+	h.t.Helper()
+	_, err := h.pool.Exec(h.ctx, `UPDATE cycles SET fence = fence + 1, lease_owner = 'new-owner' WHERE id = $1`, id)
+	require.NoError(h.t, err)
+}
+
+// requireChecksAsLost requires the cycle's check runs at start as a worker
+// that lost its cycle during implement left them: implement in progress,
+// verify and audit queued, none completed by that worker.
+func (h *harness) requireChecksAsLost(start string) {
+	h.t.Helper()
+	checks := h.checksByName(start)
+	require.Len(h.t, checks, 3)
+	require.Equal(h.t, "in_progress", checks["specloop/implement"].GetStatus(), "not completed by the worker that lost it")
+	for _, name := range []string{"specloop/verify", "specloop/audit"} {
+		require.Equal(h.t, "queued", checks[name].GetStatus(), name)
+	}
+}
+
 // TestCycleFenced: a worker whose cycle was taken over while it ran (the
 // fence moved on) pushes nothing and records nothing more.
 func TestCycleFenced(t *testing.T) {
@@ -418,20 +449,13 @@ func TestCycleFenced(t *testing.T) {
 	cfg, dir := blockingAgent(t)
 	// A long lease: the fence, not a heartbeat, must catch the takeover.
 	h := newHarness(t, specRepo(cfg), func(c *Config) { c.LeaseTTL = time.Hour })
-	start := h.mainSHA()
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-
-	done := workAsync(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	h.waitStarted(dir, done)
-	// Another worker takes the cycle over.
-	_, err := h.pool.Exec(h.ctx, `UPDATE cycles SET fence = fence + 1, lease_owner = 'new-owner' WHERE id = $1`, c.ID)
-	require.NoError(t, err)
+	start, _, c, done := h.startBlocked(dir)
+	h.moveFence(c.ID)
 	release(t, dir)
 	res := h.wait(done)
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 
-	_, err = h.ref(widgetsBranch)
+	_, err := h.ref(widgetsBranch)
 	require.Error(t, err, "nothing pushed")
 	require.Empty(t, h.emu.PullRequests(testOwner, testRepo))
 	got := h.cycle(c.ID)
@@ -444,12 +468,7 @@ func TestCycleFenced(t *testing.T) {
 	// Its check runs are as they were when it lost the cycle: the new
 	// owner completes them, and no late write of the old one reopens or
 	// concludes them.
-	checks := h.checksByName(start)
-	require.Len(t, checks, 3)
-	require.Equal(t, "in_progress", checks["specloop/implement"].GetStatus())
-	for _, name := range []string{"specloop/verify", "specloop/audit"} {
-		require.Equal(t, "queued", checks[name].GetStatus(), name)
-	}
+	h.requireChecksAsLost(start)
 }
 
 // TestCycleFencedByHeartbeat: a worker notices at its next heartbeat that
@@ -459,30 +478,19 @@ func TestCycleFencedByHeartbeat(t *testing.T) {
 	t.Parallel()
 	cfg, dir := blockingAgent(t)
 	h := newHarness(t, specRepo(cfg), func(c *Config) { c.LeaseTTL = 900 * time.Millisecond })
-	start := h.mainSHA()
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-
-	done := workAsync(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	h.waitStarted(dir, done)
-	_, err := h.pool.Exec(h.ctx, `UPDATE cycles SET fence = fence + 1, lease_owner = 'new-owner' WHERE id = $1`, c.ID)
-	require.NoError(t, err)
+	start, _, c, done := h.startBlocked(dir)
+	h.moveFence(c.ID)
 	// The agent is never released: only the heartbeat can end the cycle
 	// before the agent's timeout.
 	res := h.wait(done)
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 
-	_, err = h.ref(widgetsBranch)
+	_, err := h.ref(widgetsBranch)
 	require.Error(t, err, "nothing pushed")
 	got := h.cycle(c.ID)
 	require.Equal(t, state.CycleRunning, got.State)
 	require.Equal(t, "new-owner", got.LeaseOwner)
-	checks := h.checksByName(start)
-	require.Len(t, checks, 3)
-	require.Equal(t, "in_progress", checks["specloop/implement"].GetStatus(), "not completed by the worker that lost it")
-	for _, name := range []string{"specloop/verify", "specloop/audit"} {
-		require.Equal(t, "queued", checks[name].GetStatus(), name)
-	}
+	h.requireChecksAsLost(start)
 	open, err := store.OpenCheckRuns(h.ctx, h.pool, c.ID)
 	require.NoError(t, err)
 	require.Len(t, open, 3, "the new owner completes them")
@@ -534,12 +542,7 @@ func runStopListener(t *testing.T, pool *pgxpool.Pool) *store.StopListener {
 func testCycleStop(t *testing.T, adjust func(*testing.T, *Config)) {
 	cfg, dir := blockingAgent(t)
 	h := newHarness(t, specRepo(cfg), func(c *Config) { adjust(t, c) })
-	start := h.mainSHA()
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-
-	done := workAsync(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	h.waitStarted(dir, done)
+	start, run, c, done := h.startBlocked(dir)
 	// `/loop stop` on the PR.
 	n, err := store.CancelQueuedCycles(h.ctx, h.pool, run.ID, "stopped by @maintainer")
 	require.NoError(t, err)
@@ -645,10 +648,8 @@ func TestCycleBase(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, specRepo(passingConfig+"base: develop\n"))
 	develop := h.push("develop", map[string]string{"develop.txt": "only on develop\n"})
-	run := h.specRun("specs/widgets.md", widgetsBranch)
-	c := h.queued(run.ID, "push")
-	mustWork(h, h.cycleW(), CycleArgs{CycleID: c.ID})
-	require.Equal(t, state.Success, h.cycle(c.ID).Conclusion, h.cycle(c.ID).Summary)
+	got := h.pushCycle()
+	require.Equal(t, state.Success, got.Conclusion, got.Summary)
 
 	sha, err := h.ref(widgetsBranch)
 	require.NoError(t, err)

@@ -71,17 +71,32 @@ func TestIssueLabelConfigured(t *testing.T) {
 	require.Len(t, h.cycleJobs(), 1)
 }
 
-// TestIssueOtherLabel: a label that is not specloop's does nothing.
-func TestIssueOtherLabel(t *testing.T) {
+// TestIssueLabelStartsNothing: a label that is not specloop's, added or
+// removed, does nothing; nor does specloop's on a PR, for which GitHub
+// sends issues events too: a PR is not a spec.
+func TestIssueLabelStartsNothing(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	issue := h.createIssue("Widgets", widgetsSpec)
-	for _, labeled := range []bool{true, false} {
-		mustWork(h, h.issueLabel(), labelArgs(h, issue, "bug", labeled))
+	for _, tc := range []struct {
+		name   string
+		open   func(*harness) int
+		label  string
+		labels []bool // labeled, then unlabeled, ...
+	}{
+		{"another label", func(h *harness) int { return h.createIssue("Widgets", widgetsSpec) }, "bug", []bool{true, false}},
+		{"specloop's label on a PR", func(h *harness) int { return h.openPR("feature") }, "specloop", []bool{true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, nil)
+			n := tc.open(h)
+			for _, labeled := range tc.labels {
+				mustWork(h, h.issueLabel(), labelArgs(h, n, tc.label, labeled))
+			}
+			require.Zero(t, h.runCount())
+			require.Empty(t, h.cycleJobs())
+			require.Empty(t, h.botComments(n))
+		})
 	}
-	require.Zero(t, h.runCount())
-	require.Empty(t, h.cycleJobs())
-	require.Empty(t, h.botComments(issue))
 }
 
 // TestIssueUnlabeled: removing the label cancels the run's queued cycles,
@@ -114,6 +129,17 @@ func TestIssueUnlabeled(t *testing.T) {
 	require.Equal(t, 1, h.runCount())
 }
 
+// claimQueued claims queued cycle id for a worker, as the cycle job does
+// first (without the liveness lock that claim takes); it returns the
+// fence the worker holds.
+func (h *harness) claimQueued(id int64) int64 {
+	h.t.Helper()
+	res, fence, err := store.ClaimCycle(h.ctx, h.pool, id, "w", DefaultLeaseTTL, 0)
+	require.NoError(h.t, err)
+	require.Equal(h.t, store.Claimed, res)
+	return fence
+}
+
 // TestIssueRelabel: labelling again while a cycle is queued or running adds
 // no second cycle; once it is done, labelling again starts the next one
 // on the same run.
@@ -133,9 +159,7 @@ func TestIssueRelabel(t *testing.T) {
 
 	// The cycle is claimed and finishes; a relabel (after the label was
 	// removed, say) queues the next one on the same run.
-	res, fence, err := store.ClaimCycle(h.ctx, h.pool, cycles[0].ID, "w", DefaultLeaseTTL, 0)
-	require.NoError(t, err)
-	require.Equal(t, store.Claimed, res)
+	fence := h.claimQueued(cycles[0].ID)
 	mustWork(h, h.issueLabel(), labelArgs(h, issue, "specloop", true))
 	require.Len(t, h.cycles(run.ID), 1, "running is active too")
 	require.NoError(t, store.FinishCycle(h.ctx, h.pool, cycles[0].ID, fence, state.Success, "done"))
@@ -144,18 +168,6 @@ func TestIssueRelabel(t *testing.T) {
 	require.Len(t, cycles, 2)
 	require.Equal(t, []int64{cycles[0].ID, cycles[1].ID}, h.cycleJobs())
 	require.Equal(t, 1, h.runCount(), "one run per issue")
-}
-
-// TestIssueLabelOnPR: GitHub sends issues events for PRs too; a labelled PR
-// is not a spec.
-func TestIssueLabelOnPR(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, nil)
-	pr := h.openPR("feature")
-	mustWork(h, h.issueLabel(), labelArgs(h, pr, "specloop", true))
-	require.Zero(t, h.runCount())
-	require.Empty(t, h.cycleJobs())
-	require.Empty(t, h.botComments(pr))
 }
 
 // TestIssueCommentFails: the cycle is queued even when the comment saying
@@ -182,9 +194,7 @@ func TestIssueRelabelAtLimit(t *testing.T) {
 	run, err := store.FindRun(h.ctx, h.pool, testFull, issue)
 	require.NoError(t, err)
 	first := h.cycles(run.ID)[0]
-	res, fence, err := store.ClaimCycle(h.ctx, h.pool, first.ID, "w", DefaultLeaseTTL, 0)
-	require.NoError(t, err)
-	require.Equal(t, store.Claimed, res)
+	fence := h.claimQueued(first.ID)
 	require.NoError(t, store.FinishCycle(h.ctx, h.pool, first.ID, fence, state.Success, "done"))
 
 	mustWork(h, h.issueLabel(), labelArgs(h, issue, "specloop", true))
