@@ -109,6 +109,7 @@ type Session struct {
 	transport http.RoundTripper
 
 	mu       sync.Mutex
+	inflight int // requests being served, not yet recorded
 	calls    []agent.ModelCall
 	tokens   int64   // input+output of calls, for the budgets
 	cost     float64 // cost of calls
@@ -118,11 +119,23 @@ type Session struct {
 func (se *Session) Socket() string { return se.socket }
 func (se *Session) Key() string    { return se.key }
 
+// Calls are the requests forwarded so far. It first waits, for at most
+// callsWait, for the requests in flight: an agent exits as soon as it has
+// read its last answer, which can be before the proxy has counted it.
 func (se *Session) Calls() []agent.ModelCall {
+	deadline := time.Now().Add(callsWait)
 	se.mu.Lock()
 	defer se.mu.Unlock()
+	for se.inflight > 0 && time.Now().Before(deadline) {
+		se.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		se.mu.Lock()
+	}
 	return append([]agent.ModelCall(nil), se.calls...)
 }
+
+// callsWait bounds how long Calls waits for requests in flight.
+const callsWait = 2 * time.Second
 
 func (se *Session) Exceeded() string {
 	se.mu.Lock()
@@ -144,6 +157,14 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 func (se *Session) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	se.mu.Lock()
+	se.inflight++
+	se.mu.Unlock()
+	defer func() {
+		se.mu.Lock()
+		se.inflight--
+		se.mu.Unlock()
+	}()
 	start := time.Now()
 	call := agent.ModelCall{Path: r.URL.Path}
 	// Only the API: no CONNECT tunnels, no absolute URLs naming another
