@@ -52,8 +52,9 @@ func TestRescueDeadWorkersJobs(t *testing.T) {
 	require.Equal(t, "running", stateOf(liveJob), "a live process's job is its own")
 	require.Equal(t, "running", stateOf(oldClient), "a client without a liveness lock is left to River's rescue")
 
-	// A lost session takes the lock again.
-	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND pid <> pg_backend_pid()
+	// A lost session takes the lock again. The wait (PostgreSQL 14) makes
+	// sure the ended session has let go of it.
+	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND pid <> pg_backend_pid()
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, 0x53504c57)
 	require.NoError(t, err)
 	require.NoError(t, live.Keep(ctx))
