@@ -42,6 +42,7 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/internal/procs"
 	"github.com/specloop/specloop/state"
 	"github.com/specloop/specloop/store"
@@ -254,7 +255,13 @@ func soak(ctx context.Context, o options) (*report, error) {
 	defer s.pool.Close()
 	s.c, err = procs.Start(ctx, procs.Options{Bin: bin, DatabaseURL: o.db, Dir: dir, Env: []string{
 		"WORKERS=" + strconv.Itoa(o.workersEach), "SANDBOX=" + sandboxDriver(), "LEASE_TTL=" + o.lease, "SHUTDOWN_GRACE=" + o.grace,
-	}})
+	},
+		// Hundreds of cycles in half an hour are more content than GitHub
+		// lets one user or installation create in an hour (500): the
+		// hourly limit would stop the maintainer's issues, not test the
+		// workers. The per-minute limit (80) stays.
+		SecondaryLimits: &emulator.SecondaryLimits{PerMinute: 80},
+	})
 	if err != nil {
 		return nil, err
 	}

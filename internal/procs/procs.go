@@ -57,6 +57,8 @@ type Options struct {
 	// SHUTDOWN_GRACE, WORKERS, SANDBOX, …).
 	Env    []string
 	Logger *slog.Logger // the emulator's; nil discards
+	// SecondaryLimits, when set, replace the emulator's GitHub figures.
+	SecondaryLimits *emulator.SecondaryLimits
 }
 
 // Cluster is an emulator in this process, and specloop processes around
@@ -98,7 +100,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	c.secret = hex.EncodeToString(b[:])
 	c.Emulator, err = emulator.New(emulator.Options{
 		AppID: AppID, AppPublicKey: &key.PublicKey, AppSlug: AppSlug, WebhookSecret: c.secret,
-		Dir: filepath.Join(opts.Dir, "github"), Logger: opts.Logger,
+		Dir: filepath.Join(opts.Dir, "github"), Logger: opts.Logger, SecondaryLimits: opts.SecondaryLimits,
 	})
 	if err != nil {
 		return nil, err
