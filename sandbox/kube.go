@@ -436,6 +436,17 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 			fmt.Fprintf(w, "\nkilled: out of memory at %s\n", humanBytes(d.cfg.Memory))
 		}
 	}
+	if code > 128 && !oom && !o.timedOut {
+		// Killed by a signal nobody here sent: the kubelet ending the pod
+		// at its activeDeadlineSeconds (or an eviction) reaches the exec
+		// as the command's exit, before the pod's status says why.
+		if reason := d.podEndedWithin(ctx, name, 3*time.Second); reason != "" {
+			fmt.Fprintf(w, "\nkilled: %s\n", reason)
+			res := Result{ExitCode: code, TimedOut: true, Duration: time.Since(start)}
+			res.Output, res.Truncated = out.result()
+			return res, nil
+		}
+	}
 	// Whatever the command left running goes before its change is read.
 	d.killAll(ctx, name, "KILL")
 	killed = true
@@ -644,6 +655,22 @@ func (d *kubeDriver) deletePod(ctx context.Context, name string) error {
 	return err
 }
 
+// podEndedWithin is podEnded, asked again for up to wait while the pod's
+// status catches up with its end.
+func (d *kubeDriver) podEndedWithin(ctx context.Context, name string, wait time.Duration) string {
+	until := time.Now().Add(wait)
+	for {
+		if reason := d.podEnded(name); reason != "" || time.Now().After(until) {
+			return reason
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // podEnded says why the pod stopped under a running command (its
 // activeDeadlineSeconds, an eviction), or "" when it still runs.
 func (d *kubeDriver) podEnded(name string) string {
@@ -657,7 +684,11 @@ func (d *kubeDriver) podEnded(name string) string {
 		return ""
 	}
 	if p.Status.Reason == "DeadlineExceeded" {
-		return "the sandbox pod's deadline (activeDeadlineSeconds) passed"
+		secs := int64(0)
+		if p.Spec.ActiveDeadlineSeconds != nil {
+			secs = *p.Spec.ActiveDeadlineSeconds
+		}
+		return fmt.Sprintf("the sandbox pod's deadline (activeDeadlineSeconds: %d s) passed", secs)
 	}
 	return "the sandbox pod failed: " + p.Status.Reason + " " + p.Status.Message
 }

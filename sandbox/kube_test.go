@@ -324,3 +324,20 @@ func TestKubeSocketForward(t *testing.T) {
 	require.Equal(t, 0, res.ExitCode, "%s", res.Output)
 	require.Equal(t, "proxy saw GET /v1/responses\nproxy saw GET /second", string(res.Output))
 }
+
+// A pod whose activeDeadlineSeconds passes before the worker's own
+// timeout (here there is none) ends the run as a timeout that names the
+// pod's limit, not as a driver error or a crash.
+func TestKubeDeadline(t *testing.T) {
+	t.Parallel()
+	d := kubeDriver(t, sandbox.KubeConfig{MaxLifetime: 8 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Shell: "echo started; exec sleep 600"})
+	require.NoError(t, err, "the deadline is a run's outcome, not the driver's failure")
+	require.True(t, res.TimedOut, "%+v %s", res, res.Output)
+	require.False(t, res.Cancelled)
+	require.False(t, res.OOMKilled)
+	require.Contains(t, string(res.Output), "started\n")
+	require.Contains(t, string(res.Output), "killed: the sandbox pod's deadline (activeDeadlineSeconds: 8 s) passed")
+}
