@@ -81,6 +81,12 @@ type Config struct {
 	// PruneEvery is how often the Housekeeper prunes this process's mirror
 	// cache (MirrorPruneEvery).
 	PruneEvery time.Duration
+	// PodReapEvery is how often the Housekeeper asks Sandboxes to delete
+	// the sandboxes of cycles no live worker holds (SandboxReapEvery;
+	// KUBE_REAP_EVERY). Slower than the cycle reap: it lists pods from the
+	// apiserver, and a dead worker's pods are bounded by their own
+	// activeDeadlineSeconds meanwhile.
+	PodReapEvery time.Duration
 }
 
 // Defaults of Config.
@@ -99,6 +105,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.PodReapEvery <= 0 {
+		c.PodReapEvery = SandboxReapEvery
 	}
 	if c.PruneEvery <= 0 {
 		c.PruneEvery = MirrorPruneEvery
