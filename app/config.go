@@ -49,6 +49,10 @@ type Config struct {
 	// cycles no live worker holds (KUBE_REAP_EVERY, SANDBOX=kubernetes); 0
 	// takes jobs.SandboxReapEvery.
 	KubeReapEvery time.Duration
+	// KubeImages allows repos' sandbox.image (KUBE_IMAGES, comma-separated
+	// image references, or prefixes ending in / or :); empty refuses them
+	// (repoconfig.ImageAllowed).
+	KubeImages []string
 	// OperatorToken guards GET /runs and /riverui (OPERATOR_TOKEN); empty
 	// turns both off.
 	OperatorToken string
@@ -192,6 +196,11 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("KUBE_REAP_EVERY %q is not a duration of 1s or more: use one like 30s", v)
 		}
 		c.KubeReapEvery = d
+	}
+	for _, img := range strings.Split(getenv("KUBE_IMAGES"), ",") {
+		if img = strings.TrimSpace(img); img != "" {
+			c.KubeImages = append(c.KubeImages, img)
+		}
 	}
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {

@@ -87,6 +87,9 @@ type Config struct {
 	// apiserver, and a dead worker's pods are bounded by their own
 	// activeDeadlineSeconds meanwhile.
 	PodReapEvery time.Duration
+	// SandboxImages is the operator's allow-list of repos' sandbox.image
+	// (KUBE_IMAGES); empty refuses them in the config check.
+	SandboxImages []string
 }
 
 // Defaults of Config.
@@ -166,7 +169,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 
 func newDeps(cfg Config) *deps {
 	cfg = cfg.WithDefaults()
-	return &deps{Config: cfg, repos: &repoCache{pool: cfg.Pool, gh: cfg.GitHub, logger: cfg.Logger, ttl: cfg.RepoCacheTTL}}
+	return &deps{Config: cfg, repos: &repoCache{pool: cfg.Pool, gh: cfg.GitHub, logger: cfg.Logger, ttl: cfg.RepoCacheTTL, images: cfg.SandboxImages}}
 }
 
 // workers registers every worker on d.

@@ -197,6 +197,25 @@ func labelsFrom(ctx context.Context) Labels {
 	return l
 }
 
+type imageKey struct{}
+
+// WithImage returns ctx asking the sandboxes started under it to run from
+// image (a repo's sandbox.image, once the operator's KUBE_IMAGES allowed
+// it) instead of the driver's own; "" leaves the driver's. Drivers that run
+// no images ignore it.
+func WithImage(ctx context.Context, image string) context.Context {
+	if image == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, imageKey{}, image)
+}
+
+// ImageFrom is the image WithImage put in ctx, or "".
+func ImageFrom(ctx context.Context) string {
+	s, _ := ctx.Value(imageKey{}).(string)
+	return s
+}
+
 var labelUnsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // labelValue makes s a label value: at most 63 characters of
@@ -334,6 +353,9 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 		ts = append(ts, tree{dst: stdinPath, file: true, data: data})
 	}
 	pod := d.pod(labelsFrom(ctx), s, dirs)
+	if img := ImageFrom(ctx); img != "" {
+		pod.Spec.Containers[0].Image = img
+	}
 
 	pods := d.client.CoreV1().Pods(d.cfg.Namespace)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})

@@ -69,7 +69,10 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 	// in their sessions) does not hold it.
 	probe := "echo hello > hello.txt; A=" + e2eKey[:8] + "; B=" + e2eKey[8:] + "; " +
 		"(env; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n') > /tmp/seen.txt; " +
-		"grep -rl \"$A$B\" /tmp/seen.txt \"$HOME\" . > leak.txt 2>/dev/null; echo checked >> leak.txt; " +
+		// Files over 2 MiB are left out: Codex links or copies its own
+		// binaries (hundreds of MiB) into a home that is not under /tmp, as
+		// the pod's is, and grepping them outlasts its command timeout.
+		"find /tmp/seen.txt \"$HOME\" . -type f -size -2048k -exec grep -l \"$A$B\" {} + > leak.txt 2>/dev/null; echo checked >> leak.txt; " +
 		"(curl -sS -m 5 https://example.com/ 2>&1 || echo direct-refused) > net.txt; " +
 		// A sandbox image without curl (the kubernetes one: busybox) asks
 		// the proxy with nc.

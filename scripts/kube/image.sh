@@ -103,5 +103,8 @@ oci_tar "$r" "$SANDBOX_IMAGE" '["/usr/local/bin/sandbox-init"]' "$work/sandbox.t
 
 ctr_ images import "$work/pause.tar" >/dev/null
 ctr_ images import "$work/sandbox.tar" >/dev/null
+# A second name of the same image: what a repo's sandbox.image names in the
+# tests (sandbox TestKubeRepoImage).
+ctr_ images tag --force "$SANDBOX_IMAGE" specloop.local/sandbox:repo >/dev/null
 ctr_ images ls -q | grep -E 'pause|sandbox'
 du -sh "$work/sandbox.tar"
