@@ -69,7 +69,7 @@ type KubeConfig struct {
 	// by default.
 	Worker string
 	// MaxLifetime is the pod's activeDeadlineSeconds when a Spec has no
-	// Timeout.
+	// Timeout, and the most it is when it has one.
 	MaxLifetime time.Duration
 	// Forwarder is the command in the image that carries a bound Unix
 	// socket (the model proxy's) over exec (KUBE_SANDBOX_FORWARDER);
@@ -492,8 +492,9 @@ func (d *kubeDriver) pod(l Labels, s Spec, dirs []string) *corev1.Pod {
 	life := d.cfg.MaxLifetime
 	if s.Timeout > 0 {
 		// The worker stops the command at Timeout; the deadline is the
-		// backstop for a worker that died, with room for the copies.
-		life = s.Timeout + s.grace() + 5*time.Minute
+		// backstop for a worker that died, with room for the copies, and
+		// never past the operator's MaxLifetime.
+		life = min(s.Timeout+s.grace()+5*time.Minute, d.cfg.MaxLifetime)
 	}
 	secs := int64((life + time.Second - 1) / time.Second)
 	network := "none"

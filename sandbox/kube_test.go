@@ -325,21 +325,26 @@ func TestKubeSocketForward(t *testing.T) {
 	require.Equal(t, "proxy saw GET /v1/responses\nproxy saw GET /second", string(res.Output))
 }
 
-// A pod whose activeDeadlineSeconds passes before the worker's own
-// timeout (here there is none) ends the run as a timeout that names the
-// pod's limit, not as a driver error or a crash.
+// A pod whose activeDeadlineSeconds (the operator's MaxLifetime, 8 s)
+// passes before the worker's own timeout (10 min), or with no timeout at
+// all, ends the run as a timeout that names the pod's limit, not as a
+// driver error or a crash.
 func TestKubeDeadline(t *testing.T) {
 	t.Parallel()
 	d := kubeDriver(t, sandbox.KubeConfig{MaxLifetime: 8 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Shell: "echo started; exec sleep 600"})
-	require.NoError(t, err, "the deadline is a run's outcome, not the driver's failure")
-	require.True(t, res.TimedOut, "%+v %s", res, res.Output)
-	require.False(t, res.Cancelled)
-	require.False(t, res.OOMKilled)
-	require.Contains(t, string(res.Output), "started\n")
-	require.Contains(t, string(res.Output), "killed: the sandbox pod's deadline (activeDeadlineSeconds: 8 s) passed")
+	for _, timeout := range []time.Duration{10 * time.Minute, 0} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		start := time.Now()
+		res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Shell: "echo started; exec sleep 600", Timeout: timeout})
+		cancel()
+		require.NoError(t, err, "the deadline is a run's outcome, not the driver's failure")
+		require.True(t, res.TimedOut, "%+v %s", res, res.Output)
+		require.False(t, res.Cancelled)
+		require.False(t, res.OOMKilled)
+		require.Contains(t, string(res.Output), "started\n")
+		require.Contains(t, string(res.Output), "killed: the sandbox pod's deadline (activeDeadlineSeconds: 8 s) passed")
+		t.Logf("worker timeout %s: ended by the pod's deadline after %s", timeout, time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // A repo's own image (sandbox.image, allowed by the operator) is the
