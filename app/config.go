@@ -45,6 +45,14 @@ type Config struct {
 	// LeaseTTL is how long a cycle's lease lasts without a heartbeat: a
 	// worker that stops beating loses its cycle this soon.
 	LeaseTTL time.Duration
+	// KubeReapEvery is how often each worker deletes the sandbox pods of
+	// cycles no live worker holds (KUBE_REAP_EVERY, SANDBOX=kubernetes); 0
+	// takes jobs.SandboxReapEvery.
+	KubeReapEvery time.Duration
+	// KubeImages allows repos' sandbox.image (KUBE_IMAGES, comma-separated
+	// image references, or prefixes ending in / or :); empty refuses them
+	// (repoconfig.ImageAllowed).
+	KubeImages []string
 	// OperatorToken guards GET /runs and /riverui (OPERATOR_TOKEN); empty
 	// turns both off.
 	OperatorToken string
@@ -193,6 +201,18 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 			fail("LEASE_TTL %q is not a duration over %s: use one like 30s", v, MinLeaseTTL)
 		}
 		c.LeaseTTL = d
+	}
+	if v := getenv("KUBE_REAP_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			fail("KUBE_REAP_EVERY %q is not a duration of 1s or more: use one like 30s", v)
+		}
+		c.KubeReapEvery = d
+	}
+	for _, img := range strings.Split(getenv("KUBE_IMAGES"), ",") {
+		if img = strings.TrimSpace(img); img != "" {
+			c.KubeImages = append(c.KubeImages, img)
+		}
 	}
 	c.MirrorDir = getenv("MIRROR_DIR")
 	if c.MirrorDir == "" {

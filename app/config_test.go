@@ -90,6 +90,36 @@ func TestLoadLeaseTTL(t *testing.T) {
 	}
 }
 
+// TestLoadKubeReapEvery: KUBE_REAP_EVERY is a Go duration of a second or
+// more, unset leaving the jobs' default; anything else is refused, naming
+// the variable.
+func TestLoadKubeReapEvery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value   string
+		want    time.Duration
+		wantErr string
+	}{
+		{value: "", want: 0},
+		{value: "30s", want: 30 * time.Second},
+		{value: "5m", want: 5 * time.Minute},
+		{value: "500ms", wantErr: `KUBE_REAP_EVERY "500ms" is not a duration of 1s or more`},
+		{value: "30", wantErr: `KUBE_REAP_EVERY "30" is not a duration of 1s or more: use one like 30s`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"KUBE_REAP_EVERY": tc.value}
+			c, err := Load(func(k string) string { return env[k] })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.KubeReapEvery)
+		})
+	}
+}
+
 // TestLoadSandboxTools: SANDBOX_TOOLS lists absolute paths separated by
 // ':' (empty entries ignored); a relative one is refused, naming it.
 func TestLoadSandboxTools(t *testing.T) {

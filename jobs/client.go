@@ -81,6 +81,15 @@ type Config struct {
 	// PruneEvery is how often the Housekeeper prunes this process's mirror
 	// cache (MirrorPruneEvery).
 	PruneEvery time.Duration
+	// PodReapEvery is how often the Housekeeper asks Sandboxes to delete
+	// the sandboxes of cycles no live worker holds (SandboxReapEvery;
+	// KUBE_REAP_EVERY). Slower than the cycle reap: it lists pods from the
+	// apiserver, and a dead worker's pods are bounded by their own
+	// activeDeadlineSeconds meanwhile.
+	PodReapEvery time.Duration
+	// SandboxImages is the operator's allow-list of repos' sandbox.image
+	// (KUBE_IMAGES); empty refuses them in the config check.
+	SandboxImages []string
 }
 
 // Defaults of Config.
@@ -99,6 +108,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.PodReapEvery <= 0 {
+		c.PodReapEvery = SandboxReapEvery
 	}
 	if c.PruneEvery <= 0 {
 		c.PruneEvery = MirrorPruneEvery
@@ -157,7 +169,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 
 func newDeps(cfg Config) *deps {
 	cfg = cfg.WithDefaults()
-	return &deps{Config: cfg, repos: &repoCache{pool: cfg.Pool, gh: cfg.GitHub, logger: cfg.Logger, ttl: cfg.RepoCacheTTL}}
+	return &deps{Config: cfg, repos: &repoCache{pool: cfg.Pool, gh: cfg.GitHub, logger: cfg.Logger, ttl: cfg.RepoCacheTTL, images: cfg.SandboxImages}}
 }
 
 // workers registers every worker on d.

@@ -24,10 +24,11 @@ func TestConfigWithDefaults(t *testing.T) {
 	require.Equal(t, DefaultLeaseTTL, c.LeaseTTL)
 	require.Equal(t, DefaultRepoCacheTTL, c.RepoCacheTTL)
 	require.Equal(t, MirrorPruneEvery, c.PruneEvery)
+	require.Equal(t, SandboxReapEvery, c.PodReapEvery)
 	require.Contains(t, c.WorkerID, fmt.Sprintf("/%d/", os.Getpid()))
 	require.NotEqual(t, c.WorkerID, Config{}.WithDefaults().WorkerID, "two processes on one host tell their leases apart")
 
-	set := Config{WorkerID: "w", Retention: time.Hour, LeaseTTL: time.Second, RepoCacheTTL: time.Minute, Logger: discard(), PruneEvery: time.Minute}
+	set := Config{WorkerID: "w", Retention: time.Hour, LeaseTTL: time.Second, RepoCacheTTL: time.Minute, Logger: discard(), PruneEvery: time.Minute, PodReapEvery: time.Hour}
 	require.Equal(t, set, set.WithDefaults(), "settings are kept")
 }
 

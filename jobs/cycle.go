@@ -319,7 +319,8 @@ func (c *cycleRun) execute(ctx context.Context) (state.Conclusion, string) {
 	if waiting {
 		return state.ActionRequired, "Nothing done: " + planWaits
 	}
-	res := d.Engine.Run(ctx, wd, cycle.Input{
+	// The repo's own sandbox image, which parse checked against KUBE_IMAGES.
+	res := d.Engine.Run(sandbox.WithImage(ctx, rc.Config.Sandbox.Image), wd, cycle.Input{
 		Config: rc.Config, Spec: sp, PinnedID: c.cycle.ObligationID, PreviousFailures: failures, Repo: rc.Full,
 		Fix: fix, Answers: answers, Memory: memory, Plan: plan,
 		Spent: c.modelSpent(ctx),

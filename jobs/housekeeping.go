@@ -11,7 +11,8 @@ import (
 )
 
 // Housekeeper is what each worker process does for itself, on its own
-// clock: reap cycles whose worker is gone, and prune its own mirror cache.
+// clock: reap cycles whose worker is gone, delete the sandbox pods they
+// left (on a slower tick), and prune its own mirror cache.
 // These are not River periodic jobs because River queues those from one
 // elected leader: a SIGKILLed or frozen leader keeps its leadership until
 // River's leader TTL (15 s) runs out, so its own dead cycle waited that long
@@ -81,7 +82,10 @@ func (h *Housekeeper) Run(ctx context.Context) {
 	defer reap.Stop()
 	prune := time.NewTicker(d.PruneEvery)
 	defer prune.Stop()
+	pods := time.NewTicker(d.PodReapEvery)
+	defer pods.Stop()
 	h.reap(ctx)
+	h.reapSandboxes(ctx)
 	h.prune(ctx)
 	for {
 		select {
@@ -91,6 +95,8 @@ func (h *Housekeeper) Run(ctx context.Context) {
 			h.reap(ctx)
 		case <-prune.C:
 			h.prune(ctx)
+		case <-pods.C:
+			h.reapSandboxes(ctx)
 		}
 	}
 }
@@ -115,6 +121,12 @@ func (h *Housekeeper) reap(ctx context.Context) {
 		h.d.Logger.Warn("rescue dead workers' jobs", "err", err)
 	} else if n > 0 {
 		h.d.Logger.Warn("rescued the jobs of a worker process that is gone", "jobs", n)
+	}
+}
+
+func (h *Housekeeper) reapSandboxes(ctx context.Context) {
+	if err := h.d.reapSandboxes(ctx); err != nil && ctx.Err() == nil {
+		h.d.Logger.Warn("reap the sandboxes of dead workers", "err", err)
 	}
 }
 

@@ -39,6 +39,9 @@ func (MirrorPruneArgs) Kind() string { return "mirror_prune" }
 const (
 	MirrorUnusedFor  = 24 * time.Hour
 	MirrorPruneEvery = 10 * time.Minute
+	// SandboxReapEvery is how often each worker process deletes the
+	// sandbox pods dead workers left (Config.PodReapEvery).
+	SandboxReapEvery = 30 * time.Second
 )
 
 // ScheduleWorker queues a drain for each repo whose schedule is due in the
@@ -126,7 +129,7 @@ type ReaperWorker struct {
 }
 
 func (w *ReaperWorker) Work(ctx context.Context, job *river.Job[ReaperArgs]) error {
-	return w.d.reap(ctx, river.ClientFromContext[pgx.Tx](ctx))
+	return errors.Join(w.d.reap(ctx, river.ClientFromContext[pgx.Tx](ctx)), w.d.reapSandboxes(ctx))
 }
 
 // reap queues a takeover for every cycle whose worker is gone. Each worker
@@ -156,17 +159,25 @@ func (d *deps) reap(ctx context.Context, client *river.Client[pgx.Tx]) error {
 		}
 		d.Logger.Warn("cycle lease expired: queued takeover", "cycle", c.ID, "owner", c.LeaseOwner)
 	}
-	if d.Sandboxes != nil {
-		// A pod is live while a worker's session holds its cycle; one
-		// started outside a cycle lives until its deadline.
-		if _, err := d.Sandboxes.Reap(ctx, func(ctx context.Context, o sandbox.PodOwner) (bool, error) {
-			if o.Cycle == 0 {
-				return true, nil
-			}
-			return store.CycleHeld(ctx, d.Pool, o.Cycle)
-		}); err != nil {
-			d.Logger.Error("reaping sandbox pods", "err", err)
+	return nil
+}
+
+// reapSandboxes deletes the sandboxes (kubernetes pods) whose cycle no live
+// worker's session holds. The Housekeeper runs it on its own, slower tick
+// (PodReapEvery): it lists the pods from the apiserver.
+func (d *deps) reapSandboxes(ctx context.Context) error {
+	if d.Sandboxes == nil {
+		return nil
+	}
+	// A pod is live while a worker's session holds its cycle; one started
+	// outside a cycle lives until its deadline.
+	if _, err := d.Sandboxes.Reap(ctx, func(ctx context.Context, o sandbox.PodOwner) (bool, error) {
+		if o.Cycle == 0 {
+			return true, nil
 		}
+		return store.CycleHeld(ctx, d.Pool, o.Cycle)
+	}); err != nil {
+		return fmt.Errorf("reaping sandbox pods: %w", err)
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ type repoCache struct {
 	gh     GitHub
 	logger *slog.Logger
 	ttl    time.Duration
+	// images is the operator's KUBE_IMAGES (repoconfig.ImageAllowed).
+	images []string
 }
 
 // open returns the repo as last read, reading GitHub only when there is no
@@ -80,9 +82,22 @@ func (c *repoCache) fresh(ctx context.Context, full string, installationID int64
 	return c.read(ctx, full, installationID, cached)
 }
 
+// parse is repoconfig.Parse, then what this installation allows: a repo's
+// sandbox.image must be in the operator's KUBE_IMAGES.
+func (c *repoCache) parse(src []byte) (*repoconfig.Config, error) {
+	cfg, err := repoconfig.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if err := repoconfig.ImageAllowed(cfg.Sandbox.Image, c.images); err != nil {
+		return nil, fmt.Errorf("%s: %w", repoconfig.Path, err)
+	}
+	return cfg, nil
+}
+
 func (c *repoCache) fromCache(r *store.RepoConfig) (*repoContext, error) {
 	rc := c.context(r)
-	cfg, err := repoconfig.Parse(r.Config)
+	cfg, err := c.parse(r.Config)
 	if err != nil {
 		// The failing specloop/config check was posted when it was read.
 		return nil, fmt.Errorf("%w: %v", errBadConfig, err)
@@ -124,7 +139,7 @@ func (c *repoCache) read(ctx context.Context, full string, installationID int64,
 	if r.Config, err = rc.file(ctx, repoconfig.Path, r.HeadSHA); err != nil {
 		return nil, err
 	}
-	cfg, perr := repoconfig.Parse(r.Config)
+	cfg, perr := c.parse(r.Config)
 	if perr != nil {
 		// Post the check before caching the read: a cached bad config is
 		// never posted again, so a failed post must leave nothing cached

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,12 +16,14 @@ type fakeSandboxes struct {
 	owners []sandbox.PodOwner
 	mu     sync.Mutex
 	alive  map[int64]bool
+	n      int
 }
 
 func (f *fakeSandboxes) Reap(ctx context.Context, alive func(context.Context, sandbox.PodOwner) (bool, error)) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.alive = map[int64]bool{}
+	f.n++
 	for _, o := range f.owners {
 		ok, err := alive(ctx, o)
 		if err != nil {
@@ -47,4 +50,43 @@ func TestReaperSandboxPods(t *testing.T) {
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	require.Equal(t, map[int64]bool{held.ID: true, unheld.ID: false, 987654: false, 0: true}, fake.alive)
+}
+
+// rounds counts the reaper's rounds of the pods.
+func (f *fakeSandboxes) rounds() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// The Housekeeper deletes a dead worker's pods at start and then on its
+// own PodReapEvery tick, not on the cycle reap's (every LeaseTTL/2 here,
+// 50 ms): listing pods from the apiserver every 2 s per worker is load
+// for nothing.
+func TestHousekeeperReapsPodsOnItsOwnTick(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, tc := range []struct {
+		name            string
+		every           time.Duration
+		atLeast, atMost int
+	}{
+		{name: "slow tick", every: time.Hour, atLeast: 1, atMost: 1},
+		{name: "fast tick", every: 50 * time.Millisecond, atLeast: 5, atMost: 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeSandboxes{owners: []sandbox.PodOwner{{Owner: "w/job-9", Cycle: 987654}}}
+			cfg := h.d.Config
+			cfg.WorkerID, cfg.Sandboxes, cfg.LeaseTTL, cfg.PodReapEvery = "host-"+tc.name, fake, 100*time.Millisecond, tc.every
+			runHousekeeper(t, cfg)
+			require.Eventually(t, func() bool { return fake.rounds() >= 1 }, time.Minute, 10*time.Millisecond, "pods reaped at start")
+			fake.mu.Lock()
+			require.Equal(t, map[int64]bool{987654: false}, fake.alive, "the pod of a cycle nobody holds goes")
+			fake.mu.Unlock()
+			time.Sleep(600 * time.Millisecond) // a dozen cycle reap rounds
+			n := fake.rounds()
+			require.GreaterOrEqual(t, n, tc.atLeast)
+			require.LessOrEqual(t, n, tc.atMost, "pods listed on the cycle reap's tick")
+		})
+	}
 }

@@ -58,6 +58,16 @@ type Config struct {
 	// Plan is "approve" to have a first cycle write the task list and
 	// wait for a maintainer's approval; "" plans only prose specs.
 	Plan string `yaml:"plan"`
+	// Sandbox says what the repo's sandboxes run from.
+	Sandbox SandboxConfig `yaml:"sandbox"`
+}
+
+// SandboxConfig is the repo's `sandbox:` table.
+type SandboxConfig struct {
+	// Image is the image of the repo's sandbox pods (SANDBOX=kubernetes)
+	// instead of the worker's KUBE_SANDBOX_IMAGE; the operator allows it
+	// in KUBE_IMAGES (ImageAllowed), else the config check fails.
+	Image string `yaml:"image"`
 }
 
 // AgentConfig is the coding agent: a preset, or a command, and what it may
@@ -143,6 +153,9 @@ func Parse(src []byte) (*Config, error) {
 		errs = append(errs, fmt.Errorf("branch_prefix %q must end with /", c.BranchPrefix))
 	}
 	errs = append(errs, c.Agent.fill("agent", nil)...)
+	if img := c.Sandbox.Image; img != "" && (strings.TrimSpace(img) != img || strings.ContainsAny(img, " \t\n")) {
+		errs = append(errs, fmt.Errorf("sandbox.image %q is not an image reference", img))
+	}
 	if c.Limits.TokensPerRun < 0 || c.Limits.USDPerRun < 0 || c.Limits.USDPerDay < 0 {
 		errs = append(errs, errors.New("limits: tokens_per_run, usd_per_run and usd_per_day must not be negative"))
 	}

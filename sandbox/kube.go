@@ -69,7 +69,7 @@ type KubeConfig struct {
 	// by default.
 	Worker string
 	// MaxLifetime is the pod's activeDeadlineSeconds when a Spec has no
-	// Timeout.
+	// Timeout, and the most it is when it has one.
 	MaxLifetime time.Duration
 	// Forwarder is the command in the image that carries a bound Unix
 	// socket (the model proxy's) over exec (KUBE_SANDBOX_FORWARDER);
@@ -195,6 +195,25 @@ func WithLabels(ctx context.Context, l Labels) context.Context {
 func labelsFrom(ctx context.Context) Labels {
 	l, _ := ctx.Value(labelsKey{}).(Labels)
 	return l
+}
+
+type imageKey struct{}
+
+// WithImage returns ctx asking the sandboxes started under it to run from
+// image (a repo's sandbox.image, once the operator's KUBE_IMAGES allowed
+// it) instead of the driver's own; "" leaves the driver's. Drivers that run
+// no images ignore it.
+func WithImage(ctx context.Context, image string) context.Context {
+	if image == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, imageKey{}, image)
+}
+
+// ImageFrom is the image WithImage put in ctx, or "".
+func ImageFrom(ctx context.Context) string {
+	s, _ := ctx.Value(imageKey{}).(string)
+	return s
 }
 
 var labelUnsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -334,6 +353,9 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 		ts = append(ts, tree{dst: stdinPath, file: true, data: data})
 	}
 	pod := d.pod(labelsFrom(ctx), s, dirs)
+	if img := ImageFrom(ctx); img != "" {
+		pod.Spec.Containers[0].Image = img
+	}
 
 	pods := d.client.CoreV1().Pods(d.cfg.Namespace)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
@@ -436,6 +458,17 @@ func (d *kubeDriver) Run(ctx context.Context, s Spec) (Result, error) {
 			fmt.Fprintf(w, "\nkilled: out of memory at %s\n", humanBytes(d.cfg.Memory))
 		}
 	}
+	if code > 128 && !oom && !o.timedOut {
+		// Killed by a signal nobody here sent: the kubelet ending the pod
+		// at its activeDeadlineSeconds (or an eviction) reaches the exec
+		// as the command's exit, before the pod's status says why.
+		if reason := d.podEndedWithin(ctx, name, 3*time.Second); reason != "" {
+			fmt.Fprintf(w, "\nkilled: %s\n", reason)
+			res := Result{ExitCode: code, TimedOut: true, Duration: time.Since(start)}
+			res.Output, res.Truncated = out.result()
+			return res, nil
+		}
+	}
 	// Whatever the command left running goes before its change is read.
 	d.killAll(ctx, name, "KILL")
 	killed = true
@@ -459,8 +492,9 @@ func (d *kubeDriver) pod(l Labels, s Spec, dirs []string) *corev1.Pod {
 	life := d.cfg.MaxLifetime
 	if s.Timeout > 0 {
 		// The worker stops the command at Timeout; the deadline is the
-		// backstop for a worker that died, with room for the copies.
-		life = s.Timeout + s.grace() + 5*time.Minute
+		// backstop for a worker that died, with room for the copies, and
+		// never past the operator's MaxLifetime.
+		life = min(s.Timeout+s.grace()+5*time.Minute, d.cfg.MaxLifetime)
 	}
 	secs := int64((life + time.Second - 1) / time.Second)
 	network := "none"
@@ -644,6 +678,22 @@ func (d *kubeDriver) deletePod(ctx context.Context, name string) error {
 	return err
 }
 
+// podEndedWithin is podEnded, asked again for up to wait while the pod's
+// status catches up with its end.
+func (d *kubeDriver) podEndedWithin(ctx context.Context, name string, wait time.Duration) string {
+	until := time.Now().Add(wait)
+	for {
+		if reason := d.podEnded(name); reason != "" || time.Now().After(until) {
+			return reason
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // podEnded says why the pod stopped under a running command (its
 // activeDeadlineSeconds, an eviction), or "" when it still runs.
 func (d *kubeDriver) podEnded(name string) string {
@@ -657,7 +707,11 @@ func (d *kubeDriver) podEnded(name string) string {
 		return ""
 	}
 	if p.Status.Reason == "DeadlineExceeded" {
-		return "the sandbox pod's deadline (activeDeadlineSeconds) passed"
+		secs := int64(0)
+		if p.Spec.ActiveDeadlineSeconds != nil {
+			secs = *p.Spec.ActiveDeadlineSeconds
+		}
+		return fmt.Sprintf("the sandbox pod's deadline (activeDeadlineSeconds: %d s) passed", secs)
 	}
 	return "the sandbox pod failed: " + p.Status.Reason + " " + p.Status.Message
 }

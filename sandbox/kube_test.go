@@ -324,3 +324,66 @@ func TestKubeSocketForward(t *testing.T) {
 	require.Equal(t, 0, res.ExitCode, "%s", res.Output)
 	require.Equal(t, "proxy saw GET /v1/responses\nproxy saw GET /second", string(res.Output))
 }
+
+// A pod whose activeDeadlineSeconds (the operator's MaxLifetime, 8 s)
+// passes before the worker's own timeout (10 min), or with no timeout at
+// all, ends the run as a timeout that names the pod's limit, not as a
+// driver error or a crash.
+func TestKubeDeadline(t *testing.T) {
+	t.Parallel()
+	d := kubeDriver(t, sandbox.KubeConfig{MaxLifetime: 8 * time.Second})
+	for _, timeout := range []time.Duration{10 * time.Minute, 0} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		start := time.Now()
+		res, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Shell: "echo started; exec sleep 600", Timeout: timeout})
+		cancel()
+		require.NoError(t, err, "the deadline is a run's outcome, not the driver's failure")
+		require.True(t, res.TimedOut, "%+v %s", res, res.Output)
+		require.False(t, res.Cancelled)
+		require.False(t, res.OOMKilled)
+		require.Contains(t, string(res.Output), "started\n")
+		require.Contains(t, string(res.Output), "killed: the sandbox pod's deadline (activeDeadlineSeconds: 8 s) passed")
+		t.Logf("worker timeout %s: ended by the pod's deadline after %s", timeout, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// A repo's own image (sandbox.image, allowed by the operator) is the
+// image of its runs' pods; without one the driver's image is.
+func TestKubeRepoImage(t *testing.T) {
+	t.Parallel()
+	client, ns := kubeCluster(t)
+	d := kubeDriver(t, sandbox.KubeConfig{})
+	for _, tc := range []struct {
+		cycle int64
+		image string
+	}{{cycle: 4401, image: "specloop.local/sandbox:repo"}, {cycle: 4402}} {
+		ctx := sandbox.WithImage(sandbox.WithLabels(context.Background(), sandbox.Labels{Cycle: tc.cycle}), tc.image)
+		live := &firstWrite{ch: make(chan struct{})}
+		done := make(chan error, 1)
+		ctx, cancel := context.WithCancel(ctx)
+		go func() {
+			_, err := d.Run(ctx, sandbox.Spec{Dir: workDir(t), Shell: "echo up; exec sleep 120", Stdout: live, Timeout: 3 * time.Minute})
+			done <- err
+		}()
+		select {
+		case <-live.ch:
+		case err := <-done:
+			t.Fatalf("Run ended before any output: %v", err)
+		case <-time.After(time.Minute):
+			t.Fatal("no output within a minute")
+		}
+		l, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: sandbox.KubeLabelCycle + "=" + fmt.Sprint(tc.cycle)})
+		require.NoError(t, err)
+		require.Len(t, l.Items, 1)
+		want := tc.image
+		if want == "" {
+			want = os.Getenv("KUBE_SANDBOX_IMAGE")
+			if want == "" {
+				want = "specloop.local/sandbox:dev"
+			}
+		}
+		require.Equal(t, want, l.Items[0].Spec.Containers[0].Image)
+		cancel()
+		require.NoError(t, <-done)
+	}
+}

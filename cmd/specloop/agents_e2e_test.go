@@ -76,12 +76,24 @@ func TestRealAgentsOnGitHub(t *testing.T) {
 	// in their sessions) does not hold it.
 	probe := "echo hello > hello.txt; A=" + e2eKey[:8] + "; B=" + e2eKey[8:] + "; " +
 		"(env; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n') > /tmp/seen.txt; " +
-		"grep -rl \"$A$B\" /tmp/seen.txt \"$HOME\" . > leak.txt 2>/dev/null; echo checked >> leak.txt; " +
+		// Files over 2 MiB are left out: Codex links or copies its own
+		// binaries (hundreds of MiB) into a home that is not under /tmp, as
+		// the pod's is, and grepping them outlasts its command timeout.
+		"find /tmp/seen.txt \"$HOME\" . -type f -size -2048k -exec grep -l \"$A$B\" {} + > leak.txt 2>/dev/null; echo checked >> leak.txt; " +
 		"(curl -sS -m 5 https://example.com/ 2>&1 || echo direct-refused) > net.txt; " +
-		"curl -sS -m 5 -x http://127.0.0.1:41100 http://example.com/ >> net.txt 2>&1"
+		// A sandbox image without curl (the kubernetes one: busybox) asks
+		// the proxy with nc.
+		"if command -v curl >/dev/null; then curl -sS -m 5 -x http://127.0.0.1:41100 http://example.com/; " +
+		"else (printf 'GET http://example.com/ HTTP/1.0\\r\\nHost: example.com\\r\\n\\r\\n'; sleep 2) | nc 127.0.0.1 41100; fi >> net.txt 2>&1"
 	verdict := map[string]any{"verdict": "pass", "summary": "hello.txt holds the greeting", "findings": []any{}}
 
-	for _, preset := range []string{"codex", "claude", "gemini", "opencode"} {
+	presets := []string{"codex", "claude", "gemini", "opencode"}
+	if testSandbox() == "kubernetes" {
+		// The cluster's sandbox image (scripts/kube/image.sh) holds these
+		// two; the pod runs the very files the worker resolves.
+		presets = presets[:2]
+	}
+	for _, preset := range presets {
 		t.Run(preset, func(t *testing.T) {
 			repo := "real-" + preset
 			addRepo(t, st, repo, map[string]string{

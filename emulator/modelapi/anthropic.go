@@ -43,7 +43,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	st := Step{Text: "ok"}
 	if len(q.Tools) > 0 {
-		st = s.step()
+		st = s.step(r)
 	}
 	u := usageOf(st)
 	s.record(r, body, u)

@@ -101,7 +101,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	st := Step{Text: "ok"}
 	if q.hasTools() {
-		st = s.step()
+		st = s.step(r)
 	}
 	u := usageOf(st)
 	s.record(r, body, u)

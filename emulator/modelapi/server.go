@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Step is one answer of the script: the model's turn after the previous
@@ -29,6 +30,10 @@ type Step struct {
 	Structured any
 	// Usage is what this answer reports; zero means DefaultUsage.
 	Usage Usage
+	// Hold, when set, keeps this answer back until Hold is closed or the
+	// client goes away (the agent's sandbox was killed): an agent held in
+	// its model request. Server.Held and Server.Gone report both ends.
+	Hold <-chan struct{}
 }
 
 // File is a file for Step.Write.
@@ -66,12 +71,21 @@ type Server struct {
 	fail     map[string]int // path → status to answer with
 	srv      *http.Server
 	URL      string
+	held     chan time.Time
+	gone     chan time.Time
 }
 
 // New returns a stand-in that will answer with script.
 func New(script ...Step) *Server {
-	return &Server{script: script}
+	return &Server{script: script, held: make(chan time.Time, 16), gone: make(chan time.Time, 16)}
 }
+
+// Held receives the time each request answered by a Hold step arrived.
+func (s *Server) Held() <-chan time.Time { return s.held }
+
+// Gone receives the time the client of a held request went away before
+// its Hold was closed.
+func (s *Server) Gone() <-chan time.Time { return s.gone }
 
 // Start listens on a loopback port and returns the base URL
 // (http://127.0.0.1:PORT).
@@ -134,17 +148,34 @@ func (s *Server) model(def string) string {
 	return def
 }
 
-// step takes the next step of the script; past its end the model says it
-// is done.
-func (s *Server) step() Step {
+// step takes the next step of the script for r; past its end the model
+// says it is done. A Hold step waits for its Hold or for r's client to go.
+func (s *Server) step(r *http.Request) Step {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.next >= len(s.script) {
+		s.mu.Unlock()
 		return Step{Text: "Done."}
 	}
 	st := s.script[s.next]
 	s.next++
+	s.mu.Unlock()
+	if st.Hold != nil {
+		notify(s.held)
+		select {
+		case <-st.Hold:
+		case <-r.Context().Done():
+			notify(s.gone)
+		}
+	}
 	return st
+}
+
+// notify sends the time on ch unless nobody has read the last 16.
+func notify(ch chan time.Time) {
+	select {
+	case ch <- time.Now():
+	default:
+	}
 }
 
 func (s *Server) record(r *http.Request, body []byte, u Usage) {

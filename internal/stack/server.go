@@ -93,7 +93,7 @@ func StartServer(ctx context.Context, mode string, cfg *app.Config, logger *slog
 		WorkerID: opts.WorkerID,
 		Pool:     pool, GitHub: s.Clients, Logger: logger, PublicURL: cfg.PublicURL, AppSlug: s.AppSlug,
 		Retention: cfg.Retention, Links: NewLinker(cfg), LeaseTTL: s.LeaseTTL, EvidenceKeys: cfg.EvidenceKeys,
-		LiveEvery: opts.LiveEvery, ProgressEvery: opts.ProgressEvery,
+		LiveEvery: opts.LiveEvery, ProgressEvery: opts.ProgressEvery, PodReapEvery: cfg.KubeReapEvery, SandboxImages: cfg.KubeImages,
 	}
 	if mode != "web" {
 		jc.Workers = max(cfg.Workers, 1)

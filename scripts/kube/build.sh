@@ -14,6 +14,17 @@ CACHE=${SPECLOOP_KUBE_CACHE:-$HOME/.cache/specloop/kube}/$KUBE_VERSION
 BIN=$CACHE/bin
 CMDS="kube-apiserver kube-scheduler kube-controller-manager kubelet kubectl"
 
+# kube-router, for its NetworkPolicy firewall alone (up.sh runs it with
+# routing and the service proxy off): iptables and ipset rules, which this
+# kernel supports, unlike sigs.k8s.io/kube-network-policies' nftables
+# queue (CONFIG_NFT_QUEUE is not set). Cached per version like the rest.
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+if [ ! -x "$KUBE_ROUTER" ]; then
+  echo "building kube-router $KUBE_ROUTER_VERSION"
+  GOBIN=$(dirname "$KUBE_ROUTER") CGO_ENABLED=0 go install -trimpath -ldflags=-s \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+fi
+
 have_all() {
   for c in $CMDS; do [ -x "$BIN/$c" ] || return 1; done
 }

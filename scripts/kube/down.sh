@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tears down what up.sh started: the daemons, every pod's containers and
-# mounts, the kubelet's KUBE-* iptables chains, the kubepods cgroups, the
+# mounts, the kubelet's and kube-router's KUBE-* iptables chains and
+# kube-router's ipsets, the kubepods cgroups, the
 # CNI bridge, and $KUBE_DIR itself (KEEP_KUBE_DIR=1 keeps it for a look).
 # The build cache stays.
 set -uo pipefail
@@ -16,7 +17,8 @@ stop() { # name
   kill -9 "$pid" 2>/dev/null
   rm -f "$f"
 }
-for c in kube-controller-manager kube-scheduler kubelet; do stop "$c"; done
+# kube-router first: it would put back the chains removed below.
+for c in kube-router kube-controller-manager kube-scheduler kubelet; do stop "$c"; done
 # The containers' shims outlive containerd: kill every task first.
 if [ -S "$CONTAINERD_SOCK" ]; then
   for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s KILL "$t" >/dev/null 2>&1; done
@@ -46,6 +48,8 @@ for t in filter nat mangle; do
     iptables -t "$t" -X "$ch" 2>/dev/null
   done
 done
+# kube-router's ipsets, once no rule refers to them.
+for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router)'); do ipset destroy "$set" 2>/dev/null; done
 # The kubepods cgroups, leaves first.
 for ctl in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
   [ -d "$ctl/kubepods" ] && find "$ctl/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null

@@ -5,7 +5,12 @@
 #                                sandbox_image containerd names
 #   specloop.local/sandbox:dev   busybox-static, git and its libraries, the
 #                                specloop binary (the scripted agent and the
-#                                model bridge) at /usr/local/bin/specloop
+#                                model bridge) at /usr/local/bin/specloop,
+#                                node and the real Codex and Claude Code CLIs
+#                                at the npm prefix the worker finds them in
+#                                ($SPECLOOP_AGENT_CLIS, as .ci/run installs
+#                                them), so the worker's PATH for a preset
+#                                names the same files in the pod
 # Run from the repository root after up.sh has started containerd; rerun it
 # after changing the specloop binary.
 set -euo pipefail
@@ -56,7 +61,28 @@ cp /usr/bin/git "$r/usr/bin/git"
 cp -a /usr/lib/git-core "$r/usr/lib/git-core"
 [ -d /usr/share/git-core ] && cp -a /usr/share/git-core "$r/usr/share/git-core"
 # The shared libraries git and its helpers load.
-for f in /usr/bin/git /usr/lib/git-core/*; do
+# node (the Codex CLI's launcher is a node script) from the host, with the
+# shared libraries it loads; busybox's env where scripts' #! looks for it.
+node=$(command -v node)
+mkdir -p "$r$(dirname "$node")"
+cp -L "$node" "$r$node"
+ln -sf /bin/busybox "$r/usr/bin/env"
+# bash: Claude Code runs its tool commands in bash or zsh only ("No suitable
+# shell found" with busybox's sh alone).
+rm -f "$r/bin/bash" && cp -L /bin/bash "$r/bin/bash"
+# The agent CLIs at the same prefix as on the worker: the worker resolves a
+# preset's binary on its own PATH and hands that directory to the sandbox.
+# Codex and Claude Code only (Gemini CLI and opencode would double the
+# image); a prefix without them leaves the image without agents.
+clis=${SPECLOOP_AGENT_CLIS:-/var/cache/specloop/npm}
+if [ -d "$clis/node_modules/@openai" ] && [ -d "$clis/node_modules/@anthropic-ai" ]; then
+  mkdir -p "$r$clis/node_modules/.bin"
+  cp -a "$clis/node_modules/@openai" "$clis/node_modules/@anthropic-ai" "$r$clis/node_modules/"
+  cp -a "$clis/node_modules/.bin/codex" "$clis/node_modules/.bin/claude" "$r$clis/node_modules/.bin/"
+else
+  echo "image.sh: no agent CLIs under $clis (run .ci/run or set SPECLOOP_AGENT_CLIS): the image has none" >&2
+fi
+for f in /usr/bin/git /usr/lib/git-core/* "$node" /bin/bash "$r$clis"/node_modules/@anthropic-ai/claude-code/bin/claude.exe; do
   [ -f "$f" ] && [ -x "$f" ] || continue
   { ldd "$f" 2>/dev/null || true; } | awk '{for (i=1;i<=NF;i++) if ($i ~ /^\//) print $i}'
 done | sort -u | while read -r lib; do
@@ -77,5 +103,8 @@ oci_tar "$r" "$SANDBOX_IMAGE" '["/usr/local/bin/sandbox-init"]' "$work/sandbox.t
 
 ctr_ images import "$work/pause.tar" >/dev/null
 ctr_ images import "$work/sandbox.tar" >/dev/null
+# A second name of the same image: what a repo's sandbox.image names in the
+# tests (sandbox TestKubeRepoImage).
+ctr_ images tag --force "$SANDBOX_IMAGE" specloop.local/sandbox:repo >/dev/null
 ctr_ images ls -q | grep -E 'pause|sandbox'
 du -sh "$work/sandbox.tar"

@@ -20,6 +20,7 @@ command -v runc >/dev/null || need+=(runc)
 dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' || need+=(busybox-static)
 command -v openssl >/dev/null || need+=(openssl)
 command -v iptables >/dev/null || need+=(iptables)
+command -v ipset >/dev/null || need+=(ipset)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
@@ -107,10 +108,11 @@ state = "$KUBE_RUN/containerd"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$KUBE_DIR/cni"
 TOML
-# Pods get an address on a bridge that has none itself, and no routes:
-# nothing beyond the bridge (host, cluster services, the internet) is
-# reachable. The bridge plugin enforces no NetworkPolicy; this is what
-# keeps sandboxes off the network on this cluster.
+# Pods get an address on the bridge and no routes: nothing beyond the
+# bridge (cluster services, the internet) is reachable. The node has an
+# address on the bridge ($KUBE_BRIDGE_ADDR), so a pod could reach the
+# host's listeners and other pods but for the NetworkPolicies, which
+# kube-router enforces (below); the tests check both sides.
 cat > "$KUBE_DIR/cni/10-specloop.conflist" <<CNI
 {"cniVersion": "1.0.0", "name": "specloop", "plugins": [
   {"type": "bridge", "bridge": "$KUBE_BRIDGE", "isGateway": false, "ipMasq": false, "hairpinMode": false,
@@ -118,6 +120,9 @@ cat > "$KUBE_DIR/cni/10-specloop.conflist" <<CNI
             "dataDir": "$KUBE_RUN/cni-ipam"}},
   {"type": "loopback"}]}
 CNI
+ip link add "$KUBE_BRIDGE" type bridge
+ip addr add "$KUBE_BRIDGE_ADDR/${KUBE_POD_CIDR#*/}" dev "$KUBE_BRIDGE"
+ip link set "$KUBE_BRIDGE" up
 daemon containerd containerd --config "$KUBE_DIR/containerd.toml"
 
 for i in $(seq 100); do [ -S "$CONTAINERD_SOCK" ] && ctr_ version >/dev/null 2>&1 && break; sleep 0.2; done
@@ -173,5 +178,15 @@ for i in $(seq 300); do
   sleep 0.5
 done
 k wait --for=condition=Ready node/localhost --timeout=10s >/dev/null
+# NetworkPolicy: kube-router's firewall (pod chains in INPUT, FORWARD and
+# OUTPUT, with ipsets), no BGP routing, no service proxy, no CNI of its
+# own, no health or metrics listener. It needs the node registered; it
+# is ready when FORWARD jumps to its chain.
+daemon kube-router "$KUBE_ROUTER" --kubeconfig "$KUBECONFIG_OUT" --hostname-override localhost \
+  --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+  --enable-ipv6=false --health-port=0 --metrics-port=0
+for i in $(seq 150); do iptables -S FORWARD 2>/dev/null | grep -q -- '-j KUBE-ROUTER-FORWARD' && break; sleep 0.2; done
+iptables -S FORWARD | grep -q -- '-j KUBE-ROUTER-FORWARD' || { tail -5 "$log/kube-router.log" >&2; exit 1; }
+
 k create namespace "$KUBE_NAMESPACE" >/dev/null 2>&1 || true
 echo "cluster up in $(( $(date +%s) - start ))s; KUBECONFIG=$KUBECONFIG_OUT"
