@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/specloop/specloop/emulator/modelapi"
+	"github.com/specloop/specloop/internal/agentclis"
 	"github.com/specloop/specloop/internal/stack"
 	"github.com/specloop/specloop/sandbox"
 	"github.com/specloop/specloop/state"
@@ -29,7 +30,7 @@ import (
 // lease is stopLease: the stop came by notification, not at a heartbeat.
 func TestStopHeldRealAgent(t *testing.T) {
 	// Not parallel: the worker's environment is the process's (t.Setenv).
-	clis := agentCLIs(t)
+	clis := agentclis.Dir(t)
 	api := modelapi.New()
 	url, err := api.Start()
 	require.NoError(t, err)
