@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/specloop/specloop/internal/vm"
 	"github.com/specloop/specloop/sandbox"
 )
 
@@ -32,6 +33,11 @@ func bwrapDriver(t testing.TB) sandbox.Driver {
 	}
 	d, err := sandbox.New("bwrap", nil)
 	require.NoError(t, err)
+	if vm.Inside() {
+		// The machine delegates a cgroup v2: the driver must take it.
+		ok, how := sandbox.MemoryBound(d)
+		require.True(t, ok, "in the cgroup v2 machine: %s", how)
+	}
 	return d
 }
 
