@@ -6,15 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +23,7 @@ import (
 	"github.com/specloop/specloop/app"
 	"github.com/specloop/specloop/emulator"
 	"github.com/specloop/specloop/handlers"
+	"github.com/specloop/specloop/internal/procs"
 	"github.com/specloop/specloop/internal/syncbuf"
 	"github.com/specloop/specloop/store"
 	"github.com/specloop/specloop/store/storetest"
@@ -68,11 +66,11 @@ func testCLIShutdown(t *testing.T, bin string) {
 	ready := false
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !ready; time.Sleep(100 * time.Millisecond) {
 		if base == "" {
-			port, ok := startedPort(stderr.String())
+			addr, ok := procs.StartedAddr(stderr.String())
 			if !ok {
 				continue
 			}
-			base = fmt.Sprintf("http://127.0.0.1:%d", port)
+			base = "http://" + addr
 		}
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			ready = resp.StatusCode == 200
@@ -131,24 +129,4 @@ func testCLIShutdown(t *testing.T, bin string) {
 	d, err := store.GetDelivery(ctx, pool, "before-sigterm")
 	require.NoError(t, err)
 	require.Equal(t, "ping", d.Event)
-}
-
-// startedPort finds the port in serve's "specloop started" log line.
-func startedPort(log string) (int, bool) {
-	for _, line := range strings.Split(log, "\n") {
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "specloop started" {
-			continue
-		}
-		_, port, err := net.SplitHostPort(rec.Addr)
-		if err != nil {
-			return 0, false
-		}
-		n, err := strconv.Atoi(port)
-		return n, err == nil
-	}
-	return 0, false
 }

@@ -256,7 +256,7 @@ func (p *Proc) awaitReady(ctx context.Context, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if p.URL == "" {
-			addr, ok := startedAddr(p.Log())
+			addr, ok := StartedAddr(p.Log())
 			if !ok {
 				continue
 			}
@@ -273,8 +273,9 @@ func (p *Proc) awaitReady(ctx context.Context, limit time.Duration) error {
 	return fmt.Errorf("specloop %s not ready within %s: %s", p.Name, limit, p.Log())
 }
 
-// startedAddr finds the loopback address in the "specloop started" log line.
-func startedAddr(log string) (string, bool) {
+// StartedAddr finds the loopback address in the "specloop started" log
+// line a specloop process writes once it listens.
+func StartedAddr(log string) (string, bool) {
 	for _, line := range strings.Split(log, "\n") {
 		var rec struct {
 			Msg  string `json:"msg"`
