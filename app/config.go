@@ -80,6 +80,21 @@ type Config struct {
 // and a test suite it runs.
 const DefaultSandboxMemory int64 = 4 << 30
 
+// SandboxMemory reads SANDBOX_MEMORY through getenv: DefaultSandboxMemory
+// when unset, else a size of at least 64 MiB. Load, `specloop cycle` and
+// `specloop doctor` read it alike.
+func SandboxMemory(getenv Getenv) (int64, error) {
+	v := getenv("SANDBOX_MEMORY")
+	if v == "" {
+		return DefaultSandboxMemory, nil
+	}
+	n, err := ParseBytes(v)
+	if err != nil || n < 64<<20 {
+		return 0, fmt.Errorf("SANDBOX_MEMORY %q: want a size of at least 64MiB, such as 4GiB", v)
+	}
+	return n, nil
+}
+
 // Getenv is how Load reads the environment; tests pass a map's lookup.
 type Getenv func(string) string
 
@@ -218,12 +233,9 @@ func Load(getenv Getenv, need ...string) (*Config, error) {
 	if c.MirrorDir == "" {
 		c.MirrorDir = os.TempDir() + "/specloop-mirrors"
 	}
-	c.SandboxMemory = DefaultSandboxMemory
-	if v := getenv("SANDBOX_MEMORY"); v != "" {
-		n, err := ParseBytes(v)
-		if err != nil || n < 64<<20 {
-			fail("SANDBOX_MEMORY %q: want a size of at least 64MiB, such as 4GiB", v)
-		}
+	if n, err := SandboxMemory(getenv); err != nil {
+		fail("%v", err)
+	} else {
 		c.SandboxMemory = n
 	}
 	if v := getenv("SANDBOX_CGROUP"); v != "" && v != "off" && !filepath.IsAbs(v) {

@@ -107,11 +107,9 @@ func runCycle(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail("%v", err)
 	}
-	memory := app.DefaultSandboxMemory
-	if v := os.Getenv("SANDBOX_MEMORY"); v != "" {
-		if memory, err = app.ParseBytes(v); err != nil {
-			return fail("SANDBOX_MEMORY %q: %v", v, err)
-		}
+	memory, err := app.SandboxMemory(os.Getenv)
+	if err != nil {
+		return fail("%v", err)
 	}
 	runner := cycle.SandboxRunner{Driver: driver, Limits: stack.SandboxLimits(memory)}
 	if exe, err := os.Executable(); err == nil {

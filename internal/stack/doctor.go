@@ -217,13 +217,9 @@ const (
 // cgroup v2 limit of SANDBOX_MEMORY, or only an address-space limit.
 func memoryCheck(getenv func(string) string) (name, status, detail, fix string) {
 	name = "sandbox memory"
-	memory := app.DefaultSandboxMemory
-	if v := getenv("SANDBOX_MEMORY"); v != "" {
-		n, err := app.ParseBytes(v)
-		if err != nil {
-			return name, "fail", fmt.Sprintf("SANDBOX_MEMORY %q: %v", v, err), "give a size such as 4GiB"
-		}
-		memory = n
+	memory, err := app.SandboxMemory(getenv)
+	if err != nil {
+		return name, "fail", err.Error(), "give a size such as 4GiB"
 	}
 	d, err := sandbox.NewFromEnv("bwrap", getenv, slog.New(slog.DiscardHandler))
 	if err != nil {
