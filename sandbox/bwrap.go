@@ -78,11 +78,10 @@ func newBwrap(logger *slog.Logger, getenv func(string) string) (*bwrapDriver, er
 		return nil, fmt.Errorf("sandbox bwrap: bwrap not found in PATH: install bubblewrap (apt-get install bubblewrap): %w", err)
 	}
 	d := &bwrapDriver{logger: logger, bwrap: path, system: systemArgs()}
+	// Without a cgroup the driver says nothing here: MemoryBound tells,
+	// and the worker logs it once at start.
 	if d.cgroup, d.cgroupWhy, err = findCgroup(getenv("SANDBOX_CGROUP")); err != nil {
 		return nil, fmt.Errorf("sandbox bwrap: %w", err)
-	}
-	if d.cgroup == nil {
-		logger.Info("sandbox bwrap: memory bounded by an address-space limit per process, not a cgroup", "why", d.cgroupWhy)
 	}
 	if os.Geteuid() == 0 {
 		// Root is exempt from RLIMIT_NPROC, even inside a user namespace,

@@ -27,10 +27,10 @@ const (
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // AgentMemory is the address space (Limits.AddressSpace) an agent's
-// processes get where no cgroup bounds their memory: JavaScript engines reserve far more
-// than they use (V8 reserves 10 GiB for each WebAssembly memory, and
-// Codex's tools run in V8), so 8 GiB fails every tool call; 64 GiB still
-// stops a runaway from taking the host's address space.
+// processes get where no cgroup bounds their memory: JavaScript engines
+// reserve far more than they use (V8 reserves 10 GiB for each WebAssembly
+// memory, and Codex's tools run in V8), so 8 GiB fails every tool call;
+// 64 GiB still stops a runaway from taking the host's address space.
 const AgentMemory int64 = 64 << 30
 
 // Spec describes one command to run in a sandbox.
